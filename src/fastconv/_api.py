@@ -1,0 +1,320 @@
+"""Public convolution functions: validate, normalise, dispatch.
+
+Everything a caller can get wrong is checked here, before any compiled code
+runs.  The arrays are then brought to one compute dtype, C order and 5-D
+(1-D and 2-D as size-1 leading spatial dims), the geometry is resolved by
+:mod:`fastconv._geometry`, and the method registered under ``method`` runs.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from . import _geometry, _methods, _openmp
+
+__all__ = [
+    "conv1d", "conv2d", "conv3d",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+]
+
+
+# --------------------------------------------------------------------------
+# normalisation helpers
+# --------------------------------------------------------------------------
+
+def _dtypes(arrays):
+    """(compute dtype, result dtype) for the named arrays.
+
+    float32 / float64 natively; bool and integers exactly in int64; float16
+    computed in float32 and returned as float16.
+    """
+    for name, a in arrays.items():
+        if a.dtype.kind not in "biuf":
+            raise TypeError(
+                f"{name} has dtype {a.dtype}; fastconv supports bool, integer "
+                f"and real floating-point arrays"
+            )
+    common = np.result_type(*arrays.values())
+    if common.kind in "biu":
+        return np.dtype(np.int64), np.dtype(np.int64)
+    if common == np.float16:
+        return np.dtype(np.float32), common
+    if common in (np.float32, np.float64):
+        return common, common
+    raise TypeError(
+        f"dtype {common} is not supported; cast to float64 (x: {arrays['x'].dtype}, "
+        f"weight: {arrays['weight'].dtype})"
+    )
+
+
+def _n_threads(n_threads):
+    if n_threads is None:
+        return _openmp.max_threads()
+    try:
+        value = operator.index(n_threads)
+    except TypeError:
+        raise TypeError(f"n_threads must be an int or None, got {n_threads!r}") from None
+    if value < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads!r}")
+    return value
+
+
+def _to5d(a, ndim):
+    """Insert size-1 spatial dims after the two leading axes."""
+    return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
+
+
+def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
+    """Shared body of the six public functions."""
+    name = f"{op}{ndim}d"
+    x = np.asarray(x)
+    weight = np.asarray(weight)
+    arrays = {"x": x, "weight": weight}
+    if bias is not None:
+        bias = np.asarray(bias)
+        arrays["bias"] = bias
+    compute, result = _dtypes(arrays)
+
+    # shapes: batched (N, C, *spatial), unbatched (C, *spatial), or the plain
+    # 2-D matrix with a 2-D kernel of the classic explanation
+    plain = ndim == 2 and x.ndim == 2 and weight.ndim == 2
+    if plain:
+        x, weight = x[None, None], weight[None, None]
+    if weight.ndim != ndim + 2:
+        raise ValueError(
+            f"{name}: weight must be {ndim + 2}-D, got shape {weight.shape}"
+        )
+    unbatched = x.ndim == ndim + 1
+    if unbatched:
+        x = x[None]
+    if x.ndim != ndim + 2:
+        raise ValueError(
+            f"{name}: x must be {ndim + 1}-D (unbatched) or {ndim + 2}-D (batched), "
+            f"got shape {np.shape(arrays['x'])}"
+        )
+    groups = _geometry._as_int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
+
+    c_in = x.shape[1]
+    if op == _methods.CONV:
+        c_out, w_in = weight.shape[0], weight.shape[1] * groups
+        if c_out % groups:
+            raise ValueError(
+                f"groups={groups} must divide the output channels "
+                f"(weight.shape[0] = {c_out})"
+            )
+    else:
+        w_in, c_out = weight.shape[0], weight.shape[1] * groups
+    if c_in % groups:
+        raise ValueError(f"groups={groups} must divide the input channels ({c_in})")
+    if c_in != w_in:
+        raise ValueError(
+            f"{name}: x has {c_in} input channels but weight of shape "
+            f"{weight.shape} with groups={groups} expects {w_in}"
+        )
+    if 0 in weight.shape[2:]:
+        raise ValueError(f"{name}: kernel size must be >= 1, got weight shape {weight.shape}")
+    if bias is not None and bias.shape != (c_out,):
+        raise ValueError(
+            f"{name}: bias must have shape ({c_out},), got {bias.shape}"
+        )
+
+    if op == _methods.CONV:
+        geom = _geometry.conv_geometry(x.shape[2:], weight.shape[2:], **geometry_args)
+    else:
+        geom = _geometry.conv_transpose_geometry(x.shape[2:], weight.shape[2:],
+                                                 **geometry_args)
+    threads = _n_threads(n_threads)
+
+    x = np.ascontiguousarray(_to5d(x, ndim), dtype=compute)
+    weight = np.ascontiguousarray(_to5d(weight, ndim), dtype=compute)
+    fn = _methods.get_method(op, method, x, weight, geom, groups)
+
+    out_spatial = geom.output_spatial if op == _methods.CONV else geom.input_spatial
+    if x.size and weight.size:
+        out = fn(x, weight, geom, groups, threads)
+    else:
+        out = np.zeros((x.shape[0], c_out) + out_spatial, dtype=compute)
+    if bias is not None:
+        out += bias.astype(compute, copy=False).reshape(1, -1, 1, 1, 1)
+
+    out = out.reshape(out.shape[:2] + geom.spatial(out_spatial))
+    if plain:
+        out = out[0, 0]
+    elif unbatched:
+        out = out[0]
+    return out.astype(result, copy=False)
+
+
+# --------------------------------------------------------------------------
+# public functions
+# --------------------------------------------------------------------------
+
+_CONV_DOC = """{ndim}-D convolution (cross-correlation, as in PyTorch).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, {spatial}) or (C_in, {spatial}){plain_x}
+        Input.  Unbatched input gives unbatched output.
+    weight : array_like, shape (C_out, C_in / groups, {kernel}){plain_w}
+        Kernel.
+    bias : array_like, shape (C_out,), optional
+        Added to every output position of its channel.
+    stride : int or tuple of {ndim} ints, default 1
+    padding : int, tuple of {ndim} ints, tuple of {ndim} (before, after) pairs, \
+'valid' or 'same'
+        Zero padding.  'same' gives output = ceil(input / stride)
+        (TensorFlow's rule; an odd extra pixel goes after).
+    dilation : int or tuple of {ndim} ints, default 1
+    groups : int, default 1
+        Channels are split into ``groups`` independent convolutions.
+    method : str, default 'auto'
+        One of :data:`fastconv.CONV_METHODS`.
+    n_threads : int, optional
+        Threads for the compiled kernels; default OpenMP's
+        (``OMP_NUM_THREADS``, ``threadpoolctl`` limits).
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, {out_spatial})
+        In the common dtype of ``x``, ``weight`` and ``bias``; integer and
+        bool inputs are computed exactly and returned as int64, float16 is
+        computed in float32.  Each output size is
+        ``floor((L + p0 + p1 - dilation*(k - 1) - 1) / stride) + 1``.
+
+    Raises
+    ------
+    ValueError
+        For shapes or arguments that do not fit, naming the argument.
+    TypeError
+        For complex, object, string or other unsupported dtypes.
+
+    Examples
+    --------
+{examples}
+    """
+
+_CONV_TRANSPOSE_DOC = """{ndim}-D transposed convolution (the adjoint of :func:`conv{ndim}d`).
+
+    Each input value adds value x kernel into the output (scatter-add): the
+    transposed convolution is ``C.T`` where ``C`` is the matrix of the
+    convolution with the same weight, stride, padding, dilation and groups.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, {spatial}) or (C_in, {spatial}){plain_x}
+        Input.  Unbatched input gives unbatched output.
+    weight : array_like, shape (C_in, C_out / groups, {kernel}){plain_w}
+        Kernel, in PyTorch's layout for transposed convolution.
+    bias : array_like, shape (C_out,), optional
+    stride : int or tuple of {ndim} ints, default 1
+    padding : int, tuple of {ndim} ints, tuple of {ndim} (before, after) pairs, \
+'valid' or 'same'
+        Removed from the output's borders.  'same' gives output =
+        input * stride (Keras's rule), the adjoint of the 'same' convolution.
+    output_padding : int or tuple of {ndim} ints, default 0
+        Extra size on the after-side of the output; must be smaller than
+        max(stride, dilation) in every dim.
+    groups : int, default 1
+    dilation : int or tuple of {ndim} ints, default 1
+    method : str, default 'auto'
+        One of :data:`fastconv.CONV_TRANSPOSE_METHODS`.
+    n_threads : int, optional
+        Threads for the compiled kernels; default OpenMP's.
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, {out_spatial})
+        In the common dtype of the inputs (as for :func:`conv{ndim}d`).  Each
+        output size is ``(L - 1)*stride - p0 - p1 + dilation*(k - 1) + 1 +
+        output_padding``.
+
+    Raises
+    ------
+    ValueError
+        For shapes or arguments that do not fit, naming the argument.
+    TypeError
+        For complex, object, string or other unsupported dtypes.
+
+    Examples
+    --------
+{examples}
+    """
+
+_SPATIAL = {1: ("L", "kL", "L_out"), 2: ("H, W", "kH, kW", "H_out, W_out"),
+            3: ("D, H, W", "kD, kH, kW", "D_out, H_out, W_out")}
+
+_EXAMPLES = {
+    "conv1": """    >>> import numpy as np, fastconv
+    >>> fastconv.conv1d(np.arange(5.0)[None, None], np.ones((1, 1, 3)))
+    array([[[3., 6., 9.]]])""",
+    "conv2": """    >>> import numpy as np, fastconv
+    >>> x = np.arange(16).reshape(4, 4)
+    >>> fastconv.conv2d(x, np.ones((3, 3), dtype=int))
+    array([[45, 54],
+           [81, 90]])""",
+    "conv3": """    >>> import numpy as np, fastconv
+    >>> fastconv.conv3d(np.ones((1, 2, 3, 3, 3)), np.ones((4, 2, 2, 2, 2))).shape
+    (1, 4, 2, 2, 2)""",
+    "conv_transpose1": """    >>> import numpy as np, fastconv
+    >>> fastconv.conv_transpose1d(np.array([[[1.0, 2.0]]]), np.ones((1, 1, 3)), stride=2)
+    array([[[1., 1., 3., 2., 2.]]])""",
+    "conv_transpose2": """    >>> import numpy as np, fastconv
+    >>> fastconv.conv_transpose2d(np.array([[1, 2], [3, 4]]), np.ones((3, 3), dtype=int))
+    array([[ 1,  3,  3,  2],
+           [ 4, 10, 10,  6],
+           [ 4, 10, 10,  6],
+           [ 3,  7,  7,  4]])""",
+    "conv_transpose3": """    >>> import numpy as np, fastconv
+    >>> fastconv.conv_transpose3d(np.ones((2, 4, 4, 4)), np.ones((2, 3, 2, 2, 2)),
+    ...                           stride=2).shape
+    (3, 8, 8, 8)""",
+}
+
+
+def _doc(template, ndim, op):
+    spatial, kernel, out_spatial = _SPATIAL[ndim]
+    plain = ndim == 2
+    return template.format(
+        ndim=ndim, spatial=spatial, kernel=kernel, out_spatial=out_spatial,
+        plain_x=" or (H, W)" if plain else "",
+        plain_w="\n        or (kH, kW) with a 2-D ``x``: a plain matrix in, a plain matrix out"
+        if plain else "",
+        examples=_EXAMPLES[f"{op}{ndim}"],
+    )
+
+
+def _make_conv(ndim):
+    def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+             method="auto", n_threads=None):
+        return _run(_methods.CONV, ndim, x, weight, bias,
+                    dict(stride=stride, padding=padding, dilation=dilation),
+                    groups, method, n_threads)
+    conv.__name__ = conv.__qualname__ = f"conv{ndim}d"
+    conv.__doc__ = _doc(_CONV_DOC, ndim, "conv")
+    conv.__module__ = "fastconv"
+    return conv
+
+
+def _make_conv_transpose(ndim):
+    def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0,
+                       groups=1, dilation=1, *, method="auto", n_threads=None):
+        return _run(_methods.CONV_TRANSPOSE, ndim, x, weight, bias,
+                    dict(stride=stride, padding=padding,
+                         output_padding=output_padding, dilation=dilation),
+                    groups, method, n_threads)
+    conv_transpose.__name__ = conv_transpose.__qualname__ = f"conv_transpose{ndim}d"
+    conv_transpose.__doc__ = _doc(_CONV_TRANSPOSE_DOC, ndim, "conv_transpose")
+    conv_transpose.__module__ = "fastconv"
+    return conv_transpose
+
+
+conv1d = _make_conv(1)
+conv2d = _make_conv(2)
+conv3d = _make_conv(3)
+conv_transpose1d = _make_conv_transpose(1)
+conv_transpose2d = _make_conv_transpose(2)
+conv_transpose3d = _make_conv_transpose(3)

@@ -1,0 +1,358 @@
+"""Shape arithmetic for convolution and transposed convolution.
+
+Every formula for output sizes, padding resolution ('same' / 'valid') and
+output_padding lives here, and every method, the convolution matrix and the
+public shape helpers read from it.
+
+One :class:`ConvGeometry` describes one *convolution* ``C``: it maps a signal
+of spatial size ``input_spatial`` to one of size ``output_spatial``.  The
+transposed convolution is ``C.T``: it maps ``output_spatial`` back to
+``input_spatial``.  So a transposed convolution is described by the geometry
+of the convolution it is the adjoint of, with the roles of the two sizes
+swapped, and every kernel reads the same numbers whichever way it runs.
+
+Per spatial dim, with input size ``L``, kernel ``k``, stride ``s``,
+dilation ``d`` and padding ``(p0, p1)``, a convolution output position
+``o`` reads the input positions ``o*s + t*d - p0`` for taps ``t < k``::
+
+    O = floor((L + p0 + p1 - d*(k - 1) - 1) / s) + 1          (convolution)
+    L = (O - 1)*s - p0 - p1 + d*(k - 1) + 1 + output_padding   (transposed)
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+
+__all__ = [
+    "ConvGeometry",
+    "conv_geometry",
+    "conv_transpose_geometry",
+    "conv_output_shape",
+    "conv_transpose_output_shape",
+]
+
+MAX_SPATIAL_DIMS = 3
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """The geometry of one convolution ``C``, always in three spatial dims.
+
+    1-D and 2-D problems are stored with leading size-1 dims (size 1, kernel
+    1, stride 1, dilation 1, no padding), which every kernel handles at no
+    extra cost.  ``ndim`` remembers how many dims the caller used.
+
+    Attributes
+    ----------
+    ndim : int
+        Number of spatial dims the caller used (1, 2 or 3).
+    input_spatial, output_spatial : tuple of 3 ints
+        Spatial sizes of the convolution's input and output.  For a
+        transposed convolution these are its output and input.
+    kernel_size, stride, dilation : tuple of 3 ints
+    pad_before, pad_after : tuple of 3 ints
+        Zero padding of the convolution's input, before and after.
+    output_padding : tuple of 3 ints
+        Only for a transposed convolution: the extra size added on the
+        after-side of its output (zero for a convolution).
+    """
+
+    ndim: int
+    input_spatial: tuple
+    output_spatial: tuple
+    kernel_size: tuple
+    stride: tuple
+    dilation: tuple
+    pad_before: tuple
+    pad_after: tuple
+    output_padding: tuple = (0, 0, 0)
+
+    @property
+    def n_taps(self):
+        """Number of kernel taps per channel pair, ``prod(kernel_size)``."""
+        return math.prod(self.kernel_size)
+
+    def spatial(self, sizes):
+        """The caller's spatial dims of a 3-entry tuple."""
+        return tuple(sizes[MAX_SPATIAL_DIMS - self.ndim:])
+
+
+# --------------------------------------------------------------------------
+# argument normalisation
+# --------------------------------------------------------------------------
+
+def _as_int(value, name):
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an int or a tuple of ints, got {value!r}"
+        ) from None
+
+
+def _per_dim(value, ndim, name, minimum):
+    """An int or a sequence of ``ndim`` ints, as a tuple of ``ndim`` ints."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != ndim:
+            raise ValueError(
+                f"{name} must be an int or a tuple of {ndim} ints, got {value!r}"
+            )
+        values = tuple(_as_int(v, name) for v in value)
+    else:
+        values = (_as_int(value, name),) * ndim
+    if any(v < minimum for v in values):
+        raise ValueError(f"{name} must be >= {minimum} in every dim, got {value!r}")
+    return values
+
+
+def _padding_pairs(padding, ndim):
+    """Explicit padding as one ``(before, after)`` pair per dim."""
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != ndim:
+            raise ValueError(
+                f"padding must be an int, a tuple of {ndim} ints or of {ndim} "
+                f"(before, after) pairs, 'same' or 'valid', got {padding!r}"
+            )
+        pairs = []
+        for p in padding:
+            if isinstance(p, (tuple, list)):
+                if len(p) != 2:
+                    raise ValueError(
+                        f"padding pairs must be (before, after), got {padding!r}"
+                    )
+                pairs.append((_as_int(p[0], "padding"), _as_int(p[1], "padding")))
+            else:
+                q = _as_int(p, "padding")
+                pairs.append((q, q))
+    else:
+        q = _as_int(padding, "padding")
+        pairs = [(q, q)] * ndim
+    if any(v < 0 for pair in pairs for v in pair):
+        raise ValueError(f"padding must be >= 0, got {padding!r}")
+    return pairs
+
+
+def _same_padding(size, kernel, stride, dilation):
+    """TensorFlow's 'same': output = ceil(size / stride), odd pixel after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _to3(values, fill):
+    return (fill,) * (MAX_SPATIAL_DIMS - len(values)) + tuple(values)
+
+
+def _check_spatial(input_spatial, kernel_size, ndim):
+    input_spatial = tuple(_as_int(v, "input shape") for v in input_spatial)
+    kernel_size = tuple(_as_int(v, "kernel_size") for v in kernel_size)
+    if len(input_spatial) != ndim or len(kernel_size) != ndim:
+        raise ValueError(
+            f"input shape {input_spatial} and kernel_size {kernel_size} "
+            f"must both have {ndim} spatial dims"
+        )
+    if any(v < 0 for v in input_spatial):
+        raise ValueError(f"input shape must be >= 0, got {input_spatial}")
+    if any(v < 1 for v in kernel_size):
+        raise ValueError(f"kernel size must be >= 1 in every dim, got {kernel_size}")
+    return input_spatial, kernel_size
+
+
+# --------------------------------------------------------------------------
+# geometry builders
+# --------------------------------------------------------------------------
+
+def conv_geometry(input_spatial, kernel_size, stride=1, padding=0, dilation=1):
+    """Resolve the arguments of a convolution into a :class:`ConvGeometry`.
+
+    Raises ``ValueError`` naming the argument for every invalid value,
+    including a kernel larger than the padded input.
+    """
+    ndim = len(kernel_size)
+    input_spatial, kernel_size = _check_spatial(input_spatial, kernel_size, ndim)
+    stride = _per_dim(stride, ndim, "stride", 1)
+    dilation = _per_dim(dilation, ndim, "dilation", 1)
+
+    if isinstance(padding, str):
+        if padding == "valid":
+            pairs = [(0, 0)] * ndim
+        elif padding == "same":
+            pairs = [_same_padding(*a) for a in zip(input_spatial, kernel_size, stride, dilation)]
+        else:
+            raise ValueError(f"padding must be 'same', 'valid' or ints, got {padding!r}")
+    else:
+        pairs = _padding_pairs(padding, ndim)
+
+    output = []
+    for size, k, s, d, (p0, p1) in zip(input_spatial, kernel_size, stride, dilation, pairs):
+        span = d * (k - 1) + 1
+        if size + p0 + p1 < span:
+            raise ValueError(
+                f"kernel (size {kernel_size}, dilation {dilation}) is larger than "
+                f"the padded input (input {input_spatial}, padding {padding!r})"
+            )
+        output.append((size + p0 + p1 - span) // s + 1)
+
+    return ConvGeometry(
+        ndim=ndim,
+        input_spatial=_to3(input_spatial, 1),
+        output_spatial=_to3(output, 1),
+        kernel_size=_to3(kernel_size, 1),
+        stride=_to3(stride, 1),
+        dilation=_to3(dilation, 1),
+        pad_before=_to3([p[0] for p in pairs], 0),
+        pad_after=_to3([p[1] for p in pairs], 0),
+    )
+
+
+def conv_transpose_geometry(input_spatial, kernel_size, stride=1, padding=0,
+                            output_padding=0, dilation=1):
+    """Resolve a transposed convolution into the geometry of its adjoint.
+
+    ``input_spatial`` is the transposed convolution's input, which becomes
+    ``output_spatial`` of the returned geometry.  ``padding='same'`` makes
+    the output ``input * stride`` (Keras's rule): the padding and
+    output_padding are those of the adjoint of the 'same' convolution of
+    that size, so ``output_padding`` must then be 0.
+    """
+    ndim = len(kernel_size)
+    input_spatial, kernel_size = _check_spatial(input_spatial, kernel_size, ndim)
+    stride = _per_dim(stride, ndim, "stride", 1)
+    dilation = _per_dim(dilation, ndim, "dilation", 1)
+    output_padding = _per_dim(output_padding, ndim, "output_padding", 0)
+    for op, s, d in zip(output_padding, stride, dilation):
+        if op >= max(s, d):
+            raise ValueError(
+                f"output_padding must be smaller than max(stride, dilation) in "
+                f"every dim, got output_padding={output_padding}, stride={stride}, "
+                f"dilation={dilation}"
+            )
+
+    if isinstance(padding, str):
+        if padding == "valid":
+            pairs = [(0, 0)] * ndim
+        elif padding == "same":
+            if any(output_padding):
+                raise ValueError(
+                    f"output_padding must be 0 with padding='same', got {output_padding}"
+                )
+            pairs, output_padding = [], []
+            for size, k, s, d in zip(input_spatial, kernel_size, stride, dilation):
+                p0, p1 = _same_padding(size * s, k, s, d)
+                pairs.append((p0, p1))
+                # what makes the adjoint's size exactly size * s
+                output_padding.append(s + p0 + p1 - d * (k - 1) - 1)
+            output_padding = tuple(output_padding)
+        else:
+            raise ValueError(f"padding must be 'same', 'valid' or ints, got {padding!r}")
+    else:
+        pairs = _padding_pairs(padding, ndim)
+
+    output = []
+    for size, k, s, d, (p0, p1), op in zip(
+        input_spatial, kernel_size, stride, dilation, pairs, output_padding
+    ):
+        out = (size - 1) * s - p0 - p1 + d * (k - 1) + 1 + op
+        if out < 1:
+            raise ValueError(
+                f"transposed convolution output would be empty or negative "
+                f"(input {input_spatial}, kernel {kernel_size}, stride {stride}, "
+                f"padding {padding!r}, dilation {dilation}, "
+                f"output_padding {output_padding})"
+            )
+        output.append(out)
+
+    return ConvGeometry(
+        ndim=ndim,
+        input_spatial=_to3(output, 1),
+        output_spatial=_to3(input_spatial, 1),
+        kernel_size=_to3(kernel_size, 1),
+        stride=_to3(stride, 1),
+        dilation=_to3(dilation, 1),
+        pad_before=_to3([p[0] for p in pairs], 0),
+        pad_after=_to3([p[1] for p in pairs], 0),
+        output_padding=_to3(output_padding, 0),
+    )
+
+
+# --------------------------------------------------------------------------
+# public shape helpers
+# --------------------------------------------------------------------------
+
+def _spatial_tuple(input_spatial):
+    if isinstance(input_spatial, (tuple, list)):
+        return tuple(input_spatial)
+    return (input_spatial,)
+
+
+def _kernel_tuple(kernel_size, ndim):
+    if isinstance(kernel_size, (tuple, list)):
+        return tuple(kernel_size)
+    return (_as_int(kernel_size, "kernel_size"),) * ndim
+
+
+def conv_output_shape(input_spatial, kernel_size, stride=1, padding=0, dilation=1):
+    """Spatial output shape of a convolution.
+
+    Parameters
+    ----------
+    input_spatial : int or tuple of ints
+        Spatial input shape, e.g. ``(H, W)``; an int for 1-D.
+    kernel_size : int or tuple of ints
+        Kernel shape; an int is used for every spatial dim.
+    stride, padding, dilation
+        As for :func:`fastconv.conv2d`.
+
+    Returns
+    -------
+    tuple of ints
+        The spatial output shape, ``floor((L + p0 + p1 - d*(k-1) - 1)/s) + 1``
+        per dim.
+
+    Examples
+    --------
+    >>> from fastconv import conv_output_shape
+    >>> conv_output_shape((4, 4), 3)
+    (2, 2)
+    >>> conv_output_shape((5, 7), 3, stride=2, padding="same")
+    (3, 4)
+    """
+    spatial = _spatial_tuple(input_spatial)
+    geom = conv_geometry(spatial, _kernel_tuple(kernel_size, len(spatial)),
+                         stride, padding, dilation)
+    return geom.spatial(geom.output_spatial)
+
+
+def conv_transpose_output_shape(input_spatial, kernel_size, stride=1, padding=0,
+                                output_padding=0, dilation=1):
+    """Spatial output shape of a transposed convolution.
+
+    Parameters
+    ----------
+    input_spatial : int or tuple of ints
+        Spatial input shape, e.g. ``(H, W)``; an int for 1-D.
+    kernel_size : int or tuple of ints
+        Kernel shape; an int is used for every spatial dim.
+    stride, padding, output_padding, dilation
+        As for :func:`fastconv.conv_transpose2d`.
+
+    Returns
+    -------
+    tuple of ints
+        ``(L - 1)*s - p0 - p1 + d*(k - 1) + 1 + output_padding`` per dim
+        (``L * s`` with ``padding='same'``).
+
+    Examples
+    --------
+    >>> from fastconv import conv_transpose_output_shape
+    >>> conv_transpose_output_shape((2, 2), 3)
+    (4, 4)
+    >>> conv_transpose_output_shape((16, 16), 4, stride=2, padding=1)
+    (32, 32)
+    """
+    spatial = _spatial_tuple(input_spatial)
+    geom = conv_transpose_geometry(spatial, _kernel_tuple(kernel_size, len(spatial)),
+                                   stride, padding, output_padding, dilation)
+    return geom.spatial(geom.input_spatial)
