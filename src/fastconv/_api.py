@@ -91,8 +91,9 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
         x = x[None]
     if x.ndim != ndim + 2:
         raise ValueError(
-            f"{name}: x must be {ndim + 1}-D (unbatched) or {ndim + 2}-D (batched), "
-            f"got shape {np.shape(arrays['x'])}"
+            f"{name}: x must be {ndim + 1}-D (unbatched) or {ndim + 2}-D (batched)"
+            + (" or 2-D with a 2-D kernel" if ndim == 2 else "")
+            + f", got shape {np.shape(arrays['x'])}"
         )
     groups = _geometry._as_int(groups, "groups")
     if groups < 1:
