@@ -45,6 +45,7 @@ def test_every_method_matches_torch(case):
         assert_close(out, expected, case.x.dtype)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
 def test_torch_same_padding_agrees_for_stride_one():
     rng = np.random.default_rng(11)
     x = rng.standard_normal((2, 3, 9, 8))
