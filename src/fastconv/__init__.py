@@ -12,7 +12,7 @@ from ._api import (
     conv1d, conv2d, conv3d,
     conv_transpose1d, conv_transpose2d, conv_transpose3d,
 )
-from . import _methods
+from . import _methods, plot
 
 #: Valid ``method=`` values of the convolution functions.
 CONV_METHODS = _methods.method_names(_methods.CONV)
