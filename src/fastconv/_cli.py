@@ -205,17 +205,17 @@ def _calls(name, kwargs, side, dtype):
     if name == "conv2d":
         from scipy import signal
         # zero 'same' padding of a 3x3 kernel is conv2d's padding=1
-        calls["scipy.signal.correlate2d"] = lambda: signal.correlate2d(
+        calls["scipy"] = lambda: signal.correlate2d(
             x[0, 0], kernel[0, 0], mode="same")
     return calls, x.size
 
 
 def _time(fn, budget):
-    """Best time of one call of ``fn``, repeating for about ``budget`` seconds."""
+    """Best time of one call of ``fn`` over at least 3 calls and about ``budget`` seconds."""
     start = time.perf_counter()
     fn()
     best = time.perf_counter() - start
-    for _ in range(min(int(budget / max(best, 1e-7)), 200)):
+    for _ in range(min(max(int(budget / max(best, 1e-7)), 2), 200)):
         start = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - start)
@@ -245,7 +245,7 @@ def _bench(args):
     sizes = (16, 32, 64) if args.quick else (32, 64, 128, 256, 512, 1024)
     # seconds of repeats per point, and the call time after which a method
     # stops climbing the ladder (each step is 4x the work or more)
-    budget, limit = (0.005, 0.02) if args.quick else (0.2, 1.0)
+    budget, limit = (0.01, 0.1) if args.quick else (0.2, 1.0)
     dtype = np.float32
     try:
         import torch
@@ -283,16 +283,18 @@ def _bench(args):
 
     print(f"fastconv {fastconv.__version__}: milliseconds per call, float32, one image, "
           f"one channel, 3x3 kernel, {_openmp.max_threads()} threads")
-    print("(-: skipped, too slow at the size before or its matrix too large)\n")
+    print("torch: torch.nn.functional, scipy: scipy.signal.correlate2d; "
+          "-: skipped (too slow at the size before, or its matrix too large)\n")
     for name, kwargs, _ in _WORKLOADS:
         table = results[name]
         settings = ", ".join(f"{k}={v}" for k, v in kwargs.items())
         print(f"{name}(x, w, {settings}): n x n output")
-        print(f"{'n':>6}" + "".join(f"{label[:11]:>12}" for label in table))
+        widths = [max(len(label), 8) + 2 for label in table]
+        print(f"{'n':>6}" + "".join(f"{label:>{w}}" for label, w in zip(table, widths)))
         for n in sizes:
             print(f"{n:>6}" + "".join(
-                f"{'-':>12}" if row[n] is None else f"{row[n] * 1e3:>12.3g}"
-                for row in table.values()))
+                f"{'-':>{w}}" if row[n] is None else f"{row[n] * 1e3:>{w}.3g}"
+                for row, w in zip(table.values(), widths)))
         print()
     for line in errors:
         print(line)
