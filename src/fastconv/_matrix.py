@@ -10,8 +10,9 @@ The transposed convolution with the same arguments is ``C.T``.
 The matrix is built without a Python loop over positions: per spatial dim,
 the input position read by every (output position, tap) pair, broadcast
 over the three dims and masked where it falls in padding, then repeated
-over the channel pairs.  Its cost is linear in the output size times the
-taps, which is the number of non-zeros up to the border taps.
+over the channel pairs.  The spatial pattern costs (output size x taps)
+once, the channel pairs one pass over the non-zeros: linear in the
+non-zeros, up to the taps that fall in padding.
 """
 
 from __future__ import annotations
@@ -249,16 +250,15 @@ def convolution_matrix(weight, input_shape, stride=1, padding=0, dilation=1, gro
     return _coo(weight, geom, groups).asformat(format)
 
 
-def _landing_output_padding(geom):
-    """output_padding that makes the transposed convolution of ``geom``'s
-    output land exactly on its input size."""
+def _landing_output_padding(geom, pairs):
+    """output_padding that makes the transposed convolution (padding
+    ``pairs``) of ``geom``'s output land exactly on its input size."""
     spatial = geom.spatial
-    pairs = list(zip(spatial(geom.pad_before), spatial(geom.pad_after)))
     shortest = _geometry.conv_transpose_geometry(
         spatial(geom.output_spatial), spatial(geom.kernel_size), spatial(geom.stride),
         pairs, 0, spatial(geom.dilation))
     return tuple(a - b for a, b in zip(spatial(geom.input_spatial),
-                                       spatial(shortest.input_spatial))), pairs
+                                       spatial(shortest.input_spatial)))
 
 
 def conv_operator(weight, input_shape, stride=1, padding=0, dilation=1, groups=1):
@@ -313,7 +313,8 @@ def conv_operator(weight, input_shape, stride=1, padding=0, dilation=1, groups=1
     conv = (_api.conv1d, _api.conv2d, _api.conv3d)[ndim - 1]
     conv_transpose = (_api.conv_transpose1d, _api.conv_transpose2d,
                       _api.conv_transpose3d)[ndim - 1]
-    output_padding, pairs = _landing_output_padding(geom)
+    pairs = list(zip(geom.spatial(geom.pad_before), geom.spatial(geom.pad_after)))
+    output_padding = _landing_output_padding(geom, pairs)
     output_shape = (weight.shape[0],) + geom.spatial(geom.output_spatial)
     args = dict(stride=geom.spatial(geom.stride), padding=pairs,
                 dilation=geom.spatial(geom.dilation), groups=groups)
