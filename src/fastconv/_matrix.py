@@ -122,7 +122,13 @@ def conv_sparse(x, weight, geom, groups, n_threads):
 
 @_methods.register(_methods.CONV, "dense")
 def conv_dense(x, weight, geom, groups, n_threads):
-    """The dense convolution matrix times the batch (at most DENSE_LIMIT bytes)."""
+    """The dense convolution matrix times the batch (at most DENSE_LIMIT bytes).
+
+    The product multiplies every input value, by an explicit 0 where the
+    kernel does not reach it, so a NaN or inf input makes every output of its
+    sample NaN (0 * inf is NaN); the other methods spread it only to the
+    outputs that read it.
+    """
     matrix = _dense(weight, geom, groups)
     return _batch_product(matrix, x, (x.shape[0], weight.shape[0]) + geom.output_spatial)
 
@@ -142,7 +148,8 @@ def conv_transpose_sparse(x, weight, geom, groups, n_threads):
 
 @_methods.register(_methods.CONV_TRANSPOSE, "dense")
 def conv_transpose_dense(x, weight, geom, groups, n_threads):
-    """The transpose of the dense convolution matrix times the batch."""
+    """The transpose of the dense convolution matrix times the batch (NaN and
+    inf spread to the whole sample, as for :func:`conv_dense`)."""
     matrix = _dense(weight, geom, groups)
     return _batch_product(matrix.T, x,
                           (x.shape[0], weight.shape[1] * groups) + geom.input_spatial)
