@@ -281,8 +281,9 @@ def _bench(args):
                     stopped.add(label)
     progress.close()
 
+    threads = _openmp.max_threads()
     print(f"fastconv {fastconv.__version__}: milliseconds per call, float32, one image, "
-          f"one channel, 3x3 kernel, {_openmp.max_threads()} threads")
+          f"one channel, 3x3 kernel, {threads} thread{'s' if threads > 1 else ''}")
     print("torch: torch.nn.functional, scipy: scipy.signal.correlate2d; "
           "-: skipped (too slow at the size before, or its matrix too large)\n")
     for name, kwargs, _ in _WORKLOADS:
@@ -303,9 +304,11 @@ def _bench(args):
         import matplotlib.pyplot as plt
         fig, axes = plt.subplots(1, len(results), figsize=(6.5 * len(results), 4.5),
                                  layout="constrained")
+        # every label in every panel, so each keeps one colour throughout
+        labels = list(dict.fromkeys(label for table in results.values() for label in table))
         for ax, (name, table) in zip(axes, results.items()):
-            points = {label: [(n, t) for n, t in row.items() if t is not None]
-                      for label, row in table.items()}
+            points = {label: [(n, t) for n, t in table.get(label, {}).items()
+                              if t is not None] for label in labels}
             plot.plot_benchmark(points, title=f"{name}, 3x3 kernel, float32",
                                 xlabel="image side n (output n x n)", ax=ax)
         _save(fig, out, "bench.png")

@@ -648,6 +648,8 @@ def plot_benchmark(results, *, title=None, xlabel="size", ax=None):
     ----------
     results : mapping of str to sequence of (size, seconds)
         For each method, its timings; sizes a method skipped are left out.
+        Each method's colour follows its position in the mapping, also when
+        it has no timings, so several panels can share one legend's colours.
     title : str, optional
     xlabel : str, default 'size'
         What the sizes are, e.g. ``"image side (pixels)"``.
