@@ -66,7 +66,8 @@ def assert_demo_is_right(stdout):
     for op, methods in (("conv2d", fastconv.CONV_METHODS),
                         ("conv_transpose2d", fastconv.CONV_TRANSPOSE_METHODS)):
         for method in methods:
-            assert re.search(rf"^\s+{op}\s+{method}\s+yes\s+0$", table, re.M), (op, method)
+            assert re.search(rf"^\s+{op}\s+{method}\s+yes\s+0\s+(int64|float64)$",
+                             table, re.M), (op, method)
     assert " NO " not in table
 
 
@@ -198,3 +199,37 @@ def test_no_command_needs_no_matplotlib():
     done = run(code=code)
     assert done.returncode == 0, done.stderr
     assert_demo_is_right(done.stdout)
+
+
+# the agreement check itself, in process, with methods added to the registry
+
+def _add_method(monkeypatch, name, fn):
+    from fastconv import _methods
+    monkeypatch.setitem(_methods._REGISTRY[_methods.CONV], name, fn)
+    monkeypatch.setattr(fastconv, "CONV_METHODS", fastconv.CONV_METHODS + (name,))
+
+
+def test_demo_checks_a_float_only_method_in_float64(monkeypatch, capsys):
+    from fastconv import _cli, _methods
+    direct = _methods._REGISTRY[_methods.CONV]["direct"]
+
+    def float_only(x, weight, geom, groups, n_threads):
+        if x.dtype.kind != "f":
+            raise TypeError(f"float_only does not support {x.dtype}")
+        return direct(x, weight, geom, groups, n_threads)
+
+    _add_method(monkeypatch, "float_only", float_only)
+    assert _cli.main(["demo"]) == 0
+    assert re.search(r"conv2d\s+float_only\s+yes\s+0\s+float64",
+                     capsys.readouterr().out)
+
+
+def test_demo_fails_when_a_method_disagrees(monkeypatch, capsys):
+    from fastconv import _cli, _methods
+    direct = _methods._REGISTRY[_methods.CONV]["direct"]
+    _add_method(monkeypatch, "off_by_one",
+                lambda *args: direct(*args) + 1)
+    assert _cli.main(["demo"]) == 1
+    captured = capsys.readouterr()
+    assert re.search(r"conv2d\s+off_by_one\s+NO\s+1\s+int64", captured.out)
+    assert captured.err.count("\n") == 1 and "disagree" in captured.err

@@ -11,7 +11,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-import fastconv  # noqa: E402
 from fastconv import plot  # noqa: E402
 from reference import conv, conv_transpose  # noqa: E402
 
