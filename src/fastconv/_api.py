@@ -24,6 +24,9 @@ __all__ = [
 # normalisation helpers
 # --------------------------------------------------------------------------
 
+_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _dtypes(arrays):
     """(compute dtype, result dtype) for the named arrays.
 
@@ -41,7 +44,7 @@ def _dtypes(arrays):
         return np.dtype(np.int64), np.dtype(np.int64)
     if common == np.float16:
         return np.dtype(np.float32), common
-    if common in (np.float32, np.float64):
+    if common in _NATIVE:
         return common, common
     raise TypeError(
         f"dtype {common} is not supported; cast to float64 (x: {arrays['x'].dtype}, "
@@ -63,38 +66,84 @@ def _n_threads(n_threads):
 
 def _to5d(a, ndim):
     """Insert size-1 spatial dims after the two leading axes."""
+    if ndim == 3:
+        return a
     return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
 
 
+# Resolved geometries by (op, spatial sizes, kernel sizes, arguments): small
+# calls spend most of their time resolving the same arguments again.  Only
+# arguments made of exact ints and strings are keys, so that an argument
+# that merely compares equal to a valid one (1.0 == 1) is still checked.
+_GEOMETRY_CACHE = {}
+_GEOMETRY_CACHE_SIZE = 512
+_KEY_TYPES = (int, str)
+
+
+def _cacheable(value):
+    if type(value) in _KEY_TYPES:
+        return True
+    return type(value) is tuple and all(type(v) is int for v in value)
+
+
+def _resolve_geometry(op, input_spatial, kernel_size, geometry_args):
+    """The :class:`~fastconv._geometry.ConvGeometry` of a call, cached."""
+    key = None
+    if all(_cacheable(v) for v in geometry_args):
+        key = (op, input_spatial, kernel_size) + geometry_args
+        geom = _GEOMETRY_CACHE.get(key)
+        if geom is not None:
+            return geom
+    if op == _methods.CONV:
+        geom = _geometry.conv_geometry(input_spatial, kernel_size, *geometry_args)
+    else:
+        geom = _geometry.conv_transpose_geometry(input_spatial, kernel_size,
+                                                 *geometry_args)
+    if key is not None:
+        if len(_GEOMETRY_CACHE) >= _GEOMETRY_CACHE_SIZE:
+            _GEOMETRY_CACHE.clear()
+        _GEOMETRY_CACHE[key] = geom
+    return geom
+
+
 def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
-    """Shared body of the six public functions."""
-    name = f"{op}{ndim}d"
+    """Shared body of the six public functions.
+
+    ``geometry_args`` holds the geometry arguments in the order of
+    :func:`~fastconv._geometry.conv_geometry` (or of
+    :func:`~fastconv._geometry.conv_transpose_geometry`) after the sizes.
+    """
     x = np.asarray(x)
     weight = np.asarray(weight)
-    arrays = {"x": x, "weight": weight}
-    if bias is not None:
-        bias = np.asarray(bias)
-        arrays["bias"] = bias
-    compute, result = _dtypes(arrays)
+    if bias is None and x.dtype is weight.dtype and x.dtype in _NATIVE:
+        compute = result = x.dtype   # the common case, without the general rules
+    else:
+        arrays = {"x": x, "weight": weight}
+        if bias is not None:
+            bias = np.asarray(bias)
+            arrays["bias"] = bias
+        compute, result = _dtypes(arrays)
 
     # shapes: batched (N, C, *spatial), unbatched (C, *spatial), or the plain
     # 2-D matrix with a 2-D kernel of the classic explanation
+    x_shape = x.shape
     plain = ndim == 2 and x.ndim == 2 and weight.ndim == 2
     if plain:
         x, weight = x[None, None], weight[None, None]
     if weight.ndim != ndim + 2:
         raise ValueError(
-            f"{name}: weight must be {ndim + 2}-D, got shape {weight.shape}"
+            f"{op}{ndim}d: weight must be {ndim + 2}-D, got shape {weight.shape}"
         )
     unbatched = x.ndim == ndim + 1
     if unbatched:
         x = x[None]
     if x.ndim != ndim + 2:
         raise ValueError(
-            f"{name}: x must be {ndim + 1}-D (unbatched) or {ndim + 2}-D (batched), "
-            f"got shape {np.shape(arrays['x'])}"
+            f"{op}{ndim}d: x must be {ndim + 1}-D (unbatched) or {ndim + 2}-D "
+            f"(batched), got shape {x_shape}"
         )
-    groups = _geometry._as_int(groups, "groups")
+    if type(groups) is not int:
+        groups = _geometry._as_int(groups, "groups")
     if groups < 1:
         raise ValueError(f"groups must be >= 1, got {groups}")
 
@@ -112,21 +161,20 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
         raise ValueError(f"groups={groups} must divide the input channels ({c_in})")
     if c_in != w_in:
         raise ValueError(
-            f"{name}: x has {c_in} input channels but weight of shape "
+            f"{op}{ndim}d: x has {c_in} input channels but weight of shape "
             f"{weight.shape} with groups={groups} expects {w_in}"
         )
-    if 0 in weight.shape[2:]:
-        raise ValueError(f"{name}: kernel size must be >= 1, got weight shape {weight.shape}")
+    kernel_size = weight.shape[2:]
+    if 0 in kernel_size:
+        raise ValueError(
+            f"{op}{ndim}d: kernel size must be >= 1, got weight shape {weight.shape}"
+        )
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(
-            f"{name}: bias must have shape ({c_out},), got {bias.shape}"
+            f"{op}{ndim}d: bias must have shape ({c_out},), got {bias.shape}"
         )
 
-    if op == _methods.CONV:
-        geom = _geometry.conv_geometry(x.shape[2:], weight.shape[2:], **geometry_args)
-    else:
-        geom = _geometry.conv_transpose_geometry(x.shape[2:], weight.shape[2:],
-                                                 **geometry_args)
+    geom = _resolve_geometry(op, x.shape[2:], kernel_size, geometry_args)
     threads = _n_threads(n_threads)
 
     x = np.ascontiguousarray(_to5d(x, ndim), dtype=compute)
@@ -141,12 +189,13 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
     if bias is not None:
         out += bias.astype(compute, copy=False).reshape(1, -1, 1, 1, 1)
 
-    out = out.reshape(out.shape[:2] + geom.spatial(out_spatial))
+    if ndim != 3:
+        out = out.reshape(out.shape[:2] + out_spatial[3 - ndim:])
     if plain:
         out = out[0, 0]
     elif unbatched:
         out = out[0]
-    return out.astype(result, copy=False)
+    return out if result is compute else out.astype(result)
 
 
 # --------------------------------------------------------------------------
@@ -290,8 +339,7 @@ def _doc(template, ndim, op):
 def _make_conv(ndim):
     def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
              method="auto", n_threads=None):
-        return _run(_methods.CONV, ndim, x, weight, bias,
-                    dict(stride=stride, padding=padding, dilation=dilation),
+        return _run(_methods.CONV, ndim, x, weight, bias, (stride, padding, dilation),
                     groups, method, n_threads)
     conv.__name__ = conv.__qualname__ = f"conv{ndim}d"
     conv.__doc__ = _doc(_CONV_DOC, ndim, "conv")
@@ -303,8 +351,7 @@ def _make_conv_transpose(ndim):
     def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0,
                        groups=1, dilation=1, *, method="auto", n_threads=None):
         return _run(_methods.CONV_TRANSPOSE, ndim, x, weight, bias,
-                    dict(stride=stride, padding=padding,
-                         output_padding=output_padding, dilation=dilation),
+                    (stride, padding, output_padding, dilation),
                     groups, method, n_threads)
     conv_transpose.__name__ = conv_transpose.__qualname__ = f"conv_transpose{ndim}d"
     conv_transpose.__doc__ = _doc(_CONV_TRANSPOSE_DOC, ndim, "conv_transpose")
