@@ -9,18 +9,18 @@
 # allocated a zeroed output.
 #
 # Work is cut into output rows (batch, output channel, depth, height): one
-# thread computes one whole row, from the list of (input row, kernel row)
-# pairs that reach it, so no two threads write one value and each value is
-# summed in the same order (input row, then tap) for any thread count:
+# thread computes one whole row, from the list of (source row, kernel row)
+# pairs that reach it, so no two threads write one value, and each value is
+# summed in an order fixed by the geometry alone, whatever the thread count:
 # results are bit-identical.  Along a row, the outputs whose taps all fall
-# inside the input go to the vectorised kernel of _direct_simd.h when the
-# stride along W is 1; the border outputs (padding) and strided rows take
-# the scalar loops below.
+# inside the source row go to the vectorised kernel of _direct_simd.h when
+# the stride along W is 1; the border outputs (padding), strided rows and
+# int64 take the scalar loops below.
 
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 
-import numpy as np
 cimport numpy as cnp
 
 cnp.import_array()
@@ -119,31 +119,33 @@ cdef void _row_scalar(real* out, Py_ssize_t begin, Py_ssize_t end, const real* s
                       const Py_ssize_t* src_off, const real* w,
                       const Py_ssize_t* w_off, Py_ssize_t n_rows,
                       const Geometry* g, bint transpose) noexcept nogil:
-    # out[begin:end] += the row's terms landing there, row by row, tap by tap.
+    # out[begin:end] += the row's terms landing there, tap by tap (the range
+    # of a tap is the same for every row), then row by row.
     #   transpose == 0:  out[o] += w[t] * src[o*s + t*d - p]   (gather)
     #   transpose == 1:  out[o*s + t*d - p] += w[t] * src[o]   (scatter-add)
     cdef Py_ssize_t XW = g.x_size[2], YW = g.y_size[2], KW = g.kernel[2]
     cdef Py_ssize_t s = g.stride[2], r, t, off, lo, hi
-    cdef const real* src_row
-    cdef const real* w_row
     if begin >= end:
         return
-    for r in range(n_rows):
-        src_row = src + src_off[r]
-        w_row = w + w_off[r]
-        for t in range(KW):
-            off = t * g.dilation[2] - g.pad[2]
-            if transpose:
-                # source positions o whose target o*s + off is in [begin, end)
-                _valid_range(YW, end - begin, s, off - begin, &lo, &hi)
-                _axpy_strided(out + lo * s + off, src_row + lo, w_row[t], hi - lo, s, 1)
-            else:
-                _valid_range(YW, XW, s, off, &lo, &hi)
-                lo = max(lo, begin)
-                hi = min(hi, end)
-                if lo < hi:
-                    _axpy_strided(out + lo, src_row + lo * s + off, w_row[t],
-                                  hi - lo, 1, s)
+    for t in range(KW):
+        off = t * g.dilation[2] - g.pad[2]
+        if transpose:
+            # source positions o whose target o*s + off is in [begin, end)
+            _valid_range(YW, end - begin, s, off - begin, &lo, &hi)
+            if lo == hi:
+                continue
+            for r in range(n_rows):
+                _axpy_strided(out + lo * s + off, src + src_off[r] + lo,
+                              w[w_off[r] + t], hi - lo, s, 1)
+        else:
+            _valid_range(YW, XW, s, off, &lo, &hi)
+            lo = max(lo, begin)
+            hi = min(hi, end)
+            if lo >= hi:
+                continue
+            for r in range(n_rows):
+                _axpy_strided(out + lo, src + src_off[r] + lo * s + off,
+                              w[w_off[r] + t], hi - lo, 1, s)
 
 
 cdef inline void _row(real* out, Py_ssize_t n_out, const real* src,
@@ -352,11 +354,13 @@ cdef _direct(cnp.ndarray x, cnp.ndarray weight, cnp.ndarray out, geom,
     cdef int typenum = _check(x, weight, out)
     cdef Plan p = _plan(geom, out.shape[0], x.shape[1], out.shape[1], groups, transpose)
     # (source offset, kernel offset) lists of one output row, per thread
-    cdef cnp.ndarray scratch = np.empty(2 * p.max_rows * n_threads, dtype=np.intp)
-    cdef Py_ssize_t* sp = <Py_ssize_t*> _data(scratch)
+    cdef Py_ssize_t* sp = <Py_ssize_t*> malloc(2 * p.max_rows * n_threads
+                                                * sizeof(Py_ssize_t))
     cdef void* op = _data(out)
     cdef void* xp = _data(x)
     cdef void* wp = _data(weight)
+    if sp == NULL:
+        raise MemoryError()
     with nogil:
         if typenum == cnp.NPY_FLOAT32:
             _run(<float*> op, <const float*> xp, <const float*> wp, &p, sp, n_threads)
@@ -365,6 +369,7 @@ cdef _direct(cnp.ndarray x, cnp.ndarray weight, cnp.ndarray out, geom,
         else:
             _run(<int64_t*> op, <const int64_t*> xp, <const int64_t*> wp, &p, sp,
                  n_threads)
+        free(sp)
 
 
 def conv_direct(x, weight, out, geom, groups, n_threads):
