@@ -2,14 +2,16 @@
 
 The sweep's images are small; these cases have output rows of every width
 around the vector block sizes (1, 2, 4 and 8 vectors of 4, 8 or 16 values,
-whichever instruction set the CPU runs), with padding and dilation so that
-each row has border outputs on the scalar path beside its vectorised run.
+for each instruction set's version of the kernel), with padding and
+dilation so that each row has border outputs on the scalar path beside its
+vectorised run.
 """
 
 import numpy as np
 import pytest
 
 import fastconv
+from fastconv import _direct
 from reference import conv, conv_transpose
 from sweep import Case, assert_close
 
@@ -69,6 +71,28 @@ def test_long_rows_match_reference(case, method):
     fn = fastconv.conv2d if case.op == "conv" else fastconv.conv_transpose2d
     out = fn(case.x, case.weight, **case.kwargs, method=method)
     assert out.dtype == case.x.dtype
+    assert_close(out, case.reference(), case.x.dtype)
+
+
+@pytest.fixture(params=_direct.simd_versions())
+def simd_version(request):
+    """Each version of the vectorised kernel this CPU runs, in turn."""
+    before = _direct.simd_version()
+    _direct.use_simd(request.param)
+    yield request.param
+    _direct.use_simd(before)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.x.dtype.kind == "f"],
+                         ids=lambda c: f"{c.op}-{c.index}-{c.x.dtype}")
+def test_every_simd_version(case, simd_version):
+    """The direct kernels with each instruction set's version, not only the
+    one this CPU picks."""
+    if case.op == "conv":
+        out = fastconv.conv2d(case.x, case.weight, **case.kwargs, method="direct")
+    else:
+        out = fastconv.conv_transpose2d(case.x, case.weight, **case.kwargs,
+                                        method="scatter")
     assert_close(out, case.reference(), case.x.dtype)
 
 

@@ -36,6 +36,7 @@ cdef extern from "_direct_simd.h" nogil:
     const char* fastconv_simd_name
     Py_ssize_t fastconv_simd_floats
     void fastconv_simd_init()
+    int fastconv_simd_select(const char* name)
     void fastconv_rows_float(float* y, Py_ssize_t n_out, const float* x,
                              const Py_ssize_t* x_off, const float* w,
                              const Py_ssize_t* w_off, Py_ssize_t n_rows,
@@ -47,8 +48,31 @@ cdef extern from "_direct_simd.h" nogil:
 
 fastconv_simd_init()
 
-#: The instruction set of the vectorised kernel on this CPU.
-SIMD = fastconv_simd_name.decode()
+_SIMD_VERSIONS = ("baseline", "avx2", "avx512")
+
+
+def simd_version():
+    """The version of the vectorised kernel in use: the widest this CPU runs
+    ('avx512', 'avx2', 'baseline'), or 'none' without GCC/Clang vectors."""
+    return fastconv_simd_name.decode()
+
+
+def simd_versions():
+    """Every version this CPU runs (for tests and benchmarks)."""
+    current = simd_version()
+    runnable = tuple(v for v in _SIMD_VERSIONS if fastconv_simd_select(v.encode()) == 0)
+    fastconv_simd_select(current.encode())
+    return runnable
+
+
+def use_simd(version):
+    """Switch the vectorised kernel to ``version`` (one of simd_versions()).
+
+    For tests and benchmarks only: not safe while kernels run.
+    """
+    if fastconv_simd_select(version.encode()) != 0:
+        raise ValueError(f"SIMD version {version!r} is not available here; "
+                         f"choose from {simd_versions()}")
 
 cdef enum:
     # Below this many multiply-adds a call runs on one thread: starting the
@@ -206,12 +230,11 @@ cdef enum:
 
 
 ctypedef struct Plan:
-    # One call: its geometry, sizes, and the jobs it is cut into.  The output
-    # side has out_size (the y side of a convolution, the x side of a
-    # transposed one) and the source side src_size.
+    # One call: its geometry, sizes, and the jobs it is cut into.  out_size
+    # is the output's spatial size: the y side of a convolution, the x side
+    # of a transposed one.
     Geometry g
     Py_ssize_t out_size[3]
-    Py_ssize_t src_size[3]
     Py_ssize_t c_in, c_out, cin_g, cout_g
     Py_ssize_t max_rows     # (source row, kernel row) pairs per output row
     Py_ssize_t blocks       # jobs per output plane (n, co, depth)
@@ -226,7 +249,6 @@ cdef Plan _plan(geom, Py_ssize_t n_batch, Py_ssize_t c_in, Py_ssize_t c_out,
     p.g = _geometry(geom)
     for i in range(3):
         p.out_size[i] = p.g.x_size[i] if transpose else p.g.y_size[i]
-        p.src_size[i] = p.g.y_size[i] if transpose else p.g.x_size[i]
     p.c_in, p.c_out = c_in, c_out
     p.cin_g, p.cout_g = c_in // groups, c_out // groups
     p.max_rows = p.cin_g * p.g.kernel[0] * p.g.kernel[1]

@@ -14,7 +14,9 @@
  *
  * Built with GCC / Clang vector extensions.  On x86-64 three versions are
  * compiled (SSE2 baseline, AVX2+FMA, AVX-512) and fastconv_simd_init() picks
- * the widest the CPU runs; wheels therefore need no -march flag.  Other
+ * the widest the CPU runs; wheels therefore need no -march flag.  (The
+ * versions differ in vector width, not only in instruction set, which is
+ * why they are separate functions and not GCC target_clones.)  Other
  * compilers get no kernel (FASTCONV_HAVE_SIMD == 0) and the caller uses its
  * scalar loops.
  */
@@ -116,30 +118,51 @@ static fastconv_rows_double_fn fastconv_rows_double = fastconv_rows_double_base;
 static ptrdiff_t fastconv_simd_floats = 4;
 static const char *fastconv_simd_name = "baseline";
 
-/* Choose the kernel for this CPU; called once, at import. */
-static void fastconv_simd_init(void)
+/* Use version `name` ("baseline", "avx2", "avx512") if this CPU runs it:
+ * 0 on success, -1 otherwise.  Not thread-safe: at import, or in tests. */
+static int fastconv_simd_select(const char *name)
 {
+    if (strcmp(name, "baseline") == 0) {
+        fastconv_rows_float = fastconv_rows_float_base;
+        fastconv_rows_double = fastconv_rows_double_base;
+        fastconv_simd_floats = 4;
+        fastconv_simd_name = "baseline";
+        return 0;
+    }
 #if FASTCONV_X86_DISPATCH
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2")
-            && __builtin_cpu_supports("fma")) {
-        fastconv_rows_float = fastconv_rows_float_avx512;
-        fastconv_rows_double = fastconv_rows_double_avx512;
-        fastconv_simd_floats = 16;
-        fastconv_simd_name = "avx512";
-    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+        return -1;
+    if (strcmp(name, "avx2") == 0) {
         fastconv_rows_float = fastconv_rows_float_avx2;
         fastconv_rows_double = fastconv_rows_double_avx2;
         fastconv_simd_floats = 8;
         fastconv_simd_name = "avx2";
+        return 0;
+    }
+    if (strcmp(name, "avx512") == 0 && __builtin_cpu_supports("avx512f")) {
+        fastconv_rows_float = fastconv_rows_float_avx512;
+        fastconv_rows_double = fastconv_rows_double_avx512;
+        fastconv_simd_floats = 16;
+        fastconv_simd_name = "avx512";
+        return 0;
     }
 #endif
+    return -1;
+}
+
+/* The widest version this CPU runs; called once, at import. */
+static void fastconv_simd_init(void)
+{
+    if (fastconv_simd_select("avx512") != 0 && fastconv_simd_select("avx2") != 0)
+        fastconv_simd_select("baseline");
 }
 
 #else  /* no vector extensions: the caller never calls these */
 
 static ptrdiff_t fastconv_simd_floats = 0;
 static const char *fastconv_simd_name = "none";
+static int fastconv_simd_select(const char *name) { return -1; }
 static void fastconv_simd_init(void) {}
 static void fastconv_rows_float(float *y, ptrdiff_t n_out, const float *x,
                                 const ptrdiff_t *x_off, const float *w,
