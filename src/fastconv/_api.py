@@ -64,11 +64,14 @@ def _n_threads(n_threads):
     return value
 
 
+# index expressions between the caller's dims and the kernels' 5-D arrays
+_TO_5D = {1: (slice(None), slice(None), None, None), 2: (slice(None), slice(None), None)}
+_FROM_5D = {1: (slice(None), slice(None), 0, 0), 2: (slice(None), slice(None), 0)}
+
+
 def _to5d(a, ndim):
-    """Insert size-1 spatial dims after the two leading axes."""
-    if ndim == 3:
-        return a
-    return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
+    """Insert size-1 spatial dims after the two leading axes (a view)."""
+    return a if ndim == 3 else a[_TO_5D[ndim]]
 
 
 # Resolved geometries by (op, spatial sizes, kernel sizes, arguments): small
@@ -77,20 +80,18 @@ def _to5d(a, ndim):
 # that merely compares equal to a valid one (1.0 == 1) is still checked.
 _GEOMETRY_CACHE = {}
 _GEOMETRY_CACHE_SIZE = 512
-_KEY_TYPES = (int, str)
-
-
-def _cacheable(value):
-    if type(value) in _KEY_TYPES:
-        return True
-    return type(value) is tuple and all(type(v) is int for v in value)
+_KEY_TYPES = frozenset((int, str))
 
 
 def _resolve_geometry(op, input_spatial, kernel_size, geometry_args):
     """The :class:`~fastconv._geometry.ConvGeometry` of a call, cached."""
-    key = None
-    if all(_cacheable(v) for v in geometry_args):
-        key = (op, input_spatial, kernel_size) + geometry_args
+    key = (op, input_spatial, kernel_size) + geometry_args
+    for value in geometry_args:
+        if type(value) not in _KEY_TYPES and not (
+                type(value) is tuple and all(type(v) is int for v in value)):
+            key = None
+            break
+    else:
         geom = _GEOMETRY_CACHE.get(key)
         if geom is not None:
             return geom
@@ -113,6 +114,7 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
     :func:`~fastconv._geometry.conv_geometry` (or of
     :func:`~fastconv._geometry.conv_transpose_geometry`) after the sizes.
     """
+    name = f"{op}{ndim}d"
     x = np.asarray(x)
     weight = np.asarray(weight)
     if bias is None and x.dtype is weight.dtype and x.dtype in _NATIVE:
@@ -132,14 +134,14 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
         x, weight = x[None, None], weight[None, None]
     if weight.ndim != ndim + 2:
         raise ValueError(
-            f"{op}{ndim}d: weight must be {ndim + 2}-D, got shape {weight.shape}"
+            f"{name}: weight must be {ndim + 2}-D, got shape {weight.shape}"
         )
     unbatched = x.ndim == ndim + 1
     if unbatched:
         x = x[None]
     if x.ndim != ndim + 2:
         raise ValueError(
-            f"{op}{ndim}d: x must be {ndim + 1}-D (unbatched) or {ndim + 2}-D "
+            f"{name}: x must be {ndim + 1}-D (unbatched) or {ndim + 2}-D "
             f"(batched), got shape {x_shape}"
         )
     if type(groups) is not int:
@@ -161,17 +163,17 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
         raise ValueError(f"groups={groups} must divide the input channels ({c_in})")
     if c_in != w_in:
         raise ValueError(
-            f"{op}{ndim}d: x has {c_in} input channels but weight of shape "
+            f"{name}: x has {c_in} input channels but weight of shape "
             f"{weight.shape} with groups={groups} expects {w_in}"
         )
     kernel_size = weight.shape[2:]
     if 0 in kernel_size:
         raise ValueError(
-            f"{op}{ndim}d: kernel size must be >= 1, got weight shape {weight.shape}"
+            f"{name}: kernel size must be >= 1, got weight shape {weight.shape}"
         )
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(
-            f"{op}{ndim}d: bias must have shape ({c_out},), got {bias.shape}"
+            f"{name}: bias must have shape ({c_out},), got {bias.shape}"
         )
 
     geom = _resolve_geometry(op, x.shape[2:], kernel_size, geometry_args)
@@ -189,12 +191,13 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
     if bias is not None:
         out += bias.astype(compute, copy=False).reshape(1, -1, 1, 1, 1)
 
-    if ndim != 3:
-        out = out.reshape(out.shape[:2] + out_spatial[3 - ndim:])
     if plain:
-        out = out[0, 0]
-    elif unbatched:
-        out = out[0]
+        out = out[0, 0, 0]
+    else:
+        if ndim != 3:
+            out = out[_FROM_5D[ndim]]
+        if unbatched:
+            out = out[0]
     return out if result is compute else out.astype(result)
 
 
