@@ -40,10 +40,13 @@ def main(argv=None):
         sys.exit(f"{args.json} holds no scaling benchmarks (bench/test_scaling.py)")
 
     fig, ax = plt.subplots(figsize=(7, 5))
+    all_sides = set()
     for name, points in sorted(lines.items()):
         sides, seconds = zip(*points)
+        all_sides.update(sides)
         ax.loglog(sides, seconds, marker="o", label=name)
     ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(all_sides), [str(s) for s in sorted(all_sides)])
     ax.set_xlabel("output image side (pixels)")
     ax.set_ylabel(f"time per call, {args.stat} (s)")
     ax.set_title("conv_transpose2d, 1 channel, 3x3 kernel, stride 2")
