@@ -6,7 +6,8 @@ A *contender* is one way to compute it: every method registered in fastconv
 the benchmarks are collected, so new methods join by themselves),
 ``torch.nn.functional`` when torch is importable, and
 ``scipy.signal.correlate2d`` for single-channel, unpadded, unit-stride 2-D
-convolutions.  Every contender runs on THREADS threads.
+convolutions.  fastconv and torch run on THREADS threads (correlate2d has
+one).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
+import scipy.signal
 
 import fastconv
 
@@ -26,8 +28,6 @@ try:
     import torch.nn.functional as torch_functional
 except ImportError:  # torch is an optional oracle and contender
     torch = None
-
-import scipy.signal
 
 #: Threads for every contender (the issue's workloads are timed on 2).
 THREADS = 2

@@ -36,6 +36,7 @@ cdef extern from "_direct_simd.h" nogil:
     const char* fastconv_simd_name
     Py_ssize_t fastconv_simd_floats
     void fastconv_simd_init()
+    int fastconv_simd_runs(const char* name)
     int fastconv_simd_select(const char* name)
     void fastconv_rows_float(float* y, Py_ssize_t n_out, const float* x,
                              const Py_ssize_t* x_off, const float* w,
@@ -59,10 +60,7 @@ def simd_version():
 
 def simd_versions():
     """Every version this CPU runs (for tests and benchmarks)."""
-    current = simd_version()
-    runnable = tuple(v for v in _SIMD_VERSIONS if fastconv_simd_select(v.encode()) == 0)
-    fastconv_simd_select(current.encode())
-    return runnable
+    return tuple(v for v in _SIMD_VERSIONS if fastconv_simd_runs(v.encode()))
 
 
 def use_simd(version):

@@ -118,37 +118,49 @@ static fastconv_rows_double_fn fastconv_rows_double = fastconv_rows_double_base;
 static ptrdiff_t fastconv_simd_floats = 4;
 static const char *fastconv_simd_name = "baseline";
 
-/* Use version `name` ("baseline", "avx2", "avx512") if this CPU runs it:
- * 0 on success, -1 otherwise.  Not thread-safe: at import, or in tests. */
+/* Whether this CPU runs version `name` ("baseline", "avx2", "avx512"). */
+static int fastconv_simd_runs(const char *name)
+{
+    if (strcmp(name, "baseline") == 0)
+        return 1;
+#if FASTCONV_X86_DISPATCH
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+        return 0;
+    if (strcmp(name, "avx2") == 0)
+        return 1;
+    if (strcmp(name, "avx512") == 0)
+        return __builtin_cpu_supports("avx512f");
+#endif
+    return 0;
+}
+
+/* Use version `name` if this CPU runs it: 0 on success, -1 otherwise.
+ * Not thread-safe: at import, or in tests. */
 static int fastconv_simd_select(const char *name)
 {
+    if (!fastconv_simd_runs(name))
+        return -1;
     if (strcmp(name, "baseline") == 0) {
         fastconv_rows_float = fastconv_rows_float_base;
         fastconv_rows_double = fastconv_rows_double_base;
         fastconv_simd_floats = 4;
         fastconv_simd_name = "baseline";
-        return 0;
     }
 #if FASTCONV_X86_DISPATCH
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
-        return -1;
-    if (strcmp(name, "avx2") == 0) {
+    else if (strcmp(name, "avx2") == 0) {
         fastconv_rows_float = fastconv_rows_float_avx2;
         fastconv_rows_double = fastconv_rows_double_avx2;
         fastconv_simd_floats = 8;
         fastconv_simd_name = "avx2";
-        return 0;
-    }
-    if (strcmp(name, "avx512") == 0 && __builtin_cpu_supports("avx512f")) {
+    } else {
         fastconv_rows_float = fastconv_rows_float_avx512;
         fastconv_rows_double = fastconv_rows_double_avx512;
         fastconv_simd_floats = 16;
         fastconv_simd_name = "avx512";
-        return 0;
     }
 #endif
-    return -1;
+    return 0;
 }
 
 /* The widest version this CPU runs; called once, at import. */
@@ -162,6 +174,7 @@ static void fastconv_simd_init(void)
 
 static ptrdiff_t fastconv_simd_floats = 0;
 static const char *fastconv_simd_name = "none";
+static int fastconv_simd_runs(const char *name) { return 0; }
 static int fastconv_simd_select(const char *name) { return -1; }
 static void fastconv_simd_init(void) {}
 static void fastconv_rows_float(float *y, ptrdiff_t n_out, const float *x,
