@@ -24,6 +24,9 @@ __all__ = [
 # normalisation helpers
 # --------------------------------------------------------------------------
 
+_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _dtypes(arrays):
     """(compute dtype, result dtype) for the named arrays.
 
@@ -41,7 +44,7 @@ def _dtypes(arrays):
         return np.dtype(np.int64), np.dtype(np.int64)
     if common == np.float16:
         return np.dtype(np.float32), common
-    if common in (np.float32, np.float64):
+    if common in _NATIVE:
         return common, common
     given = ", ".join(f"{name}: {a.dtype}" for name, a in arrays.items())
     raise TypeError(f"dtype {common} is not supported; cast to float64 ({given})")
@@ -59,9 +62,47 @@ def _n_threads(n_threads):
     return value
 
 
+# index expressions between the caller's dims and the kernels' 5-D arrays
+_TO_5D = {1: (slice(None), slice(None), None, None), 2: (slice(None), slice(None), None)}
+_FROM_5D = {1: (slice(None), slice(None), 0, 0), 2: (slice(None), slice(None), 0)}
+
+
 def _to5d(a, ndim):
-    """Insert size-1 spatial dims after the two leading axes."""
-    return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
+    """Insert size-1 spatial dims after the two leading axes (a view)."""
+    return a if ndim == 3 else a[_TO_5D[ndim]]
+
+
+# Resolved geometries by (op, spatial sizes, kernel sizes, arguments): small
+# calls spend most of their time resolving the same arguments again.  Only
+# arguments made of exact ints and strings are keys, so that an argument
+# that merely compares equal to a valid one (1.0 == 1) is still checked.
+_GEOMETRY_CACHE = {}
+_GEOMETRY_CACHE_SIZE = 512
+_KEY_TYPES = frozenset((int, str))
+
+
+def _resolve_geometry(op, input_spatial, kernel_size, geometry_args):
+    """The :class:`~fastconv._geometry.ConvGeometry` of a call, cached."""
+    key = (op, input_spatial, kernel_size) + geometry_args
+    for value in geometry_args:
+        if type(value) not in _KEY_TYPES and not (
+                type(value) is tuple and all(type(v) is int for v in value)):
+            key = None
+            break
+    else:
+        geom = _GEOMETRY_CACHE.get(key)
+        if geom is not None:
+            return geom
+    if op == _methods.CONV:
+        geom = _geometry.conv_geometry(input_spatial, kernel_size, *geometry_args)
+    else:
+        geom = _geometry.conv_transpose_geometry(input_spatial, kernel_size,
+                                                 *geometry_args)
+    if key is not None:
+        if len(_GEOMETRY_CACHE) >= _GEOMETRY_CACHE_SIZE:
+            _GEOMETRY_CACHE.clear()
+        _GEOMETRY_CACHE[key] = geom
+    return geom
 
 
 def _check_channels(op, name, c_in, weight_shape, groups):
@@ -94,18 +135,27 @@ def _check_channels(op, name, c_in, weight_shape, groups):
 
 
 def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
-    """Shared body of the six public functions."""
+    """Shared body of the six public functions.
+
+    ``geometry_args`` holds the geometry arguments in the order of
+    :func:`~fastconv._geometry.conv_geometry` (or of
+    :func:`~fastconv._geometry.conv_transpose_geometry`) after the sizes.
+    """
     name = f"{op}{ndim}d"
     x = np.asarray(x)
     weight = np.asarray(weight)
-    arrays = {"x": x, "weight": weight}
-    if bias is not None:
-        bias = np.asarray(bias)
-        arrays["bias"] = bias
-    compute, result = _dtypes(arrays)
+    if bias is None and x.dtype is weight.dtype and x.dtype in _NATIVE:
+        compute = result = x.dtype   # the common case, without the general rules
+    else:
+        arrays = {"x": x, "weight": weight}
+        if bias is not None:
+            bias = np.asarray(bias)
+            arrays["bias"] = bias
+        compute, result = _dtypes(arrays)
 
     # shapes: batched (N, C, *spatial), unbatched (C, *spatial), or the plain
     # 2-D matrix with a 2-D kernel of the classic explanation
+    x_shape = x.shape
     plain = ndim == 2 and x.ndim == 2 and weight.ndim == 2
     if plain:
         x, weight = x[None, None], weight[None, None]
@@ -120,19 +170,16 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
         raise ValueError(
             f"{name}: x must be {ndim + 1}-D (unbatched) or {ndim + 2}-D (batched)"
             + (" or 2-D with a 2-D kernel" if ndim == 2 else "")
-            + f", got shape {np.shape(arrays['x'])}"
+            + f", got shape {x_shape}"
         )
     groups, c_out = _check_channels(op, name, x.shape[1], weight.shape, groups)
+    kernel_size = weight.shape[2:]
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(
             f"{name}: bias must have shape ({c_out},), got {bias.shape}"
         )
 
-    if op == _methods.CONV:
-        geom = _geometry.conv_geometry(x.shape[2:], weight.shape[2:], **geometry_args)
-    else:
-        geom = _geometry.conv_transpose_geometry(x.shape[2:], weight.shape[2:],
-                                                 **geometry_args)
+    geom = _resolve_geometry(op, x.shape[2:], kernel_size, geometry_args)
     threads = _n_threads(n_threads)
 
     x = np.ascontiguousarray(_to5d(x, ndim), dtype=compute)
@@ -147,12 +194,14 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
     if bias is not None:
         out += bias.astype(compute, copy=False).reshape(1, -1, 1, 1, 1)
 
-    out = out.reshape(out.shape[:2] + geom.spatial(out_spatial))
     if plain:
-        out = out[0, 0]
-    elif unbatched:
-        out = out[0]
-    return out.astype(result, copy=False)
+        out = out[0, 0, 0]
+    else:
+        if ndim != 3:
+            out = out[_FROM_5D[ndim]]
+        if unbatched:
+            out = out[0]
+    return out if result is compute else out.astype(result)
 
 
 # --------------------------------------------------------------------------
@@ -296,8 +345,7 @@ def _doc(template, ndim, op):
 def _make_conv(ndim):
     def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
              method="auto", n_threads=None):
-        return _run(_methods.CONV, ndim, x, weight, bias,
-                    dict(stride=stride, padding=padding, dilation=dilation),
+        return _run(_methods.CONV, ndim, x, weight, bias, (stride, padding, dilation),
                     groups, method, n_threads)
     conv.__name__ = conv.__qualname__ = f"conv{ndim}d"
     conv.__doc__ = _doc(_CONV_DOC, ndim, "conv")
@@ -309,8 +357,7 @@ def _make_conv_transpose(ndim):
     def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0,
                        groups=1, dilation=1, *, method="auto", n_threads=None):
         return _run(_methods.CONV_TRANSPOSE, ndim, x, weight, bias,
-                    dict(stride=stride, padding=padding,
-                         output_padding=output_padding, dilation=dilation),
+                    (stride, padding, output_padding, dilation),
                     groups, method, n_threads)
     conv_transpose.__name__ = conv_transpose.__qualname__ = f"conv_transpose{ndim}d"
     conv_transpose.__doc__ = _doc(_CONV_TRANSPOSE_DOC, ndim, "conv_transpose")

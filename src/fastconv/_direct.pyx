@@ -4,19 +4,78 @@
 # insertion.
 #
 # Both run on 5-D C-contiguous arrays (N, C, D, H, W); 1-D and 2-D callers
-# use size-1 leading spatial dims.  They trust their inputs: the Python
+# use size-1 leading spatial dims.  They trust their shapes: the Python
 # layer (fastconv._api) has checked every shape, resolved the geometry and
-# allocated a zeroed output.  Parallel over (batch, output channel): one
-# thread owns one output plane, and every output value is accumulated in the
-# same order whatever the thread count, so results are bit-identical.
+# allocated a zeroed output.
+#
+# Work is cut into output rows (batch, output channel, depth, height): one
+# thread computes one whole row, from the list of (source row, kernel row)
+# pairs that reach it, so no two threads write one value, and each value is
+# summed in an order fixed by the geometry alone, whatever the thread count:
+# results are bit-identical.  Along a row, the outputs whose taps all fall
+# inside the source row go to the vectorised kernel of _direct_simd.h when
+# the stride along W is 1; the border outputs (padding), strided rows and
+# int64 take the scalar loops below.
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+
+cimport numpy as cnp
+
+cnp.import_array()
 
 ctypedef fused real:
     float
     double
     int64_t
+
+
+cdef extern from "_direct_simd.h" nogil:
+    int FASTCONV_HAVE_SIMD
+    const char* fastconv_simd_name
+    Py_ssize_t fastconv_simd_floats
+    void fastconv_simd_init()
+    int fastconv_simd_runs(const char* name)
+    int fastconv_simd_select(const char* name)
+    void fastconv_rows_float(float* y, Py_ssize_t n_out, const float* x,
+                             const Py_ssize_t* x_off, const float* w,
+                             const Py_ssize_t* w_off, Py_ssize_t n_rows,
+                             Py_ssize_t n_taps, Py_ssize_t tap_step) noexcept
+    void fastconv_rows_double(double* y, Py_ssize_t n_out, const double* x,
+                              const Py_ssize_t* x_off, const double* w,
+                              const Py_ssize_t* w_off, Py_ssize_t n_rows,
+                              Py_ssize_t n_taps, Py_ssize_t tap_step) noexcept
+
+fastconv_simd_init()
+
+_SIMD_VERSIONS = ("baseline", "avx2", "avx512")
+
+
+def simd_version():
+    """The version of the vectorised kernel in use: the widest this CPU runs
+    ('avx512', 'avx2', 'baseline'), or 'none' without GCC/Clang vectors."""
+    return fastconv_simd_name.decode()
+
+
+def simd_versions():
+    """Every version this CPU runs (for tests and benchmarks)."""
+    return tuple(v for v in _SIMD_VERSIONS if fastconv_simd_runs(v.encode()))
+
+
+def use_simd(version):
+    """Switch the vectorised kernel to ``version`` (one of simd_versions()).
+
+    For tests and benchmarks only: not safe while kernels run.
+    """
+    if fastconv_simd_select(version.encode()) != 0:
+        raise ValueError(f"SIMD version {version!r} is not available here; "
+                         f"choose from {simd_versions()}")
+
+cdef enum:
+    # Below this many multiply-adds a call runs on one thread: starting the
+    # OpenMP team costs more than it saves.
+    _PARALLEL_MIN_WORK = 1 << 16
 
 
 ctypedef struct Geometry:
@@ -29,16 +88,19 @@ ctypedef struct Geometry:
     Py_ssize_t pad[3]
 
 
-cdef Geometry _geometry(geom):
+cdef Geometry _geometry(geom) except *:
     cdef Geometry g
+    cdef tuple x_size = geom.input_spatial, y_size = geom.output_spatial
+    cdef tuple kernel = geom.kernel_size, stride = geom.stride
+    cdef tuple dilation = geom.dilation, pad = geom.pad_before
     cdef int i
     for i in range(3):
-        g.x_size[i] = geom.input_spatial[i]
-        g.y_size[i] = geom.output_spatial[i]
-        g.kernel[i] = geom.kernel_size[i]
-        g.stride[i] = geom.stride[i]
-        g.dilation[i] = geom.dilation[i]
-        g.pad[i] = geom.pad_before[i]
+        g.x_size[i] = x_size[i]
+        g.y_size[i] = y_size[i]
+        g.kernel[i] = kernel[i]
+        g.stride[i] = stride[i]
+        g.dilation[i] = dilation[i]
+        g.pad[i] = pad[i]
     return g
 
 
@@ -56,123 +118,295 @@ cdef inline void _valid_range(Py_ssize_t n_y, Py_ssize_t n_x, Py_ssize_t stride,
         hi[0] = lo[0]
 
 
-cdef inline void _axpy_strided(real* y, const real* x, real a, Py_ssize_t lo,
-                               Py_ssize_t hi, Py_ssize_t y_step,
-                               Py_ssize_t x_step) noexcept nogil:
-    # y[o * y_step] += a * x[o * x_step] for o in [lo, hi); contiguous cases
-    # get their own loops so that the compiler vectorises them.
+cdef inline void _axpy_strided(real* y, const real* x, real a, Py_ssize_t n,
+                               Py_ssize_t y_step, Py_ssize_t x_step) noexcept nogil:
+    # y[o * y_step] += a * x[o * x_step] for o < n; contiguous cases get their
+    # own loops so that the compiler vectorises them.
     cdef Py_ssize_t o
     if y_step == 1 and x_step == 1:
-        for o in range(lo, hi):
+        for o in range(n):
             y[o] += a * x[o]
     elif y_step == 1:
-        for o in range(lo, hi):
+        for o in range(n):
             y[o] += a * x[o * x_step]
     elif x_step == 1:
-        for o in range(lo, hi):
+        for o in range(n):
             y[o * y_step] += a * x[o]
     else:
-        for o in range(lo, hi):
+        for o in range(n):
             y[o * y_step] += a * x[o * x_step]
 
 
-cdef void _correlate_plane(const real* x, const real* w, const real* y,
-                           const Geometry* g, bint transpose) noexcept nogil:
-    # One (input channel, output channel) pair.
-    #   transpose == 0:  y[o] += w[t] * x[o*s + t*d - p]   (gather)
-    #   transpose == 1:  x[o*s + t*d - p] += w[t] * y[o]   (scatter-add)
-    # The written side is cast from const.  Loops run tap by tap so that the
-    # innermost loop is a long axpy along W.
+cdef void _row_scalar(real* out, Py_ssize_t begin, Py_ssize_t end, const real* src,
+                      const Py_ssize_t* src_off, const real* w,
+                      const Py_ssize_t* w_off, Py_ssize_t n_rows,
+                      const Geometry* g, bint transpose) noexcept nogil:
+    # out[begin:end] += the row's terms landing there, tap by tap (the range
+    # of a tap is the same for every row), then row by row.
+    #   transpose == 0:  out[o] += w[t] * src[o*s + t*d - p]   (gather)
+    #   transpose == 1:  out[o*s + t*d - p] += w[t] * src[o]   (scatter-add)
+    cdef Py_ssize_t XW = g.x_size[2], YW = g.y_size[2], KW = g.kernel[2]
+    cdef Py_ssize_t s = g.stride[2], r, t, off, lo, hi
+    if begin >= end:
+        return
+    for t in range(KW):
+        off = t * g.dilation[2] - g.pad[2]
+        if transpose:
+            # source positions o whose target o*s + off is in [begin, end)
+            _valid_range(YW, end - begin, s, off - begin, &lo, &hi)
+            if lo == hi:
+                continue
+            for r in range(n_rows):
+                _axpy_strided(out + lo * s + off, src + src_off[r] + lo,
+                              w[w_off[r] + t], hi - lo, s, 1)
+        else:
+            _valid_range(YW, XW, s, off, &lo, &hi)
+            lo = max(lo, begin)
+            hi = min(hi, end)
+            if lo >= hi:
+                continue
+            for r in range(n_rows):
+                _axpy_strided(out + lo, src + src_off[r] + lo * s + off,
+                              w[w_off[r] + t], hi - lo, 1, s)
+
+
+cdef inline void _row(real* out, Py_ssize_t n_out, const real* src,
+                      Py_ssize_t* src_off, const real* w, const Py_ssize_t* w_off,
+                      Py_ssize_t n_rows, const Geometry* g, bint transpose) noexcept nogil:
+    # One output row of n_out values, from n_rows (source row, kernel row) pairs.
+    cdef Py_ssize_t KW = g.kernel[2], d = g.dilation[2], p = g.pad[2]
+    cdef Py_ssize_t n_src = g.y_size[2] if transpose else g.x_size[2]
+    cdef Py_ssize_t begin, end, shift, r
+    if real is not int64_t:
+        # [begin, end): outputs whose every tap reads inside the source row,
+        # at source position o + shift + t * (+-d)
+        if transpose:
+            shift = p
+            begin = (KW - 1) * d - p
+            end = n_src - p
+        else:
+            shift = -p
+            begin = p
+            end = n_src + p - (KW - 1) * d
+        begin = min(max(begin, 0), n_out)
+        end = min(max(end, begin), n_out)
+        if (FASTCONV_HAVE_SIMD and g.stride[2] == 1
+                and (end - begin) * <Py_ssize_t> sizeof(real) >= fastconv_simd_floats * 4):
+            _row_scalar(out, 0, begin, src, src_off, w, w_off, n_rows, g, transpose)
+            _row_scalar(out, end, n_out, src, src_off, w, w_off, n_rows, g, transpose)
+            for r in range(n_rows):
+                src_off[r] += begin + shift
+            if real is float:
+                fastconv_rows_float(out + begin, end - begin, src, src_off, w, w_off,
+                                    n_rows, KW, -d if transpose else d)
+            else:
+                fastconv_rows_double(out + begin, end - begin, src, src_off, w, w_off,
+                                     n_rows, KW, -d if transpose else d)
+            return
+    _row_scalar(out, 0, n_out, src, src_off, w, w_off, n_rows, g, transpose)
+
+
+cdef inline void _tap_range(Py_ssize_t o, Py_ssize_t n_x, Py_ssize_t k,
+                            Py_ssize_t s, Py_ssize_t d, Py_ssize_t p,
+                            Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    # The taps t in [0, k) with 0 <= o*s + t*d - p < n_x.
+    cdef Py_ssize_t base = o * s - p
+    lo[0] = 0 if base >= 0 else (d - 1 - base) // d
+    if base + (k - 1) * d < n_x:
+        hi[0] = k
+    else:
+        hi[0] = 0 if n_x - 1 - base < 0 else min(k, (n_x - 1 - base) // d + 1)
+    if hi[0] < lo[0]:
+        hi[0] = lo[0]
+
+
+cdef enum:
+    # Output rows per job: enough to amortise the index arithmetic of a job
+    # over short rows, few enough to balance two threads on one image.  Any
+    # value gives the same results.
+    _ROWS_PER_JOB = 8
+
+
+ctypedef struct Plan:
+    # One call: its geometry, sizes, and the jobs it is cut into.  out_size
+    # is the output's spatial size: the y side of a convolution, the x side
+    # of a transposed one.
+    Geometry g
+    Py_ssize_t out_size[3]
+    Py_ssize_t c_in, c_out, cin_g, cout_g
+    Py_ssize_t max_rows     # (source row, kernel row) pairs per output row
+    Py_ssize_t blocks       # jobs per output plane (n, co, depth)
+    Py_ssize_t n_jobs
+    bint transpose
+
+
+cdef Plan _plan(geom, Py_ssize_t n_batch, Py_ssize_t c_in, Py_ssize_t c_out,
+                Py_ssize_t groups, bint transpose) except *:
+    cdef Plan p
+    cdef int i
+    p.g = _geometry(geom)
+    for i in range(3):
+        p.out_size[i] = p.g.x_size[i] if transpose else p.g.y_size[i]
+    p.c_in, p.c_out = c_in, c_out
+    p.cin_g, p.cout_g = c_in // groups, c_out // groups
+    p.max_rows = p.cin_g * p.g.kernel[0] * p.g.kernel[1]
+    p.blocks = (p.out_size[1] + _ROWS_PER_JOB - 1) // _ROWS_PER_JOB
+    p.n_jobs = n_batch * c_out * p.out_size[0] * p.blocks
+    p.transpose = transpose
+    return p
+
+
+cdef void _conv_rows(real* yp, const real* xp, const real* wp, const Plan* p,
+                     Py_ssize_t job, Py_ssize_t* x_off) noexcept nogil:
+    # The output rows of one job of a convolution:
+    # y[n, co, od, oh, :] = sum over ci in co's group, valid taps td, th of
+    #                        correlate(x[n, ci, od*s + td*d - p, oh*s + th*d - p, :],
+    #                                  w[co, ci, td, th, :])
+    cdef const Geometry* g = &p.g
     cdef Py_ssize_t XD = g.x_size[0], XH = g.x_size[1], XW = g.x_size[2]
     cdef Py_ssize_t YD = g.y_size[0], YH = g.y_size[1], YW = g.y_size[2]
     cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
-    cdef Py_ssize_t td, th, tw, od, oh, offd, offh, offw
-    cdef Py_ssize_t lod, hid, loh, hih, low, hiw
-    cdef real wv
-    cdef const real* x_row
-    cdef real* x_out
-    cdef const real* y_row
-    cdef real* y_out
-    for td in range(KD):
-        offd = td * g.dilation[0] - g.pad[0]
-        _valid_range(YD, XD, g.stride[0], offd, &lod, &hid)
-        for th in range(KH):
-            offh = th * g.dilation[1] - g.pad[1]
-            _valid_range(YH, XH, g.stride[1], offh, &loh, &hih)
-            for tw in range(KW):
-                offw = tw * g.dilation[2] - g.pad[2]
-                _valid_range(YW, XW, g.stride[2], offw, &low, &hiw)
-                if low >= hiw:
+    cdef Py_ssize_t od = (job // p.blocks) % YD
+    cdef Py_ssize_t plane = job // (p.blocks * YD)       # n * c_out + co
+    cdef Py_ssize_t co = plane % p.c_out
+    cdef Py_ssize_t ci0 = plane // p.c_out * p.c_in + co // p.cout_g * p.cin_g
+    cdef Py_ssize_t* w_off = x_off + p.max_rows
+    cdef Py_ssize_t oh, ci, td, th, tdlo, tdhi, thlo, thhi, r, x_depth, w_depth
+    _tap_range(od, XD, KD, g.stride[0], g.dilation[0], g.pad[0], &tdlo, &tdhi)
+    for oh in range(job % p.blocks * _ROWS_PER_JOB,
+                    min(YH, (job % p.blocks + 1) * _ROWS_PER_JOB)):
+        _tap_range(oh, XH, KH, g.stride[1], g.dilation[1], g.pad[1], &thlo, &thhi)
+        r = 0
+        for ci in range(p.cin_g):
+            for td in range(tdlo, tdhi):
+                x_depth = ((ci0 + ci) * XD + od * g.stride[0]
+                           + td * g.dilation[0] - g.pad[0]) * XH
+                w_depth = ((co * p.cin_g + ci) * KD + td) * KH
+                for th in range(thlo, thhi):
+                    x_off[r] = (x_depth + oh * g.stride[1]
+                                + th * g.dilation[1] - g.pad[1]) * XW
+                    w_off[r] = (w_depth + th) * KW
+                    r += 1
+        _row(yp + ((plane * YD + od) * YH + oh) * YW, YW, xp, x_off, wp, w_off,
+             r, g, False)
+
+
+cdef void _conv_transpose_rows(real* op, const real* xp, const real* wp, const Plan* p,
+                               Py_ssize_t job, Py_ssize_t* x_off) noexcept nogil:
+    # The output rows of one job of a transposed convolution:
+    # out[n, co, i, j, :] += scatter of x[n, ci, a, b, :] * w[ci, co, td, th, :]
+    # over ci in co's group and the (a, td), (b, th) with a*s + td*d - p == i
+    # (and likewise in H): the output row gathers its source rows, then each
+    # source value is scattered along W.
+    cdef const Geometry* g = &p.g
+    cdef Py_ssize_t OD = g.x_size[0], OH = g.x_size[1], OW = g.x_size[2]
+    cdef Py_ssize_t XD = g.y_size[0], XH = g.y_size[1], XW = g.y_size[2]
+    cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
+    cdef Py_ssize_t i = (job // p.blocks) % OD
+    cdef Py_ssize_t plane = job // (p.blocks * OD)       # n * c_out + co
+    cdef Py_ssize_t co = plane % p.c_out
+    cdef Py_ssize_t ci0 = plane // p.c_out * p.c_in + co // p.cout_g * p.cin_g
+    cdef Py_ssize_t* w_off = x_off + p.max_rows
+    cdef Py_ssize_t j, ci, td, th, a, b, r, x_depth, w_depth
+    for j in range(job % p.blocks * _ROWS_PER_JOB,
+                   min(OH, (job % p.blocks + 1) * _ROWS_PER_JOB)):
+        r = 0
+        for ci in range(ci0, ci0 + p.cin_g):
+            for td in range(KD):
+                a = i + g.pad[0] - td * g.dilation[0]
+                if a < 0 or a % g.stride[0] != 0 or a // g.stride[0] >= XD:
                     continue
-                wv = w[(td * KH + th) * KW + tw]
-                for od in range(lod, hid):
-                    for oh in range(loh, hih):
-                        if transpose:
-                            x_out = <real*> x + ((od * g.stride[0] + offd) * XH
-                                                 + oh * g.stride[1] + offh) * XW + offw
-                            y_row = y + (od * YH + oh) * YW
-                            _axpy_strided(x_out, y_row, wv, low, hiw, g.stride[2], 1)
-                        else:
-                            x_row = x + ((od * g.stride[0] + offd) * XH
-                                         + oh * g.stride[1] + offh) * XW + offw
-                            y_out = <real*> y + (od * YH + oh) * YW
-                            _axpy_strided(y_out, x_row, wv, low, hiw, 1, g.stride[2])
+                x_depth = (ci * XD + a // g.stride[0]) * XH
+                w_depth = (((ci % p.c_in) * p.cout_g + co % p.cout_g) * KD + td) * KH
+                for th in range(KH):
+                    b = j + g.pad[1] - th * g.dilation[1]
+                    if b < 0 or b % g.stride[1] != 0 or b // g.stride[1] >= XH:
+                        continue
+                    x_off[r] = (x_depth + b // g.stride[1]) * XW
+                    w_off[r] = (w_depth + th) * KW
+                    r += 1
+        _row(op + ((plane * OD + i) * OH + j) * OW, OW, xp, x_off, wp, w_off,
+             r, g, True)
 
 
-def conv_direct(const real[:, :, :, :, ::1] x, const real[:, :, :, :, ::1] weight,
-                real[:, :, :, :, ::1] out, geom, Py_ssize_t groups, int n_threads):
-    """out[n, co] += sum over ci in co's group of correlate(x[n, ci], weight[co, ci])
+cdef void _run(real* out, const real* src, const real* w, const Plan* p,
+               Py_ssize_t* scratch, int n_threads) noexcept nogil:
+    # Every job, on n_threads threads when the call is big enough to gain.
+    cdef Py_ssize_t job, work = (p.n_jobs // p.blocks * p.out_size[1] * p.out_size[2]
+                                 * p.max_rows * p.g.kernel[2])
+    if n_threads > 1 and p.n_jobs > 1 and work >= _PARALLEL_MIN_WORK:
+        for job in prange(p.n_jobs, schedule="dynamic", num_threads=n_threads):
+            if p.transpose:
+                _conv_transpose_rows(out, src, w, p, job,
+                                     scratch + 2 * p.max_rows * threadid())
+            else:
+                _conv_rows(out, src, w, p, job, scratch + 2 * p.max_rows * threadid())
+    else:
+        for job in range(p.n_jobs):
+            if p.transpose:
+                _conv_transpose_rows(out, src, w, p, job, scratch)
+            else:
+                _conv_rows(out, src, w, p, job, scratch)
+
+
+cdef inline void* _data(cnp.ndarray a) noexcept:
+    return cnp.PyArray_DATA(a)
+
+
+cdef int _check(cnp.ndarray x, cnp.ndarray weight, cnp.ndarray out) except -1:
+    # The shapes are the caller's promise; layout and dtype are cheap to check
+    # and a mistake there would read out of bounds.
+    cdef int typenum = cnp.PyArray_TYPE(x)
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(x) and cnp.PyArray_IS_C_CONTIGUOUS(weight)
+            and cnp.PyArray_IS_C_CONTIGUOUS(out)
+            and cnp.PyArray_NDIM(x) == 5 and cnp.PyArray_NDIM(weight) == 5
+            and cnp.PyArray_NDIM(out) == 5):
+        raise ValueError("direct kernels need 5-D C-contiguous arrays")
+    if cnp.PyArray_TYPE(weight) != typenum or cnp.PyArray_TYPE(out) != typenum:
+        raise TypeError("x, weight and out must share one dtype")
+    if typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64 and typenum != cnp.NPY_INT64:
+        raise TypeError(f"direct kernels support float32, float64 and int64, got {x.dtype}")
+    return typenum
+
+
+cdef _direct(cnp.ndarray x, cnp.ndarray weight, cnp.ndarray out, geom,
+             Py_ssize_t groups, int n_threads, bint transpose):
+    cdef int typenum = _check(x, weight, out)
+    cdef Plan p = _plan(geom, out.shape[0], x.shape[1], out.shape[1], groups, transpose)
+    # (source offset, kernel offset) lists of one output row, per thread
+    cdef Py_ssize_t* sp = <Py_ssize_t*> malloc(2 * p.max_rows * n_threads
+                                                * sizeof(Py_ssize_t))
+    cdef void* op = _data(out)
+    cdef void* xp = _data(x)
+    cdef void* wp = _data(weight)
+    if sp == NULL:
+        raise MemoryError()
+    with nogil:
+        if typenum == cnp.NPY_FLOAT32:
+            _run(<float*> op, <const float*> xp, <const float*> wp, &p, sp, n_threads)
+        elif typenum == cnp.NPY_FLOAT64:
+            _run(<double*> op, <const double*> xp, <const double*> wp, &p, sp, n_threads)
+        else:
+            _run(<int64_t*> op, <const int64_t*> xp, <const int64_t*> wp, &p, sp,
+                 n_threads)
+        free(sp)
+
+
+def conv_direct(x, weight, out, geom, groups, n_threads):
+    """out[n, co] = sum over ci in co's group of correlate(x[n, ci], weight[co, ci])
 
     x (N, C_in, *geom.input_spatial), weight (C_out, C_in/groups, *kernel),
-    out (N, C_out, *geom.output_spatial), zero-filled.  All non-empty.
+    out (N, C_out, *geom.output_spatial), zero-filled.  All non-empty and
+    C-contiguous, of one dtype: float32, float64 or int64.
     """
-    cdef Geometry g = _geometry(geom)
-    cdef Py_ssize_t n_batch = out.shape[0], c_out = out.shape[1], c_in = x.shape[1]
-    cdef Py_ssize_t cin_g = c_in // groups, cout_g = c_out // groups
-    cdef Py_ssize_t x_plane = x.shape[2] * x.shape[3] * x.shape[4]
-    cdef Py_ssize_t y_plane = out.shape[2] * out.shape[3] * out.shape[4]
-    cdef Py_ssize_t taps = weight.shape[2] * weight.shape[3] * weight.shape[4]
-    cdef Py_ssize_t job, n, co, ci, ci0
-    cdef const real* xp = &x[0, 0, 0, 0, 0]
-    cdef const real* wp = &weight[0, 0, 0, 0, 0]
-    cdef real* yp = &out[0, 0, 0, 0, 0]
-    for job in prange(n_batch * c_out, nogil=True, schedule="static",
-                      num_threads=n_threads):
-        n = job // c_out
-        co = job % c_out
-        ci0 = (co // cout_g) * cin_g
-        for ci in range(cin_g):
-            _correlate_plane(xp + (n * c_in + ci0 + ci) * x_plane,
-                             wp + (co * cin_g + ci) * taps,
-                             yp + job * y_plane, &g, False)
+    _direct(x, weight, out, geom, groups, n_threads, False)
 
 
-def conv_transpose_scatter(const real[:, :, :, :, ::1] x,
-                           const real[:, :, :, :, ::1] weight,
-                           real[:, :, :, :, ::1] out, geom, Py_ssize_t groups,
-                           int n_threads):
-    """out[n, co] += scatter-add of x[n, ci] * weight[ci, co] over co's group
+def conv_transpose_scatter(x, weight, out, geom, groups, n_threads):
+    """out[n, co] = scatter-add of x[n, ci] * weight[ci, co] over co's group
 
     x (N, C_in, *geom.output_spatial), weight (C_in, C_out/groups, *kernel),
-    out (N, C_out, *geom.input_spatial), zero-filled.  All non-empty.
+    out (N, C_out, *geom.input_spatial), zero-filled.  All non-empty and
+    C-contiguous, of one dtype: float32, float64 or int64.
     """
-    cdef Geometry g = _geometry(geom)
-    cdef Py_ssize_t n_batch = out.shape[0], c_out = out.shape[1], c_in = x.shape[1]
-    cdef Py_ssize_t cin_g = c_in // groups, cout_g = c_out // groups
-    cdef Py_ssize_t x_plane = x.shape[2] * x.shape[3] * x.shape[4]
-    cdef Py_ssize_t out_plane = out.shape[2] * out.shape[3] * out.shape[4]
-    cdef Py_ssize_t taps = weight.shape[2] * weight.shape[3] * weight.shape[4]
-    cdef Py_ssize_t job, n, co, ci, ci0
-    cdef const real* xp = &x[0, 0, 0, 0, 0]
-    cdef const real* wp = &weight[0, 0, 0, 0, 0]
-    cdef real* op = &out[0, 0, 0, 0, 0]
-    for job in prange(n_batch * c_out, nogil=True, schedule="static",
-                      num_threads=n_threads):
-        n = job // c_out
-        co = job % c_out
-        ci0 = (co // cout_g) * cin_g
-        for ci in range(cin_g):
-            # the output plane is the x side of the adjoint convolution
-            _correlate_plane(op + job * out_plane,
-                             wp + ((ci0 + ci) * cout_g + co % cout_g) * taps,
-                             xp + (n * c_in + ci0 + ci) * x_plane, &g, True)
+    _direct(x, weight, out, geom, groups, n_threads, True)

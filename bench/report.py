@@ -1,0 +1,89 @@
+"""fastconv / torch time ratios per workload, as a Markdown table.
+
+    python bench/report.py results.json [--stat median]
+
+``results.json`` is written by ``pytest bench/test_workloads.py
+--benchmark-json=results.json``.  Per workload: torch's time, the fastest
+fastconv method (``auto`` included) and its time over torch's, ``auto``'s
+time over torch's, SciPy's where it applies, and the target (fastconv
+time / torch time, lower is better).  Times are each benchmark's minimum
+by default: on a shared machine the least disturbed round.
+"""
+
+import argparse
+import json
+import sys
+
+TORCH = "torch"
+
+
+def _format_time(seconds):
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} µs"
+
+
+def workload_rows(benchmarks, stat):
+    """{workload: {"target": t, "problem": str, "times": {contender: s}, "fastconv": set}}"""
+    rows = {}
+    for bench in benchmarks:
+        info = bench.get("extra_info", {})
+        if info.get("kind") != "workload":
+            continue
+        row = rows.setdefault(info["workload"], {
+            "target": info["target"], "problem": info["problem"], "times": {},
+            "fastconv": set(),
+        })
+        row["times"][info["method"]] = bench["stats"][stat]
+        if info["fastconv"]:
+            row["fastconv"].add(info["method"])
+    return rows
+
+
+def table(rows):
+    lines = [
+        "| workload | problem | torch | fastest fastconv | fastest / torch "
+        "| auto / torch | scipy / torch | target | met |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        times = row["times"]
+        ours = {m: times[m] for m in row["fastconv"]}
+        torch_time = times.get(TORCH)
+        scipy = next((t for m, t in times.items() if m.startswith("scipy")), None)
+        best = min(ours, key=ours.get) if ours else None
+
+        def ratio(t):
+            return f"{t / torch_time:.3g}" if t is not None and torch_time else "—"
+
+        if best is None or torch_time is None:
+            met = "—"
+        else:
+            met = "yes" if ours[best] / torch_time <= row["target"] else "no"
+        cells = [
+            name, row["problem"],
+            _format_time(torch_time) if torch_time else "—",
+            f"{best} ({_format_time(ours[best])})" if best else "—",
+            ratio(ours.get(best)), ratio(ours.get("auto")), ratio(scipy),
+            f"≤ {row['target']}", met,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", help="pytest-benchmark JSON (--benchmark-json)")
+    parser.add_argument("--stat", default="min", choices=["min", "median", "mean"],
+                        help="which timing statistic to compare (default: min)")
+    args = parser.parse_args(argv)
+    with open(args.json) as f:
+        data = json.load(f)
+    rows = workload_rows(data["benchmarks"], args.stat)
+    if not rows:
+        sys.exit(f"{args.json} holds no workload benchmarks (bench/test_workloads.py)")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

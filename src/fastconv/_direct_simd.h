@@ -1,0 +1,191 @@
+/* The vectorised inner kernel of the direct methods.
+ *
+ * One call computes a run of n_out consecutive outputs of one output row as
+ * a sum over input rows and kernel taps, every term in range (no padding):
+ *
+ *     y[o] = sum over r < n_rows, t < n_taps of
+ *            w[w_off[r] + t] * x[x_off[r] + o + t * tap_step]      o < n_out
+ *
+ * y is overwritten.  tap_step is the dilation for a convolution and minus
+ * the dilation for a unit-stride transposed convolution.  Each output is
+ * accumulated in registers, in the order r, then t, whatever the block it
+ * falls in, so a value never depends on how the row was cut into blocks
+ * (blocks may overlap and recompute outputs) or on the thread running it.
+ *
+ * Built with GCC / Clang vector extensions.  On x86-64 three versions are
+ * compiled (SSE2 baseline, AVX2+FMA, AVX-512) and fastconv_simd_init() picks
+ * the widest the CPU runs; wheels therefore need no -march flag.  (The
+ * versions differ in vector width, not only in instruction set, which is
+ * why they are separate functions and not GCC target_clones.)  Other
+ * compilers get no kernel (FASTCONV_HAVE_SIMD == 0) and the caller uses its
+ * scalar loops.
+ */
+
+#ifndef FASTCONV_DIRECT_SIMD_H
+#define FASTCONV_DIRECT_SIMD_H
+
+#include <stddef.h>
+#include <string.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FASTCONV_HAVE_SIMD 1
+#else
+#define FASTCONV_HAVE_SIMD 0
+#endif
+
+#if FASTCONV_HAVE_SIMD
+
+/* A block of NV vectors starting at output o0.  At most 8 accumulators:
+ * enough to keep the FMA units busy, and they leave registers for the
+ * operands even on SSE2's 16. */
+#define FASTCONV_BLOCK(T, VEC, VEC_U, L, NV)                                  \
+    {                                                                         \
+        VEC acc[NV];                                                          \
+        for (int v = 0; v < NV; v++) acc[v] = (VEC){0};                       \
+        for (ptrdiff_t r = 0; r < n_rows; r++) {                              \
+            const T *xr = x + x_off[r] + o0;                                  \
+            const T *wr = w + w_off[r];                                       \
+            for (ptrdiff_t t = 0; t < n_taps; t++) {                          \
+                const T wv = wr[t];                                           \
+                const T *xt = xr + t * tap_step;                              \
+                for (int v = 0; v < NV; v++)                                  \
+                    acc[v] += wv * *(const VEC_U *)(xt + v * L);              \
+            }                                                                 \
+        }                                                                     \
+        for (int v = 0; v < NV; v++) *(VEC_U *)(y + o0 + v * L) = acc[v];   \
+    }
+
+/* Blocks of NV vectors across the run; the last one is moved back to end
+ * at n_out (overlapping its neighbour).  n_out >= NV * L. */
+#define FASTCONV_RUN(T, VEC, VEC_U, L, NV)                                    \
+    for (ptrdiff_t o = 0; o < n_out; o += (NV) * L) {                         \
+        const ptrdiff_t o0 = o + (NV) * L <= n_out ? o : n_out - (NV) * L;    \
+        FASTCONV_BLOCK(T, VEC, VEC_U, L, NV)                                  \
+    }
+
+/* The widest block that fits n_out (>= L), so that short rows (depthwise
+ * layers, small images) still keep several accumulators in flight. */
+#define FASTCONV_DEFINE_ROWS(NAME, T, BYTES, ATTR)                            \
+    ATTR static void NAME(T *y, ptrdiff_t n_out, const T *x,                  \
+                          const ptrdiff_t *x_off, const T *w,                 \
+                          const ptrdiff_t *w_off, ptrdiff_t n_rows,           \
+                          ptrdiff_t n_taps, ptrdiff_t tap_step)               \
+    {                                                                         \
+        typedef T vec __attribute__((vector_size(BYTES)));                    \
+        typedef T vec_u __attribute__((vector_size(BYTES), aligned(sizeof(T)), \
+                                       may_alias));                           \
+        enum { L = BYTES / sizeof(T) };                                       \
+        if (n_out >= 8 * L) {                                                 \
+            FASTCONV_RUN(T, vec, vec_u, L, 8)                                 \
+        } else if (n_out >= 4 * L) {                                          \
+            FASTCONV_RUN(T, vec, vec_u, L, 4)                                 \
+        } else if (n_out >= 2 * L) {                                          \
+            FASTCONV_RUN(T, vec, vec_u, L, 2)                                 \
+        } else {                                                              \
+            FASTCONV_RUN(T, vec, vec_u, L, 1)                                 \
+        }                                                                     \
+    }
+
+typedef void (*fastconv_rows_float_fn)(float *, ptrdiff_t, const float *,
+                                       const ptrdiff_t *, const float *,
+                                       const ptrdiff_t *, ptrdiff_t, ptrdiff_t,
+                                       ptrdiff_t);
+typedef void (*fastconv_rows_double_fn)(double *, ptrdiff_t, const double *,
+                                        const ptrdiff_t *, const double *,
+                                        const ptrdiff_t *, ptrdiff_t, ptrdiff_t,
+                                        ptrdiff_t);
+
+FASTCONV_DEFINE_ROWS(fastconv_rows_float_base, float, 16, )
+FASTCONV_DEFINE_ROWS(fastconv_rows_double_base, double, 16, )
+
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(_WIN32)
+#define FASTCONV_X86_DISPATCH 1
+FASTCONV_DEFINE_ROWS(fastconv_rows_float_avx2, float, 32,
+                     __attribute__((target("avx2,fma"))))
+FASTCONV_DEFINE_ROWS(fastconv_rows_double_avx2, double, 32,
+                     __attribute__((target("avx2,fma"))))
+FASTCONV_DEFINE_ROWS(fastconv_rows_float_avx512, float, 64,
+                     __attribute__((target("avx512f,avx2,fma"))))
+FASTCONV_DEFINE_ROWS(fastconv_rows_double_avx512, double, 64,
+                     __attribute__((target("avx512f,avx2,fma"))))
+#else
+#define FASTCONV_X86_DISPATCH 0
+#endif
+
+static fastconv_rows_float_fn fastconv_rows_float = fastconv_rows_float_base;
+static fastconv_rows_double_fn fastconv_rows_double = fastconv_rows_double_base;
+/* Vector length in floats of the chosen version: the shortest run it takes. */
+static ptrdiff_t fastconv_simd_floats = 4;
+static const char *fastconv_simd_name = "baseline";
+
+/* Whether this CPU runs version `name` ("baseline", "avx2", "avx512"). */
+static int fastconv_simd_runs(const char *name)
+{
+    if (strcmp(name, "baseline") == 0)
+        return 1;
+#if FASTCONV_X86_DISPATCH
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+        return 0;
+    if (strcmp(name, "avx2") == 0)
+        return 1;
+    if (strcmp(name, "avx512") == 0)
+        return __builtin_cpu_supports("avx512f");
+#endif
+    return 0;
+}
+
+/* Use version `name` if this CPU runs it: 0 on success, -1 otherwise.
+ * Not thread-safe: at import, or in tests. */
+static int fastconv_simd_select(const char *name)
+{
+    if (!fastconv_simd_runs(name))
+        return -1;
+    if (strcmp(name, "baseline") == 0) {
+        fastconv_rows_float = fastconv_rows_float_base;
+        fastconv_rows_double = fastconv_rows_double_base;
+        fastconv_simd_floats = 4;
+        fastconv_simd_name = "baseline";
+    }
+#if FASTCONV_X86_DISPATCH
+    else if (strcmp(name, "avx2") == 0) {
+        fastconv_rows_float = fastconv_rows_float_avx2;
+        fastconv_rows_double = fastconv_rows_double_avx2;
+        fastconv_simd_floats = 8;
+        fastconv_simd_name = "avx2";
+    } else {
+        fastconv_rows_float = fastconv_rows_float_avx512;
+        fastconv_rows_double = fastconv_rows_double_avx512;
+        fastconv_simd_floats = 16;
+        fastconv_simd_name = "avx512";
+    }
+#endif
+    return 0;
+}
+
+/* The widest version this CPU runs; called once, at import. */
+static void fastconv_simd_init(void)
+{
+    if (fastconv_simd_select("avx512") != 0 && fastconv_simd_select("avx2") != 0)
+        fastconv_simd_select("baseline");
+}
+
+#else  /* no vector extensions: the caller never calls these */
+
+static ptrdiff_t fastconv_simd_floats = 0;
+static const char *fastconv_simd_name = "none";
+static int fastconv_simd_runs(const char *name) { return 0; }
+static int fastconv_simd_select(const char *name) { return -1; }
+static void fastconv_simd_init(void) {}
+static void fastconv_rows_float(float *y, ptrdiff_t n_out, const float *x,
+                                const ptrdiff_t *x_off, const float *w,
+                                const ptrdiff_t *w_off, ptrdiff_t n_rows,
+                                ptrdiff_t n_taps, ptrdiff_t tap_step) {}
+static void fastconv_rows_double(double *y, ptrdiff_t n_out, const double *x,
+                                 const ptrdiff_t *x_off, const double *w,
+                                 const ptrdiff_t *w_off, ptrdiff_t n_rows,
+                                 ptrdiff_t n_taps, ptrdiff_t tap_step) {}
+
+#endif
+
+#endif
