@@ -16,14 +16,22 @@ functions look them up with :func:`get_method`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _direct
+from ._geometry import ConvGeometry
 
 CONV = "conv"
 CONV_TRANSPOSE = "conv_transpose"
 
-_REGISTRY = {CONV: {}, CONV_TRANSPOSE: {}}
+#: ``method(x, weight, geom, groups, n_threads) -> out``
+Method = Callable[[NDArray[Any], NDArray[Any], ConvGeometry, int, int], NDArray[Any]]
+
+_REGISTRY: dict[str, dict[str, Method]] = {CONV: {}, CONV_TRANSPOSE: {}}
 
 
 def register(op, name):
