@@ -13,6 +13,9 @@ from ._api import (
     conv_transpose1d, conv_transpose2d, conv_transpose3d,
 )
 from . import _methods
+# these register their methods, so they come before the lists below
+from ._matrix import convolution_matrix, conv_operator
+from ._zero_insertion import zero_insert
 
 #: Valid ``method=`` values of the convolution functions.
 CONV_METHODS: tuple[str, ...] = _methods.method_names(_methods.CONV)
@@ -24,5 +27,6 @@ __all__ = [
     "conv1d", "conv2d", "conv3d",
     "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "conv_output_shape", "conv_transpose_output_shape",
+    "convolution_matrix", "conv_operator", "zero_insert",
     "CONV_METHODS", "CONV_TRANSPOSE_METHODS",
 ]

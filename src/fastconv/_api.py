@@ -49,10 +49,8 @@ def _dtypes(arrays):
         return np.dtype(np.float32), common
     if common in (np.float32, np.float64):
         return common, common
-    raise TypeError(
-        f"dtype {common} is not supported; cast to float64 (x: {arrays['x'].dtype}, "
-        f"weight: {arrays['weight'].dtype})"
-    )
+    given = ", ".join(f"{name}: {a.dtype}" for name, a in arrays.items())
+    raise TypeError(f"dtype {common} is not supported; cast to float64 ({given})")
 
 
 def _n_threads(n_threads):
@@ -70,6 +68,35 @@ def _n_threads(n_threads):
 def _to5d(a, ndim):
     """Insert size-1 spatial dims after the two leading axes."""
     return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
+
+
+def _check_channels(op, name, c_in, weight_shape, groups):
+    """Check ``groups`` and the kernel against ``c_in`` input channels.
+
+    ``weight_shape`` is in the layout of ``op``.  Returns ``(groups, c_out)``.
+    """
+    groups = _geometry._as_int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
+    if op == _methods.CONV:
+        c_out, w_in = weight_shape[0], weight_shape[1] * groups
+        if c_out % groups:
+            raise ValueError(
+                f"groups={groups} must divide the output channels "
+                f"(weight.shape[0] = {c_out})"
+            )
+    else:
+        w_in, c_out = weight_shape[0], weight_shape[1] * groups
+    if c_in % groups:
+        raise ValueError(f"groups={groups} must divide the input channels ({c_in})")
+    if c_in != w_in:
+        raise ValueError(
+            f"{name}: x has {c_in} input channels but weight of shape "
+            f"{weight_shape} with groups={groups} expects {w_in}"
+        )
+    if 0 in weight_shape[2:]:
+        raise ValueError(f"{name}: kernel size must be >= 1, got weight shape {weight_shape}")
+    return groups, c_out
 
 
 def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
@@ -97,32 +124,11 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
         x = x[None]
     if x.ndim != ndim + 2:
         raise ValueError(
-            f"{name}: x must be {ndim + 1}-D (unbatched) or {ndim + 2}-D (batched), "
-            f"got shape {np.shape(arrays['x'])}"
+            f"{name}: x must be {ndim + 1}-D (unbatched) or {ndim + 2}-D (batched)"
+            + (" or 2-D with a 2-D kernel" if ndim == 2 else "")
+            + f", got shape {np.shape(arrays['x'])}"
         )
-    groups = _geometry._as_int(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"groups must be >= 1, got {groups}")
-
-    c_in = x.shape[1]
-    if op == _methods.CONV:
-        c_out, w_in = weight.shape[0], weight.shape[1] * groups
-        if c_out % groups:
-            raise ValueError(
-                f"groups={groups} must divide the output channels "
-                f"(weight.shape[0] = {c_out})"
-            )
-    else:
-        w_in, c_out = weight.shape[0], weight.shape[1] * groups
-    if c_in % groups:
-        raise ValueError(f"groups={groups} must divide the input channels ({c_in})")
-    if c_in != w_in:
-        raise ValueError(
-            f"{name}: x has {c_in} input channels but weight of shape "
-            f"{weight.shape} with groups={groups} expects {w_in}"
-        )
-    if 0 in weight.shape[2:]:
-        raise ValueError(f"{name}: kernel size must be >= 1, got weight shape {weight.shape}")
+    groups, c_out = _check_channels(op, name, x.shape[1], weight.shape, groups)
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(
             f"{name}: bias must have shape ({c_out},), got {bias.shape}"

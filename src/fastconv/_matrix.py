@@ -1,0 +1,345 @@
+"""The convolution as a matrix, and the methods that run it as one.
+
+A convolution of one sample ``x`` of shape ``(C_in, *spatial)`` is a matrix
+product ``C @ x.ravel()``.  Row ``(co, o)`` of ``C`` (output channel,
+flattened output position) holds ``weight[co, ci - group offset, t]`` in
+column ``(ci, o*stride + t*dilation - pad_before)`` for every tap ``t`` that
+lands inside the input; taps that land in the zero padding have no entry.
+The transposed convolution with the same arguments is ``C.T``.
+
+The matrix is built without a Python loop over positions: per spatial dim,
+the input position read by every (output position, tap) pair, broadcast
+over the three dims and masked where it falls in padding, then repeated
+over the channel pairs.  The spatial pattern costs (output size x taps)
+once, the channel pairs one pass over the non-zeros: linear in the
+non-zeros, up to the taps that fall in padding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.linalg import LinearOperator
+
+from . import _api, _geometry, _methods
+
+__all__ = ["convolution_matrix", "conv_operator"]
+
+#: Valid ``format=`` values of :func:`convolution_matrix`.
+FORMATS = ("csr", "csc", "coo", "dense")
+
+#: Largest dense matrix, in bytes, that format="dense" / method="dense" builds.
+DENSE_LIMIT = 2**30
+
+
+# --------------------------------------------------------------------------
+# building the matrix from a checked 5-D weight and a geometry
+# --------------------------------------------------------------------------
+
+def _shape(weight, geom, groups):
+    """(rows, cols) of the matrix: (C_out * output size, C_in * input size)."""
+    return (weight.shape[0] * math.prod(geom.output_spatial),
+            weight.shape[1] * groups * math.prod(geom.input_spatial))
+
+
+def _coo(weight, geom, groups):
+    """The convolution matrix of a 5-D conv-layout ``weight`` as a coo_array.
+
+    Entries are generated in (output channel, input channel, output
+    position, tap) order, so converting to CSR gives sorted column indices
+    without a sort.
+    """
+    shape = _shape(weight, geom, groups)
+    c_out, cin_g = weight.shape[:2]
+    cout_g = c_out // groups
+    n_out = math.prod(geom.output_spatial)
+    n_in = math.prod(geom.input_spatial)
+    n_taps = geom.n_taps
+    index = np.int32 if max(shape) <= np.iinfo(np.int32).max else np.int64
+
+    # one spatial pattern, shared by every channel pair: a 6-D broadcast over
+    # (output position d, h, w) x (tap d, h, w)
+    flat, inside = 0, True
+    for i, (n_o, k, s, d, p, size) in enumerate(zip(
+            geom.output_spatial, geom.kernel_size, geom.stride, geom.dilation,
+            geom.pad_before, geom.input_spatial)):
+        o = np.arange(n_o).reshape((1,) * i + (-1,) + (1,) * (5 - i))
+        t = np.arange(k).reshape((1,) * (3 + i) + (-1,) + (1,) * (2 - i))
+        pos = o * s + t * d - p  # (n_o, k), int64: may lie far outside
+        valid = (pos >= 0) & (pos < size)
+        flat = flat * size + np.where(valid, pos, 0).astype(index)
+        inside = inside & valid  # the full-size ops are these two
+    cols = flat[inside]
+    inside = inside.reshape(n_out, n_taps)
+    rows = np.repeat(np.arange(n_out, dtype=index), inside.sum(axis=1))
+    taps = np.broadcast_to(np.arange(n_taps, dtype=index), inside.shape)[inside]
+
+    # every (output channel, input channel in its group) pair
+    co = np.arange(c_out, dtype=index)[:, None, None]
+    cj = np.arange(cin_g, dtype=index)[None, :, None]
+    ci = co // cout_g * cin_g + cj
+    rows = np.broadcast_to(co * n_out + rows, (c_out, cin_g, rows.size))
+    cols = ci * n_in + cols
+    data = weight.reshape(c_out, cin_g, n_taps)[:, :, taps]
+    return sparse.coo_array((data.ravel(), (rows.ravel(), cols.ravel())), shape=shape)
+
+
+def _check_dense_size(shape, dtype):
+    """Refuse, before allocating, a dense matrix larger than DENSE_LIMIT."""
+    nbytes = shape[0] * shape[1] * np.dtype(dtype).itemsize
+    if nbytes > DENSE_LIMIT:
+        raise ValueError(
+            f"a dense convolution matrix of shape {shape} ({np.dtype(dtype)}) would "
+            f"need {nbytes / 2**30:.3g} GiB ({nbytes} bytes), more than the "
+            f"{DENSE_LIMIT // 2**30} GiB limit; use a sparse format or method='sparse'"
+        )
+
+
+def _dense(weight, geom, groups):
+    _check_dense_size(_shape(weight, geom, groups), weight.dtype)
+    return _coo(weight, geom, groups).toarray()
+
+
+# --------------------------------------------------------------------------
+# methods: the matrix (or its transpose) applied to the whole batch at once.
+# x is (N, C, *spatial) 5-D; its samples are the rows of x.reshape(N, -1).
+# --------------------------------------------------------------------------
+
+def _batch_product(matrix, x, out_shape):
+    """``matrix @ sample`` for every sample of x, as one product."""
+    out = matrix @ x.reshape(x.shape[0], -1).T
+    return np.ascontiguousarray(out.T).reshape(out_shape)
+
+
+@_methods.register(_methods.CONV, "sparse")
+def conv_sparse(x, weight, geom, groups, n_threads):
+    """The CSR convolution matrix times the batch."""
+    matrix = _coo(weight, geom, groups).tocsr()
+    return _batch_product(matrix, x, (x.shape[0], weight.shape[0]) + geom.output_spatial)
+
+
+@_methods.register(_methods.CONV, "dense")
+def conv_dense(x, weight, geom, groups, n_threads):
+    """The dense convolution matrix times the batch (at most DENSE_LIMIT bytes).
+
+    The product multiplies every input value, by an explicit 0 where the
+    kernel does not reach it, so a NaN or inf input makes every output of its
+    sample NaN (0 * inf is NaN); the other methods spread it only to the
+    outputs that read it.
+    """
+    matrix = _dense(weight, geom, groups)
+    return _batch_product(matrix, x, (x.shape[0], weight.shape[0]) + geom.output_spatial)
+
+
+@_methods.register(_methods.CONV_TRANSPOSE, "sparse")
+def conv_transpose_sparse(x, weight, geom, groups, n_threads):
+    """The transpose of the sparse convolution matrix times the batch.
+
+    The transposed-convolution weight (C_in, C_out / groups, *kernel) is the
+    conv-layout weight of its adjoint, whose matrix is built as CSC so that
+    its transpose is CSR.
+    """
+    matrix = _coo(weight, geom, groups).tocsc()
+    return _batch_product(matrix.T, x,
+                          (x.shape[0], weight.shape[1] * groups) + geom.input_spatial)
+
+
+@_methods.register(_methods.CONV_TRANSPOSE, "dense")
+def conv_transpose_dense(x, weight, geom, groups, n_threads):
+    """The transpose of the dense convolution matrix times the batch (NaN and
+    inf spread to the whole sample, as for :func:`conv_dense`)."""
+    matrix = _dense(weight, geom, groups)
+    return _batch_product(matrix.T, x,
+                          (x.shape[0], weight.shape[1] * groups) + geom.input_spatial)
+
+
+# --------------------------------------------------------------------------
+# public functions
+# --------------------------------------------------------------------------
+
+def _normalise(name, weight, input_shape, stride, padding, dilation, groups):
+    """Check the arguments as the convolution functions do.
+
+    Returns ``(weight, input_shape, geom, groups)``: the weight in the
+    compute dtype, always with its two channel axes (C_out, C_in / groups,
+    *kernel), and ``input_shape`` always (C_in, *spatial).
+    """
+    weight = np.asarray(weight)
+    compute, _ = _api._dtypes({"weight": weight})
+    if not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"{name}: input_shape must be a tuple of ints, got {input_shape!r}")
+    input_shape = tuple(_geometry._as_int(v, "input_shape") for v in input_shape)
+    if weight.ndim == 2 and len(input_shape) == 2:
+        # the plain matrix and kernel of the classic explanation
+        weight, input_shape = weight[None, None], (1,) + input_shape
+    ndim = weight.ndim - 2
+    if not 1 <= ndim <= _geometry.MAX_SPATIAL_DIMS:
+        raise ValueError(
+            f"{name}: weight must be 3-D, 4-D or 5-D (C_out, C_in / groups, *kernel), "
+            f"or 2-D with a 2-D input_shape, got shape {weight.shape}"
+        )
+    if len(input_shape) != ndim + 1:
+        raise ValueError(
+            f"{name}: input_shape must be (C_in, *spatial) with {ndim} spatial dims "
+            f"for weight of shape {weight.shape}, got {input_shape}"
+        )
+    groups, _ = _api._check_channels(_methods.CONV, name, input_shape[0], weight.shape,
+                                     groups)
+    geom = _geometry.conv_geometry(input_shape[1:], weight.shape[2:], stride, padding,
+                                   dilation)
+    return np.array(weight, dtype=compute, order="C"), input_shape, geom, groups
+
+
+def convolution_matrix(weight, input_shape, stride=1, padding=0, dilation=1, groups=1,
+                       *, format="csr"):
+    """The matrix ``C`` of a convolution: ``conv(x).ravel() == C @ x.ravel()``.
+
+    ``C.T`` is the matrix of the transposed convolution with the same
+    weight, stride, padding, dilation and groups, and the output_padding
+    that makes its output ``input_shape``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_out, C_in / groups, *kernel) or (kH, kW)
+        Convolution kernel with 1, 2 or 3 spatial dims, as for
+        :func:`fastconv.conv2d`.  A 2-D kernel with a 2-D ``input_shape``
+        describes a plain matrix convolved with a plain kernel.
+    input_shape : tuple of ints, (C_in, *spatial) or (H, W)
+        Shape of one input sample.
+    stride, padding, dilation, groups
+        As for :func:`fastconv.conv2d`, every padding form included.
+    format : {'csr', 'csc', 'coo', 'dense'}, default 'csr'
+        A scipy.sparse array of that format, or a NumPy array for 'dense'.
+
+    Returns
+    -------
+    scipy.sparse array or ndarray, shape (C_out * prod(out_spatial), C_in * prod(spatial))
+        Rows are the flattened output ``(C_out, *out_spatial)``, columns the
+        flattened input.  Every kernel tap that lands in the input has an
+        entry (zero weights included); taps that land in padding have none.
+        dtype as for the convolution functions: float32 / float64 kept,
+        integers and bool as int64, float16 as float32 (scipy.sparse has no
+        float16).
+
+    Raises
+    ------
+    ValueError
+        For arguments the convolution would refuse, an unknown ``format``,
+        or a 'dense' matrix that would need more than 1 GiB.
+    TypeError
+        For unsupported dtypes.
+
+    Examples
+    --------
+    A 4x4 input and a 3x3 kernel: each of the 4 rows is the kernel laid
+    into the flattened input.
+
+    >>> import numpy as np
+    >>> from fastconv import convolution_matrix
+    >>> convolution_matrix(np.arange(1, 10).reshape(3, 3), (4, 4), format="dense")
+    array([[1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0, 0, 0, 0, 0],
+           [0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0, 0, 0, 0],
+           [0, 0, 0, 0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0],
+           [0, 0, 0, 0, 0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9]])
+    >>> C = convolution_matrix(np.ones((8, 3, 3, 3)), (3, 32, 32), padding="same")
+    >>> C.shape, C.format
+    ((8192, 3072), 'csr')
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    weight, _, geom, groups = _normalise("convolution_matrix", weight, input_shape,
+                                         stride, padding, dilation, groups)
+    weight = _api._to5d(weight, geom.ndim)
+    if format == "dense":
+        return _dense(weight, geom, groups)
+    return _coo(weight, geom, groups).asformat(format)
+
+
+def _landing_output_padding(geom, pairs):
+    """output_padding that makes the transposed convolution (padding
+    ``pairs``) of ``geom``'s output land exactly on its input size."""
+    spatial = geom.spatial
+    shortest = _geometry.conv_transpose_geometry(
+        spatial(geom.output_spatial), spatial(geom.kernel_size), spatial(geom.stride),
+        pairs, 0, spatial(geom.dilation))
+    return tuple(a - b for a, b in zip(spatial(geom.input_spatial),
+                                       spatial(shortest.input_spatial)))
+
+
+def conv_operator(weight, input_shape, stride=1, padding=0, dilation=1, groups=1):
+    """The convolution as a ``scipy.sparse.linalg.LinearOperator``.
+
+    The operator is the matrix of :func:`convolution_matrix` without ever
+    building it: ``matvec`` runs the convolution, ``rmatvec`` the
+    transposed convolution, and ``matmat`` / ``rmatmat`` run all columns as
+    one batch.  It works with the ``scipy.sparse.linalg`` solvers (``lsqr``,
+    ``cg`` on the normal equations, ...).
+
+    Parameters
+    ----------
+    weight, input_shape, stride, padding, dilation, groups
+        As for :func:`convolution_matrix`.  The spatial sizes of
+        ``input_shape`` must be at least 1.
+
+    Returns
+    -------
+    scipy.sparse.linalg.LinearOperator, shape (C_out * prod(out_spatial), C_in * prod(spatial))
+        Its dtype is the weight's compute dtype (float32, float64 or int64);
+        products are in the common dtype of the weight and the vector.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As for :func:`convolution_matrix`.
+
+    Examples
+    --------
+    Undo a blur by least squares:
+
+    >>> import numpy as np
+    >>> from scipy.sparse.linalg import lsqr
+    >>> from fastconv import conv2d, conv_operator
+    >>> kernel = np.array([[0.0, 0.1, 0.0], [0.1, 0.6, 0.1], [0.0, 0.1, 0.0]])
+    >>> image = np.random.default_rng(0).random((16, 16))
+    >>> blurred = conv2d(image, kernel, padding="same")
+    >>> A = conv_operator(kernel, (16, 16), padding="same")
+    >>> A.shape
+    (256, 256)
+    >>> recovered = lsqr(A, blurred.ravel(), atol=1e-12, btol=1e-12)[0].reshape(16, 16)
+    >>> bool(np.abs(recovered - image).max() < 1e-6)
+    True
+    """
+    weight, input_shape, geom, groups = _normalise(
+        "conv_operator", weight, input_shape, stride, padding, dilation, groups)
+    if 0 in input_shape[1:]:
+        raise ValueError(f"conv_operator: input_shape must have spatial sizes >= 1, "
+                         f"got {input_shape}")
+    ndim = geom.ndim
+    conv = (_api.conv1d, _api.conv2d, _api.conv3d)[ndim - 1]
+    conv_transpose = (_api.conv_transpose1d, _api.conv_transpose2d,
+                      _api.conv_transpose3d)[ndim - 1]
+    pairs = list(zip(geom.spatial(geom.pad_before), geom.spatial(geom.pad_after)))
+    output_padding = _landing_output_padding(geom, pairs)
+    output_shape = (weight.shape[0],) + geom.spatial(geom.output_spatial)
+    args = dict(stride=geom.spatial(geom.stride), padding=pairs,
+                dilation=geom.spatial(geom.dilation), groups=groups)
+
+    def matmat(columns):
+        # column j is one sample: the columns form a batch of k samples
+        batch = np.asarray(columns).T.reshape((-1,) + input_shape)
+        out = conv(batch, weight, **args)
+        return out.reshape(batch.shape[0], -1).T
+
+    def rmatmat(columns):
+        batch = np.asarray(columns).T.reshape((-1,) + output_shape)
+        out = conv_transpose(batch, weight, output_padding=output_padding, **args)
+        return out.reshape(batch.shape[0], -1).T
+
+    return LinearOperator(
+        (math.prod(output_shape), math.prod(input_shape)),
+        matvec=lambda v: matmat(np.reshape(v, (-1, 1)))[:, 0],
+        rmatvec=lambda v: rmatmat(np.reshape(v, (-1, 1)))[:, 0],
+        matmat=matmat, rmatmat=rmatmat, dtype=weight.dtype,
+    )

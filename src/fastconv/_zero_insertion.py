@@ -1,0 +1,115 @@
+"""Transposed convolution by zero insertion, the textbook construction.
+
+Insert ``stride - 1`` zeros between the input values, pad the result with
+``dilation*(k - 1) - padding`` zeros before and the matching amount plus
+output_padding after (cropping where that is negative), and run an ordinary
+stride-1 convolution with the kernel flipped in every spatial dim and its
+input / output channel axes swapped within each group.  It does
+``stride**ndim`` times the work of the scatter-add, most of it on zeros; it
+is here because it is the explanation, and as an independent check.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _geometry, _methods
+
+__all__ = ["zero_insert"]
+
+
+def zero_insert(x, stride):
+    """Insert ``stride - 1`` zeros between neighbouring values along spatial axes.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, *spatial) or any shape
+        Input; any dtype.
+    stride : int or tuple of ints
+        An int zero-inserts along every axis of ``x`` after the first two
+        (batch and channels).  A tuple of ``m`` ints zero-inserts along the
+        last ``m`` axes, one stride each, e.g. ``stride=(2, 2)`` for a plain
+        (H, W) matrix.  Every stride must be >= 1; 1 leaves the axis as is.
+
+    Returns
+    -------
+    ndarray, shape (..., *((L - 1)*stride + 1 for each spatial size L))
+        A new array of the dtype of ``x`` with ``x`` at every ``stride``-th
+        position and zeros between (an empty axis stays empty).
+
+    Raises
+    ------
+    ValueError
+        If a stride is below 1, if the tuple is longer than ``x.ndim``, or if
+        an int stride is given for an ``x`` without axes after the first two.
+    TypeError
+        If a stride is not an int.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import zero_insert
+    >>> zero_insert(np.array([[1, 2], [3, 4]]), (2, 2))
+    array([[1, 0, 2],
+           [0, 0, 0],
+           [3, 0, 4]])
+    >>> zero_insert(np.ones((8, 3, 5, 5)), 2).shape
+    (8, 3, 9, 9)
+    """
+    x = np.asarray(x)
+    if isinstance(stride, (tuple, list)):
+        n_spatial = len(stride)
+        if n_spatial > x.ndim:
+            raise ValueError(
+                f"stride has {n_spatial} entries but x has only {x.ndim} axes "
+                f"(shape {x.shape})"
+            )
+    else:
+        n_spatial = x.ndim - 2
+        if n_spatial < 1:
+            raise ValueError(
+                f"an int stride zero-inserts along the axes after (N, C), but x has "
+                f"shape {x.shape}; pass one stride per axis, e.g. stride=(2, 2)"
+            )
+    stride = _geometry._per_dim(stride, n_spatial, "stride", 1)
+    lead, spatial = x.shape[:x.ndim - n_spatial], x.shape[x.ndim - n_spatial:]
+    # L values leave L - 1 gaps of stride - 1 zeros
+    out = np.zeros(lead + tuple((L - 1) * s + 1 if L else 0 for L, s in zip(spatial, stride)),
+                   dtype=x.dtype)
+    out[(Ellipsis,) + tuple(slice(None, None, s) for s in stride)] = x
+    return out
+
+
+@_methods.register(_methods.CONV_TRANSPOSE, "zero_insertion")
+def conv_transpose_zero_insertion(x, weight, geom, groups, n_threads):
+    """Zero-insert, pad / crop, then the direct convolution with the kernel
+    flipped and its channel axes swapped within each group."""
+    n_batch, c_in = x.shape[:2]
+    cout_g = weight.shape[1]
+    kernel = weight.shape[2:]
+    inserted = zero_insert(x, geom.stride)
+
+    # Per dim the inner convolution reads the window [start, stop) of the
+    # zero-inserted axis, where start = padding - dilation*(k - 1) and the
+    # after-side mirrors it plus output_padding; outside [0, size) it is zero
+    # padding.
+    window, pads = [], []
+    for size, k, d, p0, p1, op in zip(inserted.shape[2:], kernel, geom.dilation,
+                                      geom.pad_before, geom.pad_after,
+                                      geom.output_padding):
+        start = p0 - d * (k - 1)
+        stop = size + d * (k - 1) - p1 + op
+        lo, hi = max(start, 0), min(stop, size)
+        if lo >= hi:
+            # no input value reaches the output: it is all zeros
+            return np.zeros((n_batch, cout_g * groups) + geom.input_spatial, dtype=x.dtype)
+        window.append(slice(lo, hi))
+        pads.append((lo - start, stop - hi))
+    inserted = np.ascontiguousarray(inserted[(Ellipsis,) + tuple(window)])
+    inner = _geometry.conv_geometry(inserted.shape[2:], kernel, 1, pads, geom.dilation)
+
+    # (C_in, C_out/g, *k) -> (C_out, C_in/g, *k) group by group, taps reversed
+    flipped = weight.reshape((groups, c_in // groups, cout_g) + kernel).swapaxes(1, 2)
+    flipped = flipped.reshape((groups * cout_g, c_in // groups) + kernel)
+    flipped = np.ascontiguousarray(flipped[:, :, ::-1, ::-1, ::-1])
+    return _methods.conv_direct(inserted, flipped, inner, groups, n_threads)

@@ -1,0 +1,131 @@
+"""Bad input raises a clear ValueError / TypeError naming the argument and
+its value, before any compiled code runs."""
+
+import re
+
+import numpy as np
+import pytest
+
+import fastconv
+
+X2 = np.zeros((2, 4, 8, 8))
+W2 = np.zeros((6, 4, 3, 3))      # conv weight (C_out, C_in, kH, kW)
+WT2 = np.zeros((4, 6, 3, 3))     # transposed weight (C_in, C_out, kH, kW)
+
+CONV_CASES = [
+    # (kwargs overriding the call, error type, words the message must hold)
+    (dict(x=np.zeros((2, 5, 8, 8))), ValueError, ["5 input channels", "(6, 4, 3, 3)"]),
+    (dict(groups=3), ValueError, ["groups=3"]),
+    (dict(weight=np.zeros((6, 2, 3, 3)), groups=2, x=np.zeros((2, 4, 8, 8))), None, []),
+    (dict(weight=np.zeros((5, 2, 3, 3)), groups=2), ValueError, ["groups=2", "5"]),
+    (dict(groups=0), ValueError, ["groups", "0"]),
+    (dict(stride=0), ValueError, ["stride", "0"]),
+    (dict(stride=(1, -1)), ValueError, ["stride", "(1, -1)"]),
+    (dict(dilation=0), ValueError, ["dilation", "0"]),
+    (dict(padding=-1), ValueError, ["padding", "-1"]),
+    (dict(padding=((0, 1), (-1, 0))), ValueError, ["padding"]),
+    (dict(padding="full"), ValueError, ["padding", "'full'"]),
+    (dict(stride=(1, 1, 1)), ValueError, ["stride", "(1, 1, 1)"]),
+    (dict(padding=(1, 1, 1)), ValueError, ["padding", "(1, 1, 1)"]),
+    (dict(padding=((1, 1, 1), (0, 0))), ValueError, ["padding"]),
+    (dict(dilation=(2,)), ValueError, ["dilation", "(2,)"]),
+    (dict(stride=1.5), TypeError, ["stride", "1.5"]),
+    (dict(x=np.zeros((2, 4, 2, 8))), ValueError, ["kernel", "larger than the padded input"]),
+    (dict(dilation=4), ValueError, ["kernel", "dilation"]),
+    (dict(weight=np.zeros((6, 4, 0, 3))), ValueError, ["kernel size", "(6, 4, 0, 3)"]),
+    (dict(x=np.zeros((2, 4, 8, 8, 1))), ValueError, ["x must be", "(2, 4, 8, 8, 1)"]),
+    (dict(x=np.zeros(8)), ValueError, ["x must be"]),
+    (dict(weight=np.zeros((6, 4, 3))), ValueError, ["weight must be 4-D", "(6, 4, 3)"]),
+    (dict(bias=np.zeros(5)), ValueError, ["bias", "(6,)", "(5,)"]),
+    (dict(bias=np.zeros((6, 1))), ValueError, ["bias", "(6, 1)"]),
+    (dict(method="fft"), ValueError, ["method", "'fft'", "direct"]),
+    (dict(n_threads=0), ValueError, ["n_threads", "0"]),
+    (dict(x=X2.astype(np.complex128)), TypeError, ["complex128"]),
+    (dict(weight=W2.astype(object)), TypeError, ["object"]),
+    (dict(x=np.full((2, 4, 8, 8), "a")), TypeError, ["<U1"]),
+    (dict(bias=np.zeros(6, dtype=np.complex64)), TypeError, ["bias", "complex64"]),
+]
+
+CONV_TRANSPOSE_CASES = [
+    (dict(x=np.zeros((2, 5, 8, 8))), ValueError, ["5 input channels"]),
+    (dict(groups=3), ValueError, ["groups=3"]),
+    (dict(groups=4), None, []),  # divides C_in = 4: C_out = 4 * 6
+    (dict(output_padding=1), ValueError, ["output_padding", "(1, 1)", "stride"]),
+    (dict(output_padding=2, stride=2), ValueError, ["output_padding", "(2, 2)"]),
+    (dict(output_padding=1, stride=2), None, []),
+    (dict(output_padding=1, dilation=2), None, []),
+    (dict(output_padding=(1, 0, 0), stride=2), ValueError, ["output_padding"]),
+    (dict(output_padding=1, stride=2, padding="same"), ValueError, ["output_padding", "same"]),
+    (dict(padding=10), ValueError, ["output would be empty", "padding 10"]),
+    (dict(padding="valid"), None, []),
+    (dict(padding="half"), ValueError, ["padding", "'half'"]),
+    (dict(stride=0), ValueError, ["stride", "0"]),
+    (dict(bias=np.zeros(4)), ValueError, ["bias", "(6,)"]),
+    (dict(weight=np.zeros((4, 6, 3, 0))), ValueError, ["kernel size"]),
+    (dict(method="direct"), ValueError, ["method", "'direct'", "scatter"]),
+    (dict(x=X2.astype(np.complex64)), TypeError, ["complex64"]),
+]
+
+
+def _call(fn, defaults, overrides):
+    args = dict(defaults)
+    args.update(overrides)
+    return fn(**args)
+
+
+@pytest.mark.parametrize("overrides, error, words", CONV_CASES,
+                         ids=[str(i) for i in range(len(CONV_CASES))])
+def test_conv2d_bad_input(overrides, error, words):
+    defaults = dict(x=X2, weight=W2)
+    if error is None:  # a near-miss that is valid: it must run
+        assert _call(fastconv.conv2d, defaults, overrides).ndim == 4
+        return
+    with pytest.raises(error) as info:
+        _call(fastconv.conv2d, defaults, overrides)
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+
+
+@pytest.mark.parametrize("overrides, error, words", CONV_TRANSPOSE_CASES,
+                         ids=[str(i) for i in range(len(CONV_TRANSPOSE_CASES))])
+def test_conv_transpose2d_bad_input(overrides, error, words):
+    defaults = dict(x=X2, weight=WT2)
+    if error is None:
+        assert _call(fastconv.conv_transpose2d, defaults, overrides).ndim == 4
+        return
+    with pytest.raises(error) as info:
+        _call(fastconv.conv_transpose2d, defaults, overrides)
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+
+
+@pytest.mark.parametrize("fn, weight", [
+    (fastconv.conv1d, np.zeros((2, 3, 3))),
+    (fastconv.conv3d, np.zeros((2, 3, 3, 3, 3))),
+    (fastconv.conv_transpose1d, np.zeros((3, 2, 3))),
+    (fastconv.conv_transpose3d, np.zeros((3, 2, 3, 3, 3))),
+])
+def test_wrong_ndim_in_1d_and_3d(fn, weight):
+    with pytest.raises(ValueError, match=re.escape("x must be")):
+        fn(np.zeros((1, 3, 5, 5, 5, 5)), weight)
+    # a 2-D "plain matrix" call is only a conv2d / conv_transpose2d form
+    with pytest.raises(ValueError):
+        fn(np.zeros((5, 5)), np.zeros((3, 3)))
+
+
+def test_plain_matrix_needs_plain_kernel():
+    with pytest.raises(ValueError, match="or 2-D with a 2-D kernel"):
+        fastconv.conv2d(np.zeros((4, 4)), np.zeros((1, 1, 3, 3)))
+    with pytest.raises(ValueError, match="kernel"):
+        fastconv.conv2d(np.zeros((2, 2)), np.zeros((3, 3)))
+
+
+def test_shape_helpers_raise_like_the_functions():
+    with pytest.raises(ValueError, match="stride"):
+        fastconv.conv_output_shape((8, 8), 3, stride=0)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        fastconv.conv_output_shape((2, 2), 3)
+    with pytest.raises(ValueError, match="output_padding"):
+        fastconv.conv_transpose_output_shape((4, 4), 3, stride=2, output_padding=2)
+    with pytest.raises(ValueError, match="kernel"):
+        fastconv.conv_output_shape((8, 8), (3, 3, 3))

@@ -1,0 +1,119 @@
+"""zero_insert, and the transposed convolution by zero insertion at its edges.
+
+The sweep (test_sweep.py) runs method='zero_insertion' over every case; here
+are the shapes and values of zero_insert against a plain loop, and the
+geometries where the padding becomes a crop.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import fastconv
+from reference import conv_transpose
+
+
+def zero_insert_plain(x, stride):
+    """Loop over the spatial positions (the last len(stride) axes)."""
+    m = len(stride)
+    lead, spatial = x.shape[:x.ndim - m], x.shape[x.ndim - m:]
+    out = np.zeros(lead + tuple(max(n * s - s + 1, 0) for n, s in zip(spatial, stride)),
+                   dtype=x.dtype)
+    for index in itertools.product(*(range(n) for n in spatial)):
+        out[(Ellipsis,) + tuple(i * s for i, s in zip(index, stride))] = x[(Ellipsis,) + index]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_matches_plain_loop(seed):
+    rng = np.random.default_rng(seed)
+    ndim = 1 + seed % 3
+    spatial = tuple(int(n) for n in rng.integers(0 if seed % 7 == 0 else 1, 6, ndim))
+    stride = tuple(int(s) for s in rng.integers(1, 4, ndim))
+    dtype = (np.float64, np.float32, np.int64, np.bool_)[seed % 4]
+    x = (rng.standard_normal((2, 3) + spatial) * 5).astype(dtype)
+    expected = zero_insert_plain(x, stride)
+    as_int = stride[0] if len(set(stride)) == 1 else stride
+    for given in (stride, as_int):
+        out = fastconv.zero_insert(x, given)
+        assert out.dtype == x.dtype
+        assert out.shape == expected.shape
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_plain_matrix_and_shapes():
+    m = np.array([[1, 2], [3, 4]])
+    np.testing.assert_array_equal(fastconv.zero_insert(m, (2, 2)),
+                                  [[1, 0, 2], [0, 0, 0], [3, 0, 4]])
+    np.testing.assert_array_equal(fastconv.zero_insert(m, (3,)),
+                                  [[1, 0, 0, 2], [3, 0, 0, 4]])
+    assert fastconv.zero_insert(np.ones((8, 3, 5, 5)), 2).shape == (8, 3, 9, 9)
+    assert fastconv.zero_insert(np.ones((1, 1, 4, 1, 0)), (2, 3, 4)).shape == (1, 1, 7, 1, 0)
+
+
+def test_new_array_and_input_untouched():
+    x = np.arange(12.0).reshape(1, 2, 6)
+    before = x.copy()
+    out = fastconv.zero_insert(x, 1)
+    np.testing.assert_array_equal(out, x)
+    assert not np.shares_memory(out, x)
+    fastconv.zero_insert(x, 3)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_bad_stride():
+    with pytest.raises(ValueError, match="stride"):
+        fastconv.zero_insert(np.ones((1, 1, 4)), 0)
+    with pytest.raises(ValueError, match="stride"):
+        fastconv.zero_insert(np.ones((1, 1, 4)), (2, 2, 2, 2))
+    with pytest.raises(ValueError, match="stride"):
+        fastconv.zero_insert(np.ones((4, 4)), 2)
+    with pytest.raises(TypeError, match="stride"):
+        fastconv.zero_insert(np.ones((1, 1, 4)), 1.5)
+
+
+# (size, kernel, stride, dilation, padding pair, output_padding): the padding
+# exceeds dilation*(k - 1), so the zero-inserted input is cropped on one side
+# or both, and in the last two down to nothing (an all-zero output)
+CROPPED = [
+    (5, 3, 2, 1, (3, 1), 1),
+    (6, 2, 2, 1, (3, 3), 1),
+    (5, 3, 2, 1, (1, 4), 0),
+    (6, 2, 3, 1, (2, 2), 2),
+    (4, 3, 1, 2, (6, 1), 1),
+    (3, 2, 1, 3, (4, 0), 2),
+    (1, 2, 1, 3, (5, 0), 2),
+    (2, 1, 3, 1, (4, 0), 2),
+]
+
+
+@pytest.mark.parametrize("size, k, s, d, pair, op", CROPPED)
+def test_crop_where_padding_exceeds_the_kernel(size, k, s, d, pair, op):
+    rng = np.random.default_rng(size * 100 + k * 10 + s)
+    x = rng.integers(-5, 6, (2, 4, size))
+    weight = rng.integers(-5, 6, (4, 3, k))
+    expected = conv_transpose(x, weight, stride=(s,), padding=[pair], output_padding=(op,),
+                              dilation=(d,), groups=2)
+    out = fastconv.conv_transpose1d(x, weight, stride=s, padding=(pair,), output_padding=op,
+                                    dilation=d, groups=2, method="zero_insertion")
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_all_zero_output_when_nothing_reaches_it():
+    out = fastconv.conv_transpose1d(np.ones((1, 1, 1)), np.ones((1, 1, 2)), padding=((5, 0),),
+                                    output_padding=2, dilation=3, method="zero_insertion")
+    np.testing.assert_array_equal(out, np.zeros((1, 1, 1)))
+
+
+def test_zero_insertion_in_2d_and_3d_with_crops():
+    rng = np.random.default_rng(5)
+    for nd, pairs in ((2, [(3, 0), (0, 3)]), (3, [(2, 2), (3, 1), (0, 0)])):
+        x = rng.standard_normal((1, 2) + (4,) * nd)
+        weight = rng.standard_normal((2, 3) + (2,) * nd)
+        stride, op = (2,) * nd, (1,) * nd
+        expected = conv_transpose(x, weight, stride=stride, padding=pairs, output_padding=op)
+        fn = getattr(fastconv, f"conv_transpose{nd}d")
+        out = fn(x, weight, stride=stride, padding=tuple(pairs), output_padding=op,
+                 method="zero_insertion")
+        np.testing.assert_allclose(out, expected, atol=1e-12)
