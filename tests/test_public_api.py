@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 import fastconv
+import fastconv.plot
 
-PUBLIC = [getattr(fastconv, name) for name in fastconv.__all__
-          if callable(getattr(fastconv, name))]
+PUBLIC = [getattr(module, name) for module in (fastconv, fastconv.plot)
+          for name in module.__all__ if callable(getattr(module, name))]
 
 
 def test_public_functions_found():
     names = {fn.__name__ for fn in PUBLIC}
-    assert {"conv1d", "conv_transpose3d", "conv_output_shape"} <= names
+    assert {"conv1d", "conv_transpose3d", "conv_output_shape", "show_matrix"} <= names
 
 
 @pytest.mark.parametrize("fn", PUBLIC, ids=lambda fn: fn.__name__)
@@ -34,9 +35,9 @@ def test_numpydoc_with_shapes_and_examples(fn):
     for section in ("Parameters", "Returns", "Examples"):
         assert f"\n{section}\n{'-' * len(section)}\n" in doc, f"{fn.__name__}: no {section}"
     assert "\n>>> " in doc
-    # every array argument states its shape
-    for line in re.findall(r"^\w+ : array_like.*$", doc, flags=re.MULTILINE):
-        assert "shape" in line, f"{fn.__name__}: {line!r} gives no shape"
+    # every array argument states its shape, on its line or in its description
+    for entry in re.findall(r"^\w+ : array_like.*\n(?:[ \t]+.*\n)*", doc, flags=re.MULTILINE):
+        assert "shape" in entry, f"{fn.__name__}: {entry!r} gives no shape"
 
 
 def test_every_compiled_module_has_a_stub():

@@ -12,7 +12,7 @@ from ._api import (
     conv1d, conv2d, conv3d,
     conv_transpose1d, conv_transpose2d, conv_transpose3d,
 )
-from . import _methods
+from . import _methods, plot
 # these register their methods, so they come before the lists below
 from ._matrix import convolution_matrix, conv_operator
 from ._zero_insertion import zero_insert
