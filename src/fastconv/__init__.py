@@ -18,9 +18,9 @@ from ._matrix import convolution_matrix, conv_operator
 from ._zero_insertion import zero_insert
 
 #: Valid ``method=`` values of the convolution functions.
-CONV_METHODS = _methods.method_names(_methods.CONV)
+CONV_METHODS: tuple[str, ...] = _methods.method_names(_methods.CONV)
 #: Valid ``method=`` values of the transposed-convolution functions.
-CONV_TRANSPOSE_METHODS = _methods.method_names(_methods.CONV_TRANSPOSE)
+CONV_TRANSPOSE_METHODS: tuple[str, ...] = _methods.method_names(_methods.CONV_TRANSPOSE)
 
 __all__ = [
     "__version__",

@@ -9,15 +9,21 @@ runs.  The arrays are then brought to one compute dtype, C order and 5-D
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
+from typing import Any, SupportsIndex, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _geometry, _methods, _openmp
+from ._typing import IntOrTuple, Padding
 
 __all__ = [
     "conv1d", "conv2d", "conv3d",
     "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 # --------------------------------------------------------------------------
@@ -330,10 +336,11 @@ _EXAMPLES = {
 }
 
 
-def _doc(template, ndim, op):
+def _documented(template: str, ndim: int, op: str) -> Callable[[_F], _F]:
+    """Give a public function its docstring, filled in for ``ndim`` dims."""
     spatial, kernel, out_spatial = _SPATIAL[ndim]
     plain = ndim == 2
-    return template.format(
+    doc = template.format(
         ndim=ndim, spatial=spatial, kernel=kernel, out_spatial=out_spatial,
         plain_x=" or (H, W)" if plain else "",
         plain_w="\n        or (kH, kW) with a 2-D ``x``: a plain matrix in, a plain matrix out"
@@ -341,33 +348,71 @@ def _doc(template, ndim, op):
         examples=_EXAMPLES[f"{op}{ndim}"],
     )
 
-
-def _make_conv(ndim):
-    def conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-             method="auto", n_threads=None):
-        return _run(_methods.CONV, ndim, x, weight, bias, (stride, padding, dilation),
-                    groups, method, n_threads)
-    conv.__name__ = conv.__qualname__ = f"conv{ndim}d"
-    conv.__doc__ = _doc(_CONV_DOC, ndim, "conv")
-    conv.__module__ = "fastconv"
-    return conv
+    def decorate(fn: _F) -> _F:
+        fn.__doc__ = doc
+        fn.__module__ = "fastconv"
+        return fn
+    return decorate
 
 
-def _make_conv_transpose(ndim):
-    def conv_transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0,
-                       groups=1, dilation=1, *, method="auto", n_threads=None):
-        return _run(_methods.CONV_TRANSPOSE, ndim, x, weight, bias,
-                    (stride, padding, output_padding, dilation),
-                    groups, method, n_threads)
-    conv_transpose.__name__ = conv_transpose.__qualname__ = f"conv_transpose{ndim}d"
-    conv_transpose.__doc__ = _doc(_CONV_TRANSPOSE_DOC, ndim, "conv_transpose")
-    conv_transpose.__module__ = "fastconv"
-    return conv_transpose
+@_documented(_CONV_DOC, 1, "conv")
+def conv1d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+           stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
+           groups: SupportsIndex = 1, *, method: str = "auto",
+           n_threads: SupportsIndex | None = None) -> NDArray[Any]:
+    return _run(_methods.CONV, 1, x, weight, bias,
+                (stride, padding, dilation),
+                groups, method, n_threads)
 
 
-conv1d = _make_conv(1)
-conv2d = _make_conv(2)
-conv3d = _make_conv(3)
-conv_transpose1d = _make_conv_transpose(1)
-conv_transpose2d = _make_conv_transpose(2)
-conv_transpose3d = _make_conv_transpose(3)
+@_documented(_CONV_DOC, 2, "conv")
+def conv2d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+           stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
+           groups: SupportsIndex = 1, *, method: str = "auto",
+           n_threads: SupportsIndex | None = None) -> NDArray[Any]:
+    return _run(_methods.CONV, 2, x, weight, bias,
+                (stride, padding, dilation),
+                groups, method, n_threads)
+
+
+@_documented(_CONV_DOC, 3, "conv")
+def conv3d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+           stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
+           groups: SupportsIndex = 1, *, method: str = "auto",
+           n_threads: SupportsIndex | None = None) -> NDArray[Any]:
+    return _run(_methods.CONV, 3, x, weight, bias,
+                (stride, padding, dilation),
+                groups, method, n_threads)
+
+
+@_documented(_CONV_TRANSPOSE_DOC, 1, "conv_transpose")
+def conv_transpose1d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+                     stride: IntOrTuple = 1, padding: Padding = 0,
+                     output_padding: IntOrTuple = 0, groups: SupportsIndex = 1,
+                     dilation: IntOrTuple = 1, *, method: str = "auto",
+                     n_threads: SupportsIndex | None = None) -> NDArray[Any]:
+    return _run(_methods.CONV_TRANSPOSE, 1, x, weight, bias,
+                (stride, padding, output_padding, dilation),
+                groups, method, n_threads)
+
+
+@_documented(_CONV_TRANSPOSE_DOC, 2, "conv_transpose")
+def conv_transpose2d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+                     stride: IntOrTuple = 1, padding: Padding = 0,
+                     output_padding: IntOrTuple = 0, groups: SupportsIndex = 1,
+                     dilation: IntOrTuple = 1, *, method: str = "auto",
+                     n_threads: SupportsIndex | None = None) -> NDArray[Any]:
+    return _run(_methods.CONV_TRANSPOSE, 2, x, weight, bias,
+                (stride, padding, output_padding, dilation),
+                groups, method, n_threads)
+
+
+@_documented(_CONV_TRANSPOSE_DOC, 3, "conv_transpose")
+def conv_transpose3d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
+                     stride: IntOrTuple = 1, padding: Padding = 0,
+                     output_padding: IntOrTuple = 0, groups: SupportsIndex = 1,
+                     dilation: IntOrTuple = 1, *, method: str = "auto",
+                     n_threads: SupportsIndex | None = None) -> NDArray[Any]:
+    return _run(_methods.CONV_TRANSPOSE, 3, x, weight, bias,
+                (stride, padding, output_padding, dilation),
+                groups, method, n_threads)

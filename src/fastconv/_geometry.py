@@ -25,6 +25,8 @@ import math
 import operator
 from dataclasses import dataclass
 
+from ._typing import IntOrTuple, Padding
+
 __all__ = [
     "ConvGeometry",
     "conv_geometry",
@@ -293,7 +295,9 @@ def _kernel_tuple(kernel_size, ndim):
     return (_as_int(kernel_size, "kernel_size"),) * ndim
 
 
-def conv_output_shape(input_spatial, kernel_size, stride=1, padding=0, dilation=1):
+def conv_output_shape(input_spatial: IntOrTuple, kernel_size: IntOrTuple,
+                      stride: IntOrTuple = 1, padding: Padding = 0,
+                      dilation: IntOrTuple = 1) -> tuple[int, ...]:
     """Spatial output shape of a convolution.
 
     Parameters
@@ -325,8 +329,10 @@ def conv_output_shape(input_spatial, kernel_size, stride=1, padding=0, dilation=
     return geom.spatial(geom.output_spatial)
 
 
-def conv_transpose_output_shape(input_spatial, kernel_size, stride=1, padding=0,
-                                output_padding=0, dilation=1):
+def conv_transpose_output_shape(input_spatial: IntOrTuple, kernel_size: IntOrTuple,
+                                stride: IntOrTuple = 1, padding: Padding = 0,
+                                output_padding: IntOrTuple = 0,
+                                dilation: IntOrTuple = 1) -> tuple[int, ...]:
     """Spatial output shape of a transposed convolution.
 
     Parameters

@@ -18,12 +18,15 @@ non-zeros, up to the taps that fall in padding.
 from __future__ import annotations
 
 import math
+from typing import Any, Literal, SupportsIndex
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator
 
 from . import _api, _geometry, _methods
+from ._typing import IntOrTuple, Padding
 
 __all__ = ["convolution_matrix", "conv_operator"]
 
@@ -159,7 +162,8 @@ def conv_transpose_dense(x, weight, geom, groups, n_threads):
 # public functions
 # --------------------------------------------------------------------------
 
-def _normalise(name, weight, input_shape, stride, padding, dilation, groups):
+def _normalise(name, weight, input_shape, stride, padding, dilation, groups
+               ) -> tuple[NDArray[Any], tuple[int, ...], _geometry.ConvGeometry, int]:
     """Check the arguments as the convolution functions do.
 
     Returns ``(weight, input_shape, geom, groups)``: the weight in the
@@ -192,8 +196,11 @@ def _normalise(name, weight, input_shape, stride, padding, dilation, groups):
     return np.array(weight, dtype=compute, order="C"), input_shape, geom, groups
 
 
-def convolution_matrix(weight, input_shape, stride=1, padding=0, dilation=1, groups=1,
-                       *, format="csr"):
+def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
+                       stride: IntOrTuple = 1, padding: Padding = 0,
+                       dilation: IntOrTuple = 1, groups: SupportsIndex = 1, *,
+                       format: Literal["csr", "csc", "coo", "dense"] = "csr",
+                       ) -> sparse.sparray | NDArray[Any]:
     """The matrix ``C`` of a convolution: ``conv(x).ravel() == C @ x.ravel()``.
 
     ``C.T`` is the matrix of the transposed convolution with the same
@@ -268,7 +275,9 @@ def _landing_output_padding(geom, pairs):
                                        spatial(shortest.input_spatial)))
 
 
-def conv_operator(weight, input_shape, stride=1, padding=0, dilation=1, groups=1):
+def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
+                  stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
+                  groups: SupportsIndex = 1) -> LinearOperator:
     """The convolution as a ``scipy.sparse.linalg.LinearOperator``.
 
     The operator is the matrix of :func:`convolution_matrix` without ever

@@ -16,14 +16,22 @@ functions look them up with :func:`get_method`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _direct
+from ._geometry import ConvGeometry
 
 CONV = "conv"
 CONV_TRANSPOSE = "conv_transpose"
 
-_REGISTRY = {CONV: {}, CONV_TRANSPOSE: {}}
+#: ``method(x, weight, geom, groups, n_threads) -> out``
+Method = Callable[[NDArray[Any], NDArray[Any], ConvGeometry, int, int], NDArray[Any]]
+
+_REGISTRY: dict[str, dict[str, Method]] = {CONV: {}, CONV_TRANSPOSE: {}}
 
 
 def register(op, name):
@@ -62,7 +70,12 @@ def get_method(op, name, x, weight, geom, groups):
 
 @register(CONV, "direct")
 def conv_direct(x, weight, geom, groups, n_threads):
-    """Direct convolution: each output value gathers kernel x input."""
+    """Direct convolution: each output value gathers kernel x input.
+
+    Needs no memory beyond the output and is exact for integers; the
+    default.  Work is split over (batch, output channel), so a single image
+    with one output channel runs on one thread.
+    """
     out = np.zeros((x.shape[0], weight.shape[0]) + geom.output_spatial, dtype=x.dtype)
     _direct.conv_direct(x, weight, out, geom, groups, n_threads)
     return out
@@ -70,7 +83,12 @@ def conv_direct(x, weight, geom, groups, n_threads):
 
 @register(CONV_TRANSPOSE, "scatter")
 def conv_transpose_scatter(x, weight, geom, groups, n_threads):
-    """Scatter-add: each input value adds value x kernel into the output."""
+    """Scatter-add: each input value adds value x kernel into the output.
+
+    The transposed convolution as it is defined, with no zero insertion and
+    no memory beyond the output; exact for integers, and the default.  Work
+    is split over (batch, output channel), as for the direct convolution.
+    """
     out = np.zeros((x.shape[0], weight.shape[1] * groups) + geom.input_spatial,
                    dtype=x.dtype)
     _direct.conv_transpose_scatter(x, weight, out, geom, groups, n_threads)

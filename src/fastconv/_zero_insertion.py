@@ -11,14 +11,18 @@ is here because it is the explanation, and as an independent check.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _geometry, _methods
+from ._typing import IntOrTuple
 
 __all__ = ["zero_insert"]
 
 
-def zero_insert(x, stride):
+def zero_insert(x: ArrayLike, stride: IntOrTuple) -> NDArray[Any]:
     """Insert ``stride - 1`` zeros between neighbouring values along spatial axes.
 
     Parameters
@@ -71,12 +75,12 @@ def zero_insert(x, stride):
                 f"an int stride zero-inserts along the axes after (N, C), but x has "
                 f"shape {x.shape}; pass one stride per axis, e.g. stride=(2, 2)"
             )
-    stride = _geometry._per_dim(stride, n_spatial, "stride", 1)
+    strides = _geometry._per_dim(stride, n_spatial, "stride", 1)
     lead, spatial = x.shape[:x.ndim - n_spatial], x.shape[x.ndim - n_spatial:]
     # L values leave L - 1 gaps of stride - 1 zeros
-    out = np.zeros(lead + tuple((L - 1) * s + 1 if L else 0 for L, s in zip(spatial, stride)),
+    out = np.zeros(lead + tuple((L - 1) * s + 1 if L else 0 for L, s in zip(spatial, strides)),
                    dtype=x.dtype)
-    out[(Ellipsis,) + tuple(slice(None, None, s) for s in stride)] = x
+    out[(slice(None),) * len(lead) + tuple(slice(None, None, s) for s in strides)] = x
     return out
 
 

@@ -15,10 +15,19 @@ any, and never calls ``plt.show()``.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _api, _geometry
+from ._typing import IntOrTuple, Padding
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import FigureBase
+    from scipy.sparse import sparray, spmatrix
 
 __all__ = [
     "show_matrix",
@@ -57,7 +66,7 @@ def _pyplot():
 # cells: colours, labels, sizes
 # --------------------------------------------------------------------------
 
-def _as_matrix(m, name):
+def _as_matrix(m, name) -> NDArray[Any]:
     """A 2-D real array from an array, a 1-D vector (as a column) or a sparse matrix."""
     if hasattr(m, "toarray"):
         m = m.toarray()
@@ -278,7 +287,10 @@ def _axes(ax, n):
 # public figures
 # --------------------------------------------------------------------------
 
-def show_matrix(m, *, title=None, style="auto", fmt=None, muted=None, ax=None):
+def show_matrix(m: ArrayLike | sparray | spmatrix, *, title: str | None = None,
+                style: Literal["auto", "categorical", "diverging", "sequential"] = "auto",
+                fmt: str | None = None, muted: ArrayLike | None = None,
+                ax: Axes | None = None) -> FigureBase:
     """Draw a matrix as coloured cells, each with its value written in it.
 
     Parameters
@@ -362,8 +374,11 @@ def _panel_figure(panels, extra):
     return fig, list(fig.subplots(1, len(panels), width_ratios=ratios)), cell
 
 
-def plot_convolution(x, kernel, *, stride=1, padding=0, dilation=1, output_padding=0,
-                     transpose=False, highlight=(0, 0), ax=None):
+def plot_convolution(x: ArrayLike, kernel: ArrayLike, *, stride: IntOrTuple = 1,
+                     padding: Padding = 0, dilation: IntOrTuple = 1,
+                     output_padding: IntOrTuple = 0, transpose: bool = False,
+                     highlight: tuple[int, int] | None = (0, 0),
+                     ax: Sequence[Axes] | None = None) -> FigureBase:
     """Input | kernel | output of a 2-D convolution or transposed convolution.
 
     For a convolution, the outlined cells of the input are those output cell
@@ -408,8 +423,8 @@ def plot_convolution(x, kernel, *, stride=1, padding=0, dilation=1, output_paddi
     kernel = _as_matrix(kernel, "kernel")
     ones = np.ones(kernel.shape, dtype=np.int64)
     if transpose:
-        ct_args = dict(stride=stride, padding=padding, output_padding=output_padding,
-                       dilation=dilation)
+        ct_args: dict[str, Any] = dict(stride=stride, padding=padding,
+                                       output_padding=output_padding, dilation=dilation)
         out = _api.conv_transpose2d(x, kernel, **ct_args)
         shown, muted, pads = x, None, [(0, 0), (0, 0)]
         cell = _index(highlight, x.shape, "highlight")
@@ -456,7 +471,7 @@ def plot_convolution(x, kernel, *, stride=1, padding=0, dilation=1, output_paddi
     settings = _describe(stride, padding, dilation, output_padding)
     if settings:
         story += f", {settings}"
-    if cell is not None:
+    if cell is not None and reached is not None:  # reached is None only without a cell
         where = ", ".join(str(c) for c in cell)
         if transpose:
             _outline(axes[0], [cell])
@@ -472,7 +487,9 @@ def plot_convolution(x, kernel, *, stride=1, padding=0, dilation=1, output_paddi
     return fig if ax is not None else _shrink_wrap(fig)
 
 
-def plot_convolution_matrix(C, x=None, *, transpose=False, ax=None):
+def plot_convolution_matrix(C: ArrayLike | sparray | spmatrix, x: ArrayLike | None = None,
+                            *, transpose: bool = False,
+                            ax: Axes | Sequence[Axes] | None = None) -> FigureBase:
     """The convolution matrix ``C`` (or ``C.T``), optionally times a vector.
 
     A convolution is ``y = C @ x.ravel()``: row ``i`` of ``C`` holds the
@@ -529,7 +546,8 @@ def plot_convolution_matrix(C, x=None, *, transpose=False, ax=None):
             fig = _new_figure(columns * cell + 1.3, rows * cell + 1.6)
             axes = [fig.subplots()]
         else:
-            axes, cell, fig = _axes(ax, 1), None, ax.figure
+            axes, cell = _axes(ax, 1), None
+            fig = axes[0].figure
         _draw_matrix(axes[0], matrix, title=name, style="diverging", muted=matrix == 0,
                      cell_inches=cell, name="C")
         axes[0].set_xlabel(_wrap(column_text, cell and columns * cell), fontsize=9)
@@ -572,7 +590,8 @@ def plot_convolution_matrix(C, x=None, *, transpose=False, ax=None):
     return fig if ax is not None else _shrink_wrap(fig)
 
 
-def plot_overlap(kernel_size, stride, *, input_size=4, padding=0, ax=None):
+def plot_overlap(kernel_size: IntOrTuple, stride: IntOrTuple, *, input_size: IntOrTuple = 4,
+                 padding: Padding = 0, ax: Axes | None = None) -> FigureBase:
     """How many kernel taps reach each output cell of a transposed convolution.
 
     A transposed convolution adds one kernel-sized patch per input value,
@@ -604,9 +623,9 @@ def plot_overlap(kernel_size, stride, *, input_size=4, padding=0, ax=None):
     >>> fig.axes[0].images[0].get_array().shape[:2]
     (9, 9)
     """
-    kernel_size = tuple(np.broadcast_to(kernel_size, (2,)).tolist())
-    stride = tuple(np.broadcast_to(stride, (2,)).tolist())
-    input_size = tuple(np.broadcast_to(input_size, (2,)).tolist())
+    kernel_size = tuple(int(v) for v in np.broadcast_to(np.asarray(kernel_size), (2,)))
+    stride = tuple(int(v) for v in np.broadcast_to(np.asarray(stride), (2,)))
+    input_size = tuple(int(v) for v in np.broadcast_to(np.asarray(input_size), (2,)))
     # conv_transpose2d of ones with a kernel of ones counts the taps per cell
     counts = _api.conv_transpose2d(np.ones(input_size, dtype=np.int64),
                                    np.ones(kernel_size, dtype=np.int64),
@@ -641,7 +660,9 @@ def _format_seconds(t, _=None):
     return f"{t:g} s"
 
 
-def plot_benchmark(results, *, title=None, xlabel="size", ax=None):
+def plot_benchmark(results: Mapping[str, Sequence[tuple[float, float]]], *,
+                   title: str | None = None, xlabel: str = "size",
+                   ax: Axes | None = None) -> FigureBase:
     """Time against size for each method, log-log.
 
     Parameters
@@ -672,7 +693,7 @@ def plot_benchmark(results, *, title=None, xlabel="size", ax=None):
         fig = _new_figure(7.0, 4.5)
         ax = fig.subplots()
     markers = "osD^vP*Xhp<>"
-    sizes = set()
+    sizes: set[float] = set()
     for k, (method, points) in enumerate(results.items()):
         points = sorted((float(s), float(t)) for s, t in points)
         if not points:
