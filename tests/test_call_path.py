@@ -12,7 +12,8 @@ from sweep import assert_close
 @pytest.mark.parametrize("good, bad, error", [
     (dict(stride=1), dict(stride=1.0), TypeError),
     (dict(stride=(1, 2)), dict(stride=(1.0, 2)), TypeError),
-    (dict(padding=1), dict(padding=True), None),
+    (dict(padding=1), dict(padding=np.int64(1)), None),
+    (dict(padding=1), dict(padding=True), TypeError),
     (dict(padding="same"), dict(padding="Same"), ValueError),
     (dict(dilation=2), dict(dilation=np.float64(2)), TypeError),
     (dict(padding=0), dict(padding=-1), ValueError),

@@ -40,6 +40,13 @@ CONV_CASES = [
     (dict(bias=np.zeros((6, 1))), ValueError, ["bias", "(6, 1)"]),
     (dict(method="fft"), ValueError, ["method", "'fft'", "direct"]),
     (dict(n_threads=0), ValueError, ["n_threads", "0"]),
+    (dict(n_threads=100_000), ValueError, ["n_threads", "100000"]),
+    (dict(n_threads=True), TypeError, ["n_threads", "True"]),
+    (dict(stride=True), TypeError, ["stride", "True"]),
+    (dict(padding=(True, 0)), TypeError, ["padding", "True"]),
+    (dict(groups=np.bool_(True)), TypeError, ["groups", "True"]),
+    (dict(stride=2**63), ValueError, ["stride", str(2**63)]),
+    (dict(padding=2**62), ValueError, ["padding", str(2**62)]),
     (dict(x=X2.astype(np.complex128)), TypeError, ["complex128"]),
     (dict(weight=W2.astype(object)), TypeError, ["object"]),
     (dict(x=np.full((2, 4, 8, 8), "a")), TypeError, ["<U1"]),
@@ -62,7 +69,7 @@ CONV_TRANSPOSE_CASES = [
     (dict(stride=0), ValueError, ["stride", "0"]),
     (dict(bias=np.zeros(4)), ValueError, ["bias", "(6,)"]),
     (dict(weight=np.zeros((4, 6, 3, 0))), ValueError, ["kernel size"]),
-    (dict(method="direct"), ValueError, ["method", "'direct'", "scatter"]),
+    (dict(method="gather"), ValueError, ["method", "'gather'", "scatter"]),
     (dict(x=X2.astype(np.complex64)), TypeError, ["complex64"]),
 ]
 
@@ -129,3 +136,9 @@ def test_shape_helpers_raise_like_the_functions():
         fastconv.conv_transpose_output_shape((4, 4), 3, stride=2, output_padding=2)
     with pytest.raises(ValueError, match="kernel"):
         fastconv.conv_output_shape((8, 8), (3, 3, 3))
+    with pytest.raises(ValueError, match="1 to 3 spatial dims"):
+        fastconv.conv_output_shape((10, 10, 10, 10), 3)
+    with pytest.raises(ValueError, match="1 to 3 spatial dims"):
+        fastconv.conv_transpose_output_shape((10, 10, 10, 10), 3)
+    with pytest.raises(ValueError, match="1 to 3 spatial dims"):
+        fastconv.conv_output_shape((), 3)

@@ -40,6 +40,16 @@ def test_integer_and_bool_inputs_are_exact_int64(dtype):
         out, ref_conv_transpose(xi.astype(np.int64), wti.astype(np.int64)))
 
 
+def test_uint64_with_signed_integers_stays_exact_int64():
+    # NumPy promotes uint64 with int8 to float64, which would lose the last bits
+    x = np.full((1, 1, 4), 2**61 + 1, dtype=np.uint64)
+    out = fastconv.conv1d(x, np.ones((1, 1, 2), dtype=np.int8))
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, np.full((1, 1, 3), 2**62 + 2))
+    with pytest.raises(ValueError, match="above 2\\*\\*63"):
+        fastconv.conv1d(np.full((1, 1, 2), 2**63, dtype=np.uint64), np.ones((1, 1, 1), np.int64))
+
+
 def test_float16_computed_in_float32_returned_as_float16():
     out = fastconv.conv2d(X.astype(np.float16), W.astype(np.float16), **KW)
     assert out.dtype == np.float16

@@ -348,15 +348,20 @@ def test_operator_products_match_the_reference():
     np.testing.assert_allclose(operator.rmatmat(rows), expected, atol=1e-12)
 
 
-@pytest.mark.parametrize("weight_shape, input_shape", [
-    ((3, 3), (5, 6)), ((2, 1, 3), (1, 8)), ((2, 2, 2, 2, 2), (2, 3, 4, 3)),
+@pytest.mark.parametrize("weight_shape, input_shape, stride, padding", [
+    ((3, 3), (5, 6), 2, 1), ((2, 1, 3), (1, 8), 2, 1),
+    ((2, 2, 2, 2, 2), (2, 3, 4, 3), 2, 1),
+    # padding wider than the input: the output lies in the padding, and the
+    # transposed convolution must still land on the input size
+    ((1, 1, 3), (1, 2), 4, 2), ((1, 1, 2, 3), (1, 3, 2), (3, 4), ((2, 2), (2, 0))),
 ])
-def test_operator_is_the_matrix(weight_shape, input_shape):
+def test_operator_is_the_matrix(weight_shape, input_shape, stride, padding):
     """In every dimensionality, the operator and the matrix agree."""
     rng = np.random.default_rng(3)
     weight = rng.standard_normal(weight_shape)
-    operator = fastconv.conv_operator(weight, input_shape, padding=1, stride=2)
-    matrix = fastconv.convolution_matrix(weight, input_shape, padding=1, stride=2)
+    operator = fastconv.conv_operator(weight, input_shape, padding=padding, stride=stride)
+    matrix = fastconv.convolution_matrix(weight, input_shape, padding=padding,
+                                         stride=stride)
     assert operator.shape == matrix.shape
     v = rng.standard_normal((matrix.shape[1], 2))
     u = rng.standard_normal((matrix.shape[0], 2))

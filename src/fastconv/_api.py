@@ -8,7 +8,6 @@ runs.  The arrays are then brought to one compute dtype, C order and 5-D
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from typing import Any, SupportsIndex, TypeVar
 
@@ -45,9 +44,16 @@ def _dtypes(arrays):
                 f"{name} has dtype {a.dtype}; fastconv supports bool, integer "
                 f"and real floating-point arrays"
             )
-    common = np.result_type(*arrays.values())
-    if common.kind in "biu":
+    if all(a.dtype.kind in "biu" for a in arrays.values()):
+        # exact in int64; NumPy would promote uint64 with signed ints to float
+        for name, a in arrays.items():
+            if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+                raise ValueError(
+                    f"{name} holds uint64 values above 2**63 - 1, which int64 "
+                    f"cannot hold exactly (max {a.max()})"
+                )
         return np.dtype(np.int64), np.dtype(np.int64)
+    common = np.result_type(*arrays.values())
     if common == np.float16:
         return np.dtype(np.float32), common
     if common in _NATIVE:
@@ -56,15 +62,16 @@ def _dtypes(arrays):
     raise TypeError(f"dtype {common} is not supported; cast to float64 ({given})")
 
 
+#: Most threads a call may ask for (each costs OpenMP a system thread).
+MAX_THREADS = 1024
+
+
 def _n_threads(n_threads):
     if n_threads is None:
         return _openmp.max_threads()
-    try:
-        value = operator.index(n_threads)
-    except TypeError:
-        raise TypeError(f"n_threads must be an int or None, got {n_threads!r}") from None
-    if value < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n_threads!r}")
+    value = _geometry._as_int(n_threads, "n_threads")
+    if not 1 <= value <= MAX_THREADS:
+        raise ValueError(f"n_threads must be between 1 and {MAX_THREADS}, got {n_threads!r}")
     return value
 
 
@@ -82,7 +89,7 @@ def _to5d(a, ndim):
 # calls spend most of their time resolving the same arguments again.  Only
 # arguments made of exact ints and strings are keys, so that an argument
 # that merely compares equal to a valid one (1.0 == 1) is still checked.
-_GEOMETRY_CACHE = {}
+_GEOMETRY_CACHE: dict[tuple[Any, ...], _geometry.ConvGeometry] = {}
 _GEOMETRY_CACHE_SIZE = 512
 _KEY_TYPES = frozenset((int, str))
 
@@ -187,6 +194,7 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
 
     geom = _resolve_geometry(op, x.shape[2:], kernel_size, geometry_args)
     threads = _n_threads(n_threads)
+    _methods.check_method(op, method)
 
     x = np.ascontiguousarray(_to5d(x, ndim), dtype=compute)
     weight = np.ascontiguousarray(_to5d(weight, ndim), dtype=compute)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import fastconv
-from . import _openmp, plot
+from . import _direct, _openmp, plot
 
 PLOT_EXTRA = 'pip install "fastconv[plot]"'
 
@@ -380,9 +380,10 @@ def _info(args):
         openmp = "off (the compiler had no OpenMP): kernels run on one thread"
     cflags = sysconfig.get_config_var("CFLAGS") or ""
     march = [f for f in cflags.split() if f.startswith(("-march", "-mcpu"))]
-    # setup.py adds no machine flags and the kernels have no runtime dispatch
+    # setup.py adds no machine flags; the direct kernels pick their vector
+    # width at import from what this CPU runs
     isa = (f"{platform.machine()}, {' '.join(march) if march else 'baseline (no -march)'}"
-           ", no runtime CPU dispatch")
+           f", direct kernels dispatched at run time to {_direct.simd_version()}")
     blas = _blas()
     rows = [
         ("OpenMP", openmp),

@@ -17,7 +17,7 @@ def conv_direct(
     groups: int,
     n_threads: int,
 ) -> None: ...
-def conv_transpose_scatter(
+def conv_transpose_direct(
     x: NDArray[_Real],
     weight: NDArray[_Real],
     out: NDArray[_Real],

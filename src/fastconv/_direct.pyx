@@ -1,7 +1,7 @@
 # Direct kernels: the convolution as a gather (each output value sums
-# kernel x input) and the transposed convolution as a scatter-add (each
-# input value adds value x kernel into the output).  No matrix, no zero
-# insertion.
+# kernel x input), and the transposed convolution as the same scatter-add
+# sums as _scatter.pyx, reordered so that each output row gathers its source
+# rows and only the last dim (W) scatters.  No matrix, no zero insertion.
 #
 # Both run on 5-D C-contiguous arrays (N, C, D, H, W); 1-D and 2-D callers
 # use size-1 leading spatial dims.  They trust their shapes: the Python
@@ -402,8 +402,8 @@ def conv_direct(x, weight, out, geom, groups, n_threads):
     _direct(x, weight, out, geom, groups, n_threads, False)
 
 
-def conv_transpose_scatter(x, weight, out, geom, groups, n_threads):
-    """out[n, co] = scatter-add of x[n, ci] * weight[ci, co] over co's group
+def conv_transpose_direct(x, weight, out, geom, groups, n_threads):
+    """out[n, co] = sum of x[n, ci] scattered through weight[ci, co] over co's group
 
     x (N, C_in, *geom.output_spatial), weight (C_in, C_out/groups, *kernel),
     out (N, C_out, *geom.input_spatial), zero-filled.  All non-empty and

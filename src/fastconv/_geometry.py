@@ -25,6 +25,8 @@ import math
 import operator
 from dataclasses import dataclass
 
+import numpy as np
+
 from ._typing import IntOrTuple, Padding
 
 __all__ = [
@@ -36,6 +38,10 @@ __all__ = [
 ]
 
 MAX_SPATIAL_DIMS = 3
+
+#: Largest magnitude of any size or argument: far beyond any array that fits
+#: in memory, small enough that no index arithmetic in a kernel overflows.
+MAX_INT = 2**40
 
 
 @dataclass(frozen=True)
@@ -80,18 +86,49 @@ class ConvGeometry:
         """The caller's spatial dims of a 3-entry tuple."""
         return tuple(sizes[MAX_SPATIAL_DIMS - self.ndim:])
 
+    def landing_output_padding(self):
+        """The output_padding with which the transposed convolution of a
+        signal of size ``output_spatial`` lands exactly on ``input_spatial``:
+        ``L - ((O - 1)*s - p0 - p1 + d*(k - 1) + 1)`` per dim (3 entries),
+        always smaller than the stride."""
+        return tuple(
+            L - ((O - 1) * s - p0 - p1 + d * (k - 1) + 1)
+            for L, O, s, p0, p1, d, k in zip(
+                self.input_spatial, self.output_spatial, self.stride,
+                self.pad_before, self.pad_after, self.dilation, self.kernel_size)
+        )
+
+    def zero_insertion_padding(self):
+        """Per dim, the ``(before, after)`` zero padding that turns the
+        transposed convolution into a stride-1 convolution of the
+        zero-inserted input with the flipped kernel:
+        ``(d*(k - 1) - p0, d*(k - 1) - p1 + output_padding)``.  Negative
+        values mean cropping."""
+        return tuple(
+            (d * (k - 1) - p0, d * (k - 1) - p1 + op)
+            for d, k, p0, p1, op in zip(self.dilation, self.kernel_size,
+                                        self.pad_before, self.pad_after,
+                                        self.output_padding)
+        )
+
 
 # --------------------------------------------------------------------------
 # argument normalisation
 # --------------------------------------------------------------------------
 
 def _as_int(value, name):
+    """``value`` as a Python int; bool and non-integers raise TypeError."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int or a tuple of ints, got {value!r}")
     try:
-        return operator.index(value)
+        value = operator.index(value)
     except TypeError:
         raise TypeError(
             f"{name} must be an int or a tuple of ints, got {value!r}"
         ) from None
+    if not -MAX_INT <= value <= MAX_INT:
+        raise ValueError(f"{name} must be at most 2**40 in magnitude, got {value}")
+    return value
 
 
 def _per_dim(value, ndim, name, minimum):
@@ -148,6 +185,11 @@ def _to3(values, fill):
 
 
 def _check_spatial(input_spatial, kernel_size, ndim):
+    if not 1 <= ndim <= MAX_SPATIAL_DIMS:
+        raise ValueError(
+            f"fastconv handles 1 to {MAX_SPATIAL_DIMS} spatial dims, got kernel_size "
+            f"{tuple(kernel_size)} with {ndim}"
+        )
     input_spatial = tuple(_as_int(v, "input shape") for v in input_spatial)
     kernel_size = tuple(_as_int(v, "kernel_size") for v in kernel_size)
     if len(input_spatial) != ndim or len(kernel_size) != ndim:

@@ -264,17 +264,6 @@ def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...]
     return _coo(weight, geom, groups).asformat(format)
 
 
-def _landing_output_padding(geom, pairs):
-    """output_padding that makes the transposed convolution (padding
-    ``pairs``) of ``geom``'s output land exactly on its input size."""
-    spatial = geom.spatial
-    shortest = _geometry.conv_transpose_geometry(
-        spatial(geom.output_spatial), spatial(geom.kernel_size), spatial(geom.stride),
-        pairs, 0, spatial(geom.dilation))
-    return tuple(a - b for a, b in zip(spatial(geom.input_spatial),
-                                       spatial(shortest.input_spatial)))
-
-
 def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
                   stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
                   groups: SupportsIndex = 1) -> LinearOperator:
@@ -330,7 +319,7 @@ def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
     conv_transpose = (_api.conv_transpose1d, _api.conv_transpose2d,
                       _api.conv_transpose3d)[ndim - 1]
     pairs = list(zip(geom.spatial(geom.pad_before), geom.spatial(geom.pad_after)))
-    output_padding = _landing_output_padding(geom, pairs)
+    output_padding = geom.spatial(geom.landing_output_padding())
     output_shape = (weight.shape[0],) + geom.spatial(geom.output_spatial)
     args = dict(stride=geom.spatial(geom.stride), padding=pairs,
                 dilation=geom.spatial(geom.dilation), groups=groups)

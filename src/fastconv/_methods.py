@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _direct
+from . import _direct, _scatter
 from ._geometry import ConvGeometry
 
 CONV = "conv"
@@ -50,22 +50,29 @@ def method_names(op):
 def choose_auto(op, x, weight, geom, groups):
     """The method ``method='auto'`` runs.
 
-    Rule: the direct kernel (gather for convolution, scatter-add for
-    transposed convolution).
+    Rule: the direct kernel.
     """
-    return "direct" if op == CONV else "scatter"
+    return "direct"
+
+
+def check_method(op, name):
+    """Raise ValueError unless ``name`` is a valid ``method=`` for ``op``."""
+    try:
+        known = name == "auto" or name in _REGISTRY[op]
+    except TypeError:  # unhashable
+        known = False
+    if not known:
+        raise ValueError(
+            f"method must be one of {method_names(op)} for {op}, got {name!r}"
+        )
 
 
 def get_method(op, name, x, weight, geom, groups):
-    """The function registered as ``name`` for ``op`` (resolving 'auto')."""
+    """The function registered as ``name`` for ``op`` (resolving 'auto');
+    ``name`` has passed :func:`check_method`."""
     if name == "auto":
         name = choose_auto(op, x, weight, geom, groups)
-    try:
-        return _REGISTRY[op][name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"method must be one of {method_names(op)} for {op}, got {name!r}"
-        ) from None
+    return _REGISTRY[op][name]
 
 
 @register(CONV, "direct")
@@ -81,15 +88,35 @@ def conv_direct(x, weight, geom, groups, n_threads):
     return out
 
 
+def _conv_transpose_output(x, weight, geom, groups):
+    return np.zeros((x.shape[0], weight.shape[1] * groups) + geom.input_spatial,
+                    dtype=x.dtype)
+
+
+@register(CONV_TRANSPOSE, "direct")
+def conv_transpose_direct(x, weight, geom, groups, n_threads):
+    """Direct transposed convolution: each output row gathers the input rows
+    that reach it, each scattered along W through its kernel row.
+
+    The same sums as the scatter-add, reordered so that one thread owns each
+    output row and the inner loop vectorises; no memory beyond the output,
+    exact for integers.  Work is split over output rows.
+    """
+    out = _conv_transpose_output(x, weight, geom, groups)
+    _direct.conv_transpose_direct(x, weight, out, geom, groups, n_threads)
+    return out
+
+
 @register(CONV_TRANSPOSE, "scatter")
 def conv_transpose_scatter(x, weight, geom, groups, n_threads):
-    """Scatter-add: each input value adds value x kernel into the output.
+    """Scatter-add, literally: each input value adds value x kernel into a
+    kernel-sized patch of the output.
 
-    The transposed convolution as it is defined, with no zero insertion and
-    no memory beyond the output; exact for integers, and the default.  Work
-    is split over (batch, output channel), as for the direct convolution.
+    The transposed convolution as the classic explanation defines it: no
+    matrix, no zero insertion, no reordering; exact for integers.  Work is
+    split over (batch, output channel), and the loops are scalar, so
+    'direct' is the fast way to the same result.
     """
-    out = np.zeros((x.shape[0], weight.shape[1] * groups) + geom.input_spatial,
-                   dtype=x.dtype)
-    _direct.conv_transpose_scatter(x, weight, out, geom, groups, n_threads)
+    out = _conv_transpose_output(x, weight, geom, groups)
+    _scatter.conv_transpose_scatter(x, weight, out, geom, groups, n_threads)
     return out

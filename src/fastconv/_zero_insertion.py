@@ -87,22 +87,24 @@ def zero_insert(x: ArrayLike, stride: IntOrTuple) -> NDArray[Any]:
 @_methods.register(_methods.CONV_TRANSPOSE, "zero_insertion")
 def conv_transpose_zero_insertion(x, weight, geom, groups, n_threads):
     """Zero-insert, pad / crop, then the direct convolution with the kernel
-    flipped and its channel axes swapped within each group."""
+    flipped and its channel axes swapped within each group.
+
+    The inserted zeros are multiplied by the kernel like any value, so an
+    inf or NaN in the weight makes NaN (0 * inf) in outputs the other
+    methods leave finite when the stride is above 1.
+    """
     n_batch, c_in = x.shape[:2]
     cout_g = weight.shape[1]
     kernel = weight.shape[2:]
     inserted = zero_insert(x, geom.stride)
 
     # Per dim the inner convolution reads the window [start, stop) of the
-    # zero-inserted axis, where start = padding - dilation*(k - 1) and the
-    # after-side mirrors it plus output_padding; outside [0, size) it is zero
-    # padding.
+    # zero-inserted axis, [-before, size + after) for the padding of
+    # ConvGeometry.zero_insertion_padding; outside [0, size) it is zero
+    # padding, and a negative padding crops.
     window, pads = [], []
-    for size, k, d, p0, p1, op in zip(inserted.shape[2:], kernel, geom.dilation,
-                                      geom.pad_before, geom.pad_after,
-                                      geom.output_padding):
-        start = p0 - d * (k - 1)
-        stop = size + d * (k - 1) - p1 + op
+    for size, (before, after) in zip(inserted.shape[2:], geom.zero_insertion_padding()):
+        start, stop = -before, size + after
         lo, hi = max(start, 0), min(stop, size)
         if lo >= hi:
             # no input value reaches the output: it is all zeros

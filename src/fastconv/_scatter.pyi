@@ -1,0 +1,19 @@
+# Stub for the compiled module _scatter.pyx (see its comments for the layouts).
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._geometry import ConvGeometry
+
+# the fused type ``real``: x, weight and out share one of these dtypes
+_Real = TypeVar("_Real", np.float32, np.float64, np.int64)
+
+def conv_transpose_scatter(
+    x: NDArray[_Real],
+    weight: NDArray[_Real],
+    out: NDArray[_Real],
+    geom: ConvGeometry,
+    groups: int,
+    n_threads: int,
+) -> None: ...
