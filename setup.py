@@ -28,7 +28,7 @@ DIRECTIVES = {
     "nonecheck": False,
 }
 
-MODULES = ["_direct", "_openmp"]
+MODULES = ["_direct", "_gemm", "_openmp"]
 
 
 def _openmp_flags(compiler):

@@ -13,6 +13,7 @@ from ._api import (
     conv_transpose1d, conv_transpose2d, conv_transpose3d,
 )
 from . import _methods
+from . import _gemm  # registers method 'gemm'
 
 #: Valid ``method=`` values of the convolution functions.
 CONV_METHODS = _methods.method_names(_methods.CONV)
