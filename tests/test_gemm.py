@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _gemm
+from fastconv import _gemm, _methods
 from fastconv._geometry import conv_geometry, conv_transpose_geometry
 from reference import conv, conv_transpose
 from sweep import assert_close
@@ -237,3 +237,21 @@ def test_inputs_untouched_and_read_only_accepted(fn, w_shape):
     np.testing.assert_array_equal(w, w_copy)
     np.testing.assert_array_equal(out, fn(x_copy, w_copy, stride=2, padding=1,
                                           method="gemm"))
+
+
+@pytest.mark.parametrize("op, x_dtype, w_shape, groups, expected", [
+    ("conv", np.float32, (4, 3, 3, 3), 1, "gemm"),        # 4 output channels share columns
+    ("conv", np.float64, (3, 8, 3, 3), 1, "direct"),      # 3 do not
+    ("conv", np.float32, (8, 1, 3, 3), 8, "direct"),      # depthwise: 1 per group
+    ("conv", np.int64, (64, 3, 3, 3), 1, "direct"),       # integers stay exact
+    ("conv_transpose", np.float32, (8, 1, 4, 4), 2, "gemm"),   # 4 input channels per group
+    ("conv_transpose", np.float32, (3, 16, 4, 4), 1, "scatter"),
+    ("conv_transpose", np.int64, (64, 3, 4, 4), 1, "scatter"),
+])
+def test_auto_rule(op, x_dtype, w_shape, groups, expected):
+    """The rule of choose_auto's docstring: gemm for floats when
+    weight.shape[0] // groups >= 4, the direct kernel otherwise."""
+    x = np.zeros((1, 8, 6, 6), dtype=x_dtype)
+    w = np.zeros(w_shape, dtype=x_dtype)
+    geom = conv_geometry((6, 6), w_shape[2:])
+    assert _methods.choose_auto(op, x, w, geom, groups) == expected
