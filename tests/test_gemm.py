@@ -155,9 +155,11 @@ def _run_tiled(case, dtype, **extra):
 
 
 def _column_rows(case):
+    """Workspace values per output position and sample: the columns, and for
+    a transposed convolution the copy of x that batches a tile's samples."""
     op, _, xs, ws, *_, groups = case
     taps = int(np.prod(ws[2:]))
-    return xs[1] * taps if op == "conv" else ws[1] * groups * taps
+    return xs[1] * taps if op == "conv" else ws[1] * groups * taps + xs[1]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -9,13 +9,21 @@
 #                 the scatter-add done on columns)
 # The columns live in a workspace of bounded size: the batch is cut into
 # tiles of whole samples, and a sample whose columns alone exceed the
-# workspace into tiles of output positions.  The im2col / col2im loops run in
-# OpenMP threads (one thread per channel plane, so results do not depend on
-# the thread count); every BLAS call is made outside any parallel region and
-# uses BLAS's own threads.  Cases whose columns need no rearranging go
-# straight to GEMM: 1x1 kernels, and kernels covering the whole input.
+# workspace into tiles of output positions.  Cases whose columns need no
+# rearranging go straight to GEMM: 1x1 kernels, kernels covering the whole
+# input; kernels that tile the transposed output without overlap replace
+# col2im by a plain copy.
+#
+# Threads: the GEMMs run on BLAS's own threads (OPENBLAS_NUM_THREADS,
+# threadpoolctl's limits), and the im2col / col2im loops on the calling
+# thread, so n_threads does not apply here and results do not depend on it.
+# Running those loops in OpenMP threads between the BLAS calls was measured
+# slower, not faster: after each parallel region GNU OpenMP's idle threads
+# busy-wait for about 8 ms, taking the cores the next BLAS call needs
+# (OpenBLAS issue #3187).  On this 2-core machine, 2 OpenMP threads made a
+# 16x64x56x56 3x3 convolution 3-10x slower than 1.
 
-from cython.parallel cimport prange
+from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from ._kernel_geometry cimport Geometry, geometry_struct, valid_range
@@ -115,6 +123,10 @@ cdef void _im2col_channel(const floating* x, floating* cols, const Geometry* g,
                     if s2 == 1:
                         for ow in range(lo, hi):
                             col[ow] = x_row[ow]
+                    elif s2 == 2:
+                        # a constant stride vectorises; a variable one does not
+                        for ow in range(lo, hi):
+                            col[ow] = x_row[2 * ow]
                     else:
                         for ow in range(lo, hi):
                             col[ow] = x_row[ow * s2]
@@ -150,68 +162,81 @@ cdef inline void _add_pair(floating* x, const floating* col0, const floating* co
         x[2 * o + 1] += col1[o]
 
 
+cdef inline void _fold_row(floating* x_row, const floating* col0,
+                           const floating* col1, Py_ssize_t lo0, Py_ssize_t hi0,
+                           Py_ssize_t lo1, Py_ssize_t hi1, bint pair,
+                           Py_ssize_t stride) noexcept nogil:
+    # x_row[o*stride] += col0[o] for o in [lo0, hi0); with pair (stride 2),
+    # also x_row[o*2 + 1] += col1[o] for o in [lo1, hi1), both taps in one
+    # pass where both are in range and each alone at the ends.
+    cdef Py_ssize_t lo, hi
+    if not pair:
+        _add_strided(x_row, col0, lo0, hi0, stride)
+        return
+    lo = max(lo0, lo1)
+    hi = max(min(hi0, hi1), lo)
+    _add_strided(x_row, col0, lo0, min(lo, hi0), 2)
+    _add_strided(x_row + 1, col1, lo1, min(lo, hi1), 2)
+    _add_pair(x_row, col0, col1, lo, hi)
+    _add_strided(x_row, col0, hi, hi0, 2)
+    _add_strided(x_row + 1, col1, hi, hi1, 2)
+
+
 cdef void _col2im_channel(floating* x, const floating* cols, const Geometry* g,
-                          Py_ssize_t p0, Py_ssize_t pt) noexcept nogil:
+                          Py_ssize_t p0, Py_ssize_t pt, Py_ssize_t ld) noexcept nogil:
     # The adjoint of _im2col_channel, for one output channel of the
-    # transposed convolution (x is its output plane):
+    # transposed convolution (x is its output plane), with rows of cols ld
+    # apart:
     #   x[o*s + t*d - pad] += cols[t, p - p0], what falls in padding dropped.
-    # Taps run in a fixed order, so the sums do not depend on the tiling's
-    # thread count.  At stride 2 along W (dilation 1), taps tw and tw + 1 are
+    # Taps run in a fixed order.  Only the rows (od, oh) whose x row exists
+    # are visited; at stride 2 along W (dilation 1), taps tw and tw + 1 are
     # added in one pass (_add_pair).
     cdef Py_ssize_t XD = g.x_size[0], XH = g.x_size[1], XW = g.x_size[2]
-    cdef Py_ssize_t YH = g.y_size[1], YW = g.y_size[2]
+    cdef Py_ssize_t YD = g.y_size[0], YH = g.y_size[1], YW = g.y_size[2]
     cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
     cdef Py_ssize_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2]
     cdef bint pairs = s2 == 2 and g.dilation[2] == 1
+    # the tile's first and last rows, as (od, oh)
     cdef Py_ssize_t r_first = p0 // YW, r_last = (p0 + pt - 1) // YW
-    cdef Py_ssize_t td, th, tw, n_w, offd, offh, offw, low0, hiw0, low1, hiw1
-    cdef Py_ssize_t r, od, oh, xd, xh, a, b, lo0, hi0, lo1, hi1, lo, hi
+    cdef Py_ssize_t od_first = r_first // YH, oh_first = r_first % YH
+    cdef Py_ssize_t od_last = r_last // YH, oh_last = r_last % YH
+    cdef Py_ssize_t td, th, tw, n_w, offd, offh, offw, lod, hid, loh, hih
+    cdef Py_ssize_t low0, hiw0, low1, hiw1, od, oh, oh_lo, oh_hi, r, a, b
     cdef const floating* col
     cdef floating* x_row
     for td in range(KD):
         offd = td * g.dilation[0] - g.pad[0]
+        valid_range(YD, XD, s0, offd, &lod, &hid)
         for th in range(KH):
             offh = th * g.dilation[1] - g.pad[1]
+            valid_range(YH, XH, s1, offh, &loh, &hih)
             tw = 0
             while tw < KW:
                 n_w = 2 if pairs and tw + 1 < KW else 1
                 offw = tw * g.dilation[2] - g.pad[2]
                 valid_range(YW, XW, s2, offw, &low0, &hiw0)
                 valid_range(YW, XW, s2, offw + 1, &low1, &hiw1)
-                od = r_first // YH
-                oh = r_first - od * YH
-                for r in range(r_first, r_last + 1):
-                    xd = od * s0 + offd
-                    xh = oh * s1 + offh
-                    if 0 <= xd < XD and 0 <= xh < XH:
+                for od in range(max(lod, od_first), min(hid, od_last + 1)):
+                    oh_lo = max(loh, oh_first) if od == od_first else loh
+                    oh_hi = min(hih, oh_last + 1) if od == od_last else hih
+                    for oh in range(oh_lo, oh_hi):
+                        r = od * YH + oh
+                        x_row = x + ((od * s0 + offd) * XH + oh * s1 + offh) * XW + offw
+                        col = cols + ((td * KH + th) * KW + tw) * ld + r * YW - p0
                         _row_span(r, YW, p0, pt, &a, &b)
-                        col = cols + ((td * KH + th) * KW + tw) * pt + r * YW - p0
-                        x_row = x + (xd * XH + xh) * XW + offw
-                        lo0 = _clip(low0, a, b)
-                        hi0 = max(_clip(hiw0, a, b), lo0)
-                        if n_w == 1:
-                            _add_strided(x_row, col, lo0, hi0, s2)
+                        if a == 0 and b == YW:
+                            _fold_row(x_row, col, col + ld, low0, hiw0, low1, hiw1,
+                                      n_w == 2, s2)
                         else:
-                            # both taps where both are in range, each alone
-                            # at the ends
-                            lo1 = _clip(low1, a, b)
-                            hi1 = max(_clip(hiw1, a, b), lo1)
-                            lo = max(lo0, lo1)
-                            hi = max(min(hi0, hi1), lo)
-                            _add_strided(x_row, col, lo0, min(lo, hi0), 2)
-                            _add_strided(x_row + 1, col + pt, lo1, min(lo, hi1), 2)
-                            _add_pair(x_row, col, col + pt, lo, hi)
-                            _add_strided(x_row, col, hi, hi0, 2)
-                            _add_strided(x_row + 1, col + pt, hi, hi1, 2)
-                    oh += 1
-                    if oh == YH:
-                        oh = 0
-                        od += 1
+                            _fold_row(x_row, col, col + ld,
+                                      _clip(low0, a, b), max(_clip(hiw0, a, b), _clip(low0, a, b)),
+                                      _clip(low1, a, b), max(_clip(hiw1, a, b), _clip(low1, a, b)),
+                                      n_w == 2, s2)
                 tw += n_w
 
 
 cdef void _place_channel(floating* x, const floating* cols, const Geometry* g,
-                         Py_ssize_t p0, Py_ssize_t pt) noexcept nogil:
+                         Py_ssize_t p0, Py_ssize_t pt, Py_ssize_t ld) noexcept nogil:
     # col2im when the kernel tiles the output without overlap (stride ==
     # kernel, or a single position, no padding or dilation): every column
     # value has its own output pixel, x[o*k + t] = cols[t, p - p0], so the
@@ -230,15 +255,15 @@ cdef void _place_channel(floating* x, const floating* cols, const Geometry* g,
         for td in range(KD):
             for th in range(KH):
                 x_row = x + ((od * KD + td) * XH + oh * KH + th) * XW
-                col = cols + (td * KH + th) * KW * pt + r * YW - p0
+                col = cols + (td * KH + th) * KW * ld + r * YW - p0
                 if KW == 2:
                     for ow in range(a, b):
                         x_row[2 * ow] = col[ow]
-                        x_row[2 * ow + 1] = col[pt + ow]
+                        x_row[2 * ow + 1] = col[ld + ow]
                 else:
                     for ow in range(a, b):
                         for tw in range(KW):
-                            x_row[ow * KW + tw] = col[tw * pt + ow]
+                            x_row[ow * KW + tw] = col[tw * ld + ow]
         oh += 1
         if oh == YH:
             oh = 0
@@ -247,8 +272,7 @@ cdef void _place_channel(floating* x, const floating* cols, const Geometry* g,
 
 def _conv_im2col(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
                  floating[:, :, ::1] out, floating[::1] workspace, geom,
-                 Py_ssize_t groups, Py_ssize_t tile_n, Py_ssize_t tile_p,
-                 int n_threads):
+                 Py_ssize_t groups, Py_ssize_t tile_n, Py_ssize_t tile_p):
     """out[n, co] = weight[co] @ im2col(x[n]) over co's group, tile by tile
 
     x (N, C_in, X), weight (C_out, C_in/groups, taps), out (N, C_out, P)
@@ -275,7 +299,7 @@ def _conv_im2col(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
             for j in range(p_tiles):
                 p0 = j * tile_p
                 pt = min(tile_p, n_pos - p0)
-                for job in prange(nt * c_in, schedule="static", num_threads=n_threads):
+                for job in range(nt * c_in):
                     _im2col_channel(xp + (n0 * c_in + job) * x_plane,
                                     ws + job * taps * pt, &g, p0, pt)
                 for n in range(nt):
@@ -290,26 +314,30 @@ def _conv_transpose_col2im(const floating[:, :, ::1] x,
                            const floating[:, :, ::1] weight,
                            floating[:, :, ::1] out, floating[::1] workspace, geom,
                            Py_ssize_t groups, Py_ssize_t tile_n, Py_ssize_t tile_p,
-                           bint non_overlapping, int n_threads):
+                           bint non_overlapping):
     """out[n] += col2im(weight.T @ x[n]) per group, tile by tile
 
     x (N, C_in, P), weight (C_in, C_out/groups, taps), out (N, C_out, X)
     zero-filled, with P, X the flat spatial sizes of ``geom``'s output and
-    input; workspace holds tile_n * C_out * taps * tile_p values, tile_p < P
-    only when tile_n == 1.
+    input; workspace holds tile_n * (C_out * taps + C_in) * tile_p values,
+    tile_p < P only when tile_n == 1.  A tile of several samples is one GEMM
+    per group: x's samples are first copied side by side, (C_in, tile_n * P),
+    so the weight is packed once per tile and BLAS is called fewer times.
     """
     cdef Geometry g = geometry_struct(geom)
     cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], n_pos = x.shape[2]
     cdef Py_ssize_t c_out = out.shape[1], out_plane = out.shape[2]
     cdef Py_ssize_t cout_g = weight.shape[1], taps = weight.shape[2]
-    cdef Py_ssize_t cin_g = c_in // groups, m = cout_g * taps, rows = c_out * taps
+    cdef Py_ssize_t cin_g = c_in // groups, m = cout_g * taps
     cdef Py_ssize_t n_tiles = (n_batch + tile_n - 1) // tile_n
     cdef Py_ssize_t p_tiles = (n_pos + tile_p - 1) // tile_p
-    cdef Py_ssize_t i, j, n0, nt, p0, pt, job, n, grp
+    cdef Py_ssize_t i, j, n0, nt, p0, pt, ld, ld_x, n, ci, co, grp
     cdef const floating* xp = &x[0, 0, 0]
     cdef const floating* wp = &weight[0, 0, 0]
     cdef floating* op = &out[0, 0, 0]
-    cdef floating* ws = &workspace[0]
+    cdef floating* cols = &workspace[0]
+    cdef floating* x_tile = cols + tile_n * c_out * taps * tile_p
+    cdef const floating* x_src
     with nogil:
         for i in range(n_tiles):
             n0 = i * tile_n
@@ -317,20 +345,31 @@ def _conv_transpose_col2im(const floating[:, :, ::1] x,
             for j in range(p_tiles):
                 p0 = j * tile_p
                 pt = min(tile_p, n_pos - p0)
-                for n in range(nt):
-                    for grp in range(groups):
-                        _gemm(True, False, m, pt, cin_g,
-                              wp + grp * cin_g * m, m,
-                              xp + ((n0 + n) * c_in + grp * cin_g) * n_pos + p0, n_pos,
-                              ws + (n * rows + grp * m) * pt, pt)
-                if non_overlapping:
-                    for job in prange(nt * c_out, schedule="static", num_threads=n_threads):
-                        _place_channel(op + (n0 * c_out + job) * out_plane,
-                                       ws + job * taps * pt, &g, p0, pt)
+                ld = nt * pt  # columns of this tile: (C_out * taps, nt * pt)
+                if nt == 1:
+                    x_src = xp + n0 * c_in * n_pos + p0
+                    ld_x = n_pos
                 else:
-                    for job in prange(nt * c_out, schedule="static", num_threads=n_threads):
-                        _col2im_channel(op + (n0 * c_out + job) * out_plane,
-                                        ws + job * taps * pt, &g, p0, pt)
+                    for n in range(nt):
+                        for ci in range(c_in):
+                            memcpy(x_tile + ci * ld + n * n_pos,
+                                   xp + ((n0 + n) * c_in + ci) * n_pos,
+                                   n_pos * sizeof(floating))
+                    x_src = x_tile
+                    ld_x = ld
+                for grp in range(groups):
+                    _gemm(True, False, m, ld, cin_g,
+                          wp + grp * cin_g * m, m,
+                          x_src + grp * cin_g * ld_x, ld_x,
+                          cols + grp * m * ld, ld)
+                for n in range(nt):
+                    for co in range(c_out):
+                        if non_overlapping:
+                            _place_channel(op + ((n0 + n) * c_out + co) * out_plane,
+                                           cols + co * taps * ld + n * pt, &g, p0, pt, ld)
+                        else:
+                            _col2im_channel(op + ((n0 + n) * c_out + co) * out_plane,
+                                            cols + co * taps * ld + n * pt, &g, p0, pt, ld)
 
 
 def _pointwise(const floating[:, :, ::1] x, const floating[:, ::1] weight,
@@ -459,7 +498,7 @@ def conv_gemm(x, weight, geom, groups, n_threads):
         tile_n, tile_p = _tile_plan(n_batch, c_in * taps, n_pos, x.itemsize)
         workspace = np.empty(tile_n * c_in * taps * tile_p, dtype=x.dtype)
         _conv_im2col(_flat(x), _flat(weight), _flat(out), workspace, geom, groups,
-                     tile_n, tile_p, n_threads)
+                     tile_n, tile_p)
     return out
 
 
@@ -480,9 +519,10 @@ def conv_transpose_gemm(x, weight, geom, groups, n_threads):
     elif _is_pointwise(geom):
         _pointwise(_flat(x), weight.reshape(c_in, -1), _flat(out), groups, True)
     else:
-        tile_n, tile_p = _tile_plan(n_batch, c_out * taps, n_pos, x.itemsize)
-        workspace = np.empty(tile_n * c_out * taps * tile_p, dtype=x.dtype)
+        # columns and, for tiles of several samples, the copy of their x
+        rows = c_out * taps + c_in
+        tile_n, tile_p = _tile_plan(n_batch, rows, n_pos, x.itemsize)
+        workspace = np.empty(tile_n * rows * tile_p, dtype=x.dtype)
         _conv_transpose_col2im(_flat(x), _flat(weight), _flat(out), workspace, geom,
-                               groups, tile_n, tile_p, _is_non_overlapping(geom),
-                               n_threads)
+                               groups, tile_n, tile_p, _is_non_overlapping(geom))
     return out
