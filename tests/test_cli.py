@@ -209,19 +209,13 @@ def _add_method(monkeypatch, name, fn):
     monkeypatch.setattr(fastconv, "CONV_METHODS", fastconv.CONV_METHODS + (name,))
 
 
-def test_demo_checks_a_float_only_method_in_float64(monkeypatch, capsys):
-    from fastconv import _cli, _methods
-    direct = _methods._REGISTRY[_methods.CONV]["direct"]
-
-    def float_only(x, weight, geom, groups, n_threads):
-        if x.dtype.kind != "f":
-            raise TypeError(f"float_only does not support {x.dtype}")
-        return direct(x, weight, geom, groups, n_threads)
-
-    _add_method(monkeypatch, "float_only", float_only)
+def test_demo_checks_a_float_only_method_in_float64(capsys):
+    from fastconv import _cli
     assert _cli.main(["demo"]) == 0
-    assert re.search(r"conv2d\s+float_only\s+yes\s+0\s+float64",
-                     capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert re.search(r"conv2d\s+gemm\s+yes\s+0\s+float64", out)
+    assert re.search(r"conv_transpose2d\s+gemm\s+yes\s+0\s+float64", out)
+    assert re.search(r"conv2d\s+direct\s+yes\s+0\s+int64", out)
 
 
 def test_demo_fails_when_a_method_disagrees(monkeypatch, capsys):

@@ -14,6 +14,7 @@ import scipy.sparse
 from scipy.sparse.linalg import LinearOperator, lsqr
 
 import fastconv
+from fastconv import _methods
 from reference import conv, conv2d_plain, conv_transpose, conv_transpose2d_plain, same_padding
 from sweep import CASES, assert_close
 
@@ -211,10 +212,18 @@ def test_integer_methods_are_exact(seed):
     conv_fn = getattr(fastconv, f"conv{ndim}d")
     transpose_fn = getattr(fastconv, f"conv_transpose{ndim}d")
     for method in fastconv.CONV_METHODS:
+        if not _methods.supports_integers("conv", method):
+            with pytest.raises(TypeError, match="int64"):
+                conv_fn(x, weight, **conv_args, method=method)
+            continue
         out = conv_fn(x, weight, **conv_args, method=method)
         assert out.dtype == np.int64
         np.testing.assert_array_equal(out, expected_conv)
     for method in fastconv.CONV_TRANSPOSE_METHODS:
+        if not _methods.supports_integers("conv_transpose", method):
+            with pytest.raises(TypeError, match="int64"):
+                transpose_fn(y, weight, **transpose_args, method=method)
+            continue
         out = transpose_fn(y, weight, **transpose_args, method=method)
         assert out.dtype == np.int64
         np.testing.assert_array_equal(out, expected_transpose)

@@ -16,6 +16,7 @@ from . import _methods, plot
 # these register their methods, so they come before the lists below
 from ._matrix import convolution_matrix, conv_operator
 from ._zero_insertion import zero_insert
+from . import _gemm  # registers method 'gemm'
 
 #: Valid ``method=`` values of the convolution functions.
 CONV_METHODS: tuple[str, ...] = _methods.method_names(_methods.CONV)

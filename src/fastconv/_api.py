@@ -195,6 +195,8 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
     geom = _resolve_geometry(op, x.shape[2:], kernel_size, geometry_args)
     threads = _n_threads(n_threads)
     _methods.check_method(op, method)
+    if method != "auto":
+        _methods.check_dtype(op, method, compute)
 
     x = np.ascontiguousarray(_to5d(x, ndim), dtype=compute)
     weight = np.ascontiguousarray(_to5d(weight, ndim), dtype=compute)

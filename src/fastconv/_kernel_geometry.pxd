@@ -1,0 +1,40 @@
+# A ConvGeometry (fastconv._geometry) as a C struct, for kernels that run
+# without the GIL, and the one index formula they share: a convolution output
+# position o reads the input position o*stride + tap*dilation - pad.
+
+ctypedef struct Geometry:
+    # sizes of the convolution's input (x side) and output (y side)
+    Py_ssize_t x_size[3]
+    Py_ssize_t y_size[3]
+    Py_ssize_t kernel[3]
+    Py_ssize_t stride[3]
+    Py_ssize_t dilation[3]
+    Py_ssize_t pad[3]
+
+
+cdef inline Geometry geometry_struct(geom):
+    cdef Geometry g
+    cdef int i
+    for i in range(3):
+        g.x_size[i] = geom.input_spatial[i]
+        g.y_size[i] = geom.output_spatial[i]
+        g.kernel[i] = geom.kernel_size[i]
+        g.stride[i] = geom.stride[i]
+        g.dilation[i] = geom.dilation[i]
+        g.pad[i] = geom.pad_before[i]
+    return g
+
+
+cdef inline void valid_range(Py_ssize_t n_y, Py_ssize_t n_x, Py_ssize_t stride,
+                             Py_ssize_t offset, Py_ssize_t* lo,
+                             Py_ssize_t* hi) noexcept nogil:
+    # The y positions o in [0, n_y) whose x position o*stride + offset lies in
+    # [0, n_x), offset = tap*dilation - pad: taps that would read (or write)
+    # padding are skipped.
+    lo[0] = 0 if offset >= 0 else (stride - 1 - offset) // stride
+    if n_x - 1 - offset < 0:
+        hi[0] = 0
+    else:
+        hi[0] = min(n_y, (n_x - 1 - offset) // stride + 1)
+    if hi[0] < lo[0]:
+        hi[0] = lo[0]

@@ -1,0 +1,259 @@
+"""The "gemm" method: its GEMM-only fast paths, its tiling and its threads.
+
+The sweep (test_sweep.py) already runs gemm over 600 random cases; these
+tests cover what random small cases rarely or never reach: the shapes that
+skip im2col / col2im, a workspace cut into many tiles, and bit-identical
+results for any thread count.
+"""
+
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import _gemm, _methods
+from fastconv._geometry import conv_geometry, conv_transpose_geometry
+from reference import conv, conv_transpose
+from sweep import assert_close
+
+DTYPES = [np.float32, np.float64]
+CONV = {1: fastconv.conv1d, 2: fastconv.conv2d, 3: fastconv.conv3d}
+CONV_T = {1: fastconv.conv_transpose1d, 2: fastconv.conv_transpose2d,
+          3: fastconv.conv_transpose3d}
+
+
+def _arrays(rng, x_shape, w_shape, dtype):
+    return (rng.standard_normal(x_shape).astype(dtype),
+            rng.standard_normal(w_shape).astype(dtype))
+
+
+def _explicit(nd, stride=1, padding=0, dilation=1, output_padding=None):
+    """The reference's keyword arguments, spelled out per dim."""
+    kw = dict(stride=(stride,) * nd, padding=((padding, padding),) * nd,
+              dilation=(dilation,) * nd)
+    if output_padding is not None:
+        kw["output_padding"] = (output_padding,) * nd
+    return kw
+
+
+# --------------------------------------------------------------------------
+# fast paths: (ndim, x shape, weight shape, stride, padding, dilation,
+# output_padding, groups) and the path the geometry must select
+# --------------------------------------------------------------------------
+
+CONV_FAST = [
+    # 1x1 kernel: the input is its own column matrix
+    ("pointwise", 2, (3, 8, 5, 7), (6, 8, 1, 1), 1, 0, 1, 1),
+    ("pointwise", 3, (2, 6, 3, 4, 5), (9, 2, 1, 1, 1), 1, 0, 1, 3),
+    ("pointwise", 1, (2, 4, 11), (4, 4, 1), 1, 0, 3, 1),  # dilation moot at k=1
+    # kernel covering the whole input: one GEMM for the whole batch
+    ("dense", 2, (5, 6, 4, 4), (10, 3, 4, 4), 1, 0, 1, 2),
+    ("dense", 1, (4, 3, 7), (5, 3, 7), 2, 0, 1, 1),
+    ("dense", 3, (3, 2, 2, 3, 2), (4, 2, 2, 3, 2), 1, 0, 1, 1),
+]
+
+CONV_T_FAST = [
+    ("pointwise", 2, (3, 8, 5, 7), (8, 6, 1, 1), 1, 0, 1, 0, 1),
+    ("pointwise", 3, (2, 6, 3, 4, 5), (6, 3, 1, 1, 1), 1, 0, 1, 0, 2),
+    # 1x1 input, e.g. DCGAN's first layer: one GEMM, the output is its result
+    ("dense", 2, (6, 10, 1, 1), (10, 7, 4, 4), 1, 0, 1, 0, 1),
+    ("dense", 2, (4, 6, 1, 1), (6, 2, 3, 2), 1, 0, 1, 0, 3),
+    ("dense", 1, (5, 4, 1), (4, 3, 5), 3, 0, 1, 0, 1),
+    ("dense", 3, (2, 3, 1, 1, 1), (3, 4, 2, 3, 2), 1, 0, 1, 0, 1),
+    # kernel == stride, no padding: GEMM then a permutation into the output
+    ("non_overlapping", 2, (2, 6, 5, 7), (6, 4, 2, 2), 2, 0, 1, 0, 1),
+    ("non_overlapping", 2, (3, 4, 4, 3), (4, 3, 3, 3), 3, 0, 1, 2, 2),  # zero tail
+    ("non_overlapping", 1, (2, 3, 9), (3, 5, 4), 4, 0, 1, 1, 1),
+    ("non_overlapping", 3, (2, 4, 3, 2, 3), (4, 2, 2, 2, 2), 2, 0, 1, 0, 2),
+    ("non_overlapping", 2, (2, 3, 6, 6), (3, 5, 1, 1), 1, 0, 2, 1, 1),  # k=1, d>1
+]
+
+
+def _path(geom, transpose):
+    for name in ("dense", "pointwise"):
+        if getattr(_gemm, f"_is_{name}")(geom):
+            return name
+    if transpose and _gemm._is_non_overlapping(geom):
+        return "non_overlapping"
+    return "general"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("path, nd, xs, ws, stride, padding, dilation, groups", CONV_FAST)
+def test_conv_fast_paths(path, nd, xs, ws, stride, padding, dilation, groups, dtype):
+    rng = np.random.default_rng(1)
+    x, w = _arrays(rng, xs, ws, dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    geom = conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
+    assert _path(geom, False) == path
+    out = CONV[nd](x, w, method="gemm", **kw)
+    assert out.dtype == dtype
+    expected = conv(x.astype(np.float64), w.astype(np.float64), groups=groups,
+                    **_explicit(nd, stride, padding, dilation))
+    assert_close(out, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "path, nd, xs, ws, stride, padding, dilation, output_padding, groups", CONV_T_FAST)
+def test_conv_transpose_fast_paths(path, nd, xs, ws, stride, padding, dilation,
+                                   output_padding, groups, dtype):
+    rng = np.random.default_rng(2)
+    x, w = _arrays(rng, xs, ws, dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
+              output_padding=output_padding)
+    geom = conv_transpose_geometry(xs[2:], ws[2:], stride, padding, output_padding,
+                                   dilation)
+    assert _path(geom, True) == path
+    out = CONV_T[nd](x, w, method="gemm", **kw)
+    assert out.dtype == dtype
+    expected = conv_transpose(x.astype(np.float64), w.astype(np.float64), groups=groups,
+                              **_explicit(nd, stride, padding, dilation, output_padding))
+    assert_close(out, expected, dtype)
+
+
+def test_dcgan_first_layer_is_one_gemm():
+    """N x 100 x 1 x 1 -> 512 x 4 x 4: out.reshape(N, -1) == x.reshape(N, -1) @ W."""
+    rng = np.random.default_rng(3)
+    x, w = _arrays(rng, (8, 100, 1, 1), (100, 512, 4, 4), np.float64)
+    out = fastconv.conv_transpose2d(x, w, method="gemm")
+    assert out.shape == (8, 512, 4, 4)
+    np.testing.assert_allclose(out.reshape(8, -1), x.reshape(8, 100) @ w.reshape(100, -1),
+                               rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------
+# tiling
+# --------------------------------------------------------------------------
+
+TILED = [
+    # (op, nd, x shape, weight shape, stride, padding, dilation, output_padding, groups)
+    ("conv", 2, (5, 4, 9, 11), (6, 2, 3, 3), 1, 1, 1, None, 2),
+    ("conv", 3, (3, 3, 5, 6, 7), (4, 3, 2, 3, 2), 2, 1, 1, None, 1),
+    ("conv", 1, (4, 2, 40), (3, 2, 5), 3, 2, 2, None, 1),
+    ("conv_transpose", 2, (5, 4, 7, 9), (4, 3, 4, 4), 2, 1, 1, 1, 2),
+    ("conv_transpose", 3, (3, 2, 4, 3, 5), (2, 3, 3, 2, 3), 2, 1, 2, 1, 1),
+    ("conv_transpose", 1, (4, 3, 25), (3, 2, 5), 3, 2, 1, 2, 1),
+    ("conv_transpose", 2, (5, 3, 6, 7), (3, 2, 2, 2), 2, 0, 1, 1, 1),  # non-overlapping
+]
+
+
+def _run_tiled(case, dtype, **extra):
+    op, nd, xs, ws, stride, padding, dilation, output_padding, groups = case
+    rng = np.random.default_rng(4)
+    x, w = _arrays(rng, xs, ws, dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if op == "conv":
+        out = CONV[nd](x, w, method="gemm", **kw, **extra)
+        expected = conv(x.astype(np.float64), w.astype(np.float64), groups=groups,
+                        **_explicit(nd, stride, padding, dilation))
+    else:
+        out = CONV_T[nd](x, w, method="gemm", output_padding=output_padding, **kw, **extra)
+        expected = conv_transpose(
+            x.astype(np.float64), w.astype(np.float64), groups=groups,
+            **_explicit(nd, stride, padding, dilation, output_padding))
+    return out, expected
+
+
+def _column_rows(case):
+    """Workspace values per output position and sample: the columns, and for
+    a transposed convolution the copy of x that batches a tile's samples."""
+    op, _, xs, ws, *_, groups = case
+    taps = int(np.prod(ws[2:]))
+    return xs[1] * taps if op == "conv" else ws[1] * groups * taps + xs[1]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", TILED, ids=[f"{c[0]}{c[1]}d-{i}" for i, c in enumerate(TILED)])
+@pytest.mark.parametrize("tile", ["positions", "samples"])
+def test_tiled_workspace(case, tile, dtype, monkeypatch):
+    """A workspace far smaller than the problem: several tiles, same result."""
+    rows = _column_rows(case)
+    itemsize = np.dtype(dtype).itemsize
+    n_batch, n_pos = case[2][0], _positions(case)
+    if tile == "positions":
+        # a few positions per tile: tiles start and end inside output rows
+        budget = rows * 5
+    else:
+        # two samples per tile, the last tile shorter
+        budget = rows * n_pos * 2
+    monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", budget * itemsize)
+    tile_n, tile_p = _gemm._tile_plan(n_batch, rows, n_pos, itemsize)
+    assert (tile_n, tile_p) == ((1, 5) if tile == "positions" else (2, n_pos))
+    out, expected = _run_tiled(case, dtype)
+    assert_close(out, expected, dtype)
+
+
+def _positions(case):
+    op, nd, xs, ws, stride, padding, dilation, output_padding, _ = case
+    if op == "conv":
+        geom = conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
+    else:
+        geom = conv_transpose_geometry(xs[2:], ws[2:], stride, padding, output_padding,
+                                       dilation)
+    return int(np.prod(geom.output_spatial))
+
+
+def test_one_column_is_always_allowed(monkeypatch):
+    monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", 1)
+    assert _gemm._tile_plan(3, 20, 7, 8) == (1, 1)
+    out, expected = _run_tiled(TILED[0], np.float64)
+    assert_close(out, expected, np.float64)
+
+
+# --------------------------------------------------------------------------
+# threads, dtypes, inputs
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", TILED, ids=[f"{c[0]}{c[1]}d-{i}" for i, c in enumerate(TILED)])
+@pytest.mark.parametrize("tiny_workspace", [False, True])
+def test_thread_count_gives_identical_bits(case, tiny_workspace, dtype, monkeypatch):
+    if tiny_workspace:
+        monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", _column_rows(case) * 7 * 8)
+    one, _ = _run_tiled(case, dtype, n_threads=1)
+    two, _ = _run_tiled(case, dtype, n_threads=2)
+    np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("fn, w_shape", [(fastconv.conv2d, (3, 2, 2, 2)),
+                                         (fastconv.conv_transpose2d, (2, 3, 2, 2))])
+def test_integer_input_is_refused(fn, w_shape):
+    x = np.ones((1, 2, 4, 4), dtype=np.int32)
+    w = np.ones(w_shape, dtype=np.int64)
+    with pytest.raises(TypeError, match="method='gemm'.*float32 or float64"):
+        fn(x, w, method="gemm")
+    # 'auto' never picks gemm for integers, and computes them exactly
+    assert fn(x, w).dtype == np.int64
+
+
+@pytest.mark.parametrize("fn, w_shape", [(fastconv.conv2d, (4, 3, 3, 3)),
+                                         (fastconv.conv_transpose2d, (3, 4, 3, 3))])
+def test_inputs_untouched_and_read_only_accepted(fn, w_shape):
+    rng = np.random.default_rng(5)
+    x, w = _arrays(rng, (2, 3, 6, 5), w_shape, np.float32)
+    x_copy, w_copy = x.copy(), w.copy()
+    x.flags.writeable = False
+    w.flags.writeable = False
+    out = fn(x, w, stride=2, padding=1, method="gemm")
+    np.testing.assert_array_equal(x, x_copy)
+    np.testing.assert_array_equal(w, w_copy)
+    np.testing.assert_array_equal(out, fn(x_copy, w_copy, stride=2, padding=1,
+                                          method="gemm"))
+
+
+@pytest.mark.parametrize("op, x_dtype, w_shape, groups, expected", [
+    ("conv", np.float32, (4, 3, 3, 3), 1, "gemm"),        # 4 output channels share columns
+    ("conv", np.float64, (3, 8, 3, 3), 1, "direct"),      # 3 do not
+    ("conv", np.float32, (8, 1, 3, 3), 8, "direct"),      # depthwise: 1 per group
+    ("conv", np.int64, (64, 3, 3, 3), 1, "direct"),       # integers stay exact
+    ("conv_transpose", np.float32, (8, 1, 4, 4), 2, "gemm"),   # 4 input channels per group
+    ("conv_transpose", np.float32, (3, 16, 4, 4), 1, "direct"),
+    ("conv_transpose", np.int64, (64, 3, 4, 4), 1, "direct"),
+])
+def test_auto_rule(op, x_dtype, w_shape, groups, expected):
+    """The rule of choose_auto's docstring: gemm for floats when
+    weight.shape[0] // groups >= 4, the direct kernel otherwise."""
+    x = np.zeros((1, 8, 6, 6), dtype=x_dtype)
+    w = np.zeros(w_shape, dtype=x_dtype)
+    geom = conv_geometry((6, 6), w_shape[2:])
+    assert _methods.choose_auto(op, x, w, geom, groups) == expected
