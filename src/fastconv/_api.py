@@ -123,7 +123,8 @@ def _check_channels(op, name, c_in, weight_shape, groups):
 
     ``weight_shape`` is in the layout of ``op``.  Returns ``(groups, c_out)``.
     """
-    groups = _geometry._as_int(groups, "groups")
+    if type(groups) is not int:  # exact ints skip the general check
+        groups = _geometry._as_int(groups, "groups")
     if groups < 1:
         raise ValueError(f"groups must be >= 1, got {groups}")
     if op == _methods.CONV:
@@ -147,6 +148,10 @@ def _check_channels(op, name, c_in, weight_shape, groups):
     return groups, c_out
 
 
+_NAMES = {(op, ndim): f"{op}{ndim}d"
+          for op in (_methods.CONV, _methods.CONV_TRANSPOSE) for ndim in (1, 2, 3)}
+
+
 def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
     """Shared body of the six public functions.
 
@@ -154,7 +159,7 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
     :func:`~fastconv._geometry.conv_geometry` (or of
     :func:`~fastconv._geometry.conv_transpose_geometry`) after the sizes.
     """
-    name = f"{op}{ndim}d"
+    name = _NAMES[op, ndim]
     x = np.asarray(x)
     weight = np.asarray(weight)
     if bias is None and x.dtype is weight.dtype and x.dtype in _NATIVE:
@@ -194,8 +199,8 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
 
     geom = _resolve_geometry(op, x.shape[2:], kernel_size, geometry_args)
     threads = _n_threads(n_threads)
-    _methods.check_method(op, method)
     if method != "auto":
+        _methods.check_method(op, method)
         _methods.check_dtype(op, method, compute)
 
     x = np.ascontiguousarray(_to5d(x, ndim), dtype=compute)
@@ -245,8 +250,9 @@ _CONV_DOC = """{ndim}-D convolution (cross-correlation, as in PyTorch).
     method : str, default 'auto'
         One of :data:`fastconv.CONV_METHODS`.
     n_threads : int, optional
-        Threads for the compiled kernels; default OpenMP's
-        (``OMP_NUM_THREADS``, ``threadpoolctl`` limits).
+        OpenMP threads for the 'direct' kernel (1 to 1024); default
+        OpenMP's (``OMP_NUM_THREADS``, ``threadpoolctl`` limits).  'gemm'
+        uses BLAS's threads instead.  Results do not depend on it.
 
     Returns
     -------
@@ -294,7 +300,9 @@ _CONV_TRANSPOSE_DOC = """{ndim}-D transposed convolution (the adjoint of :func:`
     method : str, default 'auto'
         One of :data:`fastconv.CONV_TRANSPOSE_METHODS`.
     n_threads : int, optional
-        Threads for the compiled kernels; default OpenMP's.
+        OpenMP threads for the 'direct' and 'scatter' kernels (1 to 1024);
+        default OpenMP's.  'gemm' uses BLAS's threads instead.  Results do
+        not depend on it.
 
     Returns
     -------
