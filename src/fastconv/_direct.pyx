@@ -23,6 +23,8 @@ from libc.stdlib cimport free, malloc
 
 cimport numpy as cnp
 
+from ._kernel_geometry cimport Geometry, geometry_struct, valid_range
+
 cnp.import_array()
 
 ctypedef fused real:
@@ -78,46 +80,6 @@ cdef enum:
     _PARALLEL_MIN_WORK = 1 << 16
 
 
-ctypedef struct Geometry:
-    # sizes of the convolution's input (x side) and output (y side)
-    Py_ssize_t x_size[3]
-    Py_ssize_t y_size[3]
-    Py_ssize_t kernel[3]
-    Py_ssize_t stride[3]
-    Py_ssize_t dilation[3]
-    Py_ssize_t pad[3]
-
-
-cdef Geometry _geometry(geom) except *:
-    cdef Geometry g
-    cdef tuple x_size = geom.input_spatial, y_size = geom.output_spatial
-    cdef tuple kernel = geom.kernel_size, stride = geom.stride
-    cdef tuple dilation = geom.dilation, pad = geom.pad_before
-    cdef int i
-    for i in range(3):
-        g.x_size[i] = x_size[i]
-        g.y_size[i] = y_size[i]
-        g.kernel[i] = kernel[i]
-        g.stride[i] = stride[i]
-        g.dilation[i] = dilation[i]
-        g.pad[i] = pad[i]
-    return g
-
-
-cdef inline void _valid_range(Py_ssize_t n_y, Py_ssize_t n_x, Py_ssize_t stride,
-                              Py_ssize_t offset, Py_ssize_t* lo,
-                              Py_ssize_t* hi) noexcept nogil:
-    # The y positions o in [0, n_y) whose x position o*stride + offset lies in
-    # [0, n_x): taps that would read (or write) padding are skipped.
-    lo[0] = 0 if offset >= 0 else (stride - 1 - offset) // stride
-    if n_x - 1 - offset < 0:
-        hi[0] = 0
-    else:
-        hi[0] = min(n_y, (n_x - 1 - offset) // stride + 1)
-    if hi[0] < lo[0]:
-        hi[0] = lo[0]
-
-
 cdef inline void _axpy_strided(real* y, const real* x, real a, Py_ssize_t n,
                                Py_ssize_t y_step, Py_ssize_t x_step) noexcept nogil:
     # y[o * y_step] += a * x[o * x_step] for o < n; contiguous cases get their
@@ -153,14 +115,14 @@ cdef void _row_scalar(real* out, Py_ssize_t begin, Py_ssize_t end, const real* s
         off = t * g.dilation[2] - g.pad[2]
         if transpose:
             # source positions o whose target o*s + off is in [begin, end)
-            _valid_range(YW, end - begin, s, off - begin, &lo, &hi)
+            valid_range(YW, end - begin, s, off - begin, &lo, &hi)
             if lo == hi:
                 continue
             for r in range(n_rows):
                 _axpy_strided(out + lo * s + off, src + src_off[r] + lo,
                               w[w_off[r] + t], hi - lo, s, 1)
         else:
-            _valid_range(YW, XW, s, off, &lo, &hi)
+            valid_range(YW, XW, s, off, &lo, &hi)
             lo = max(lo, begin)
             hi = min(hi, end)
             if lo >= hi:
@@ -244,7 +206,7 @@ cdef Plan _plan(geom, Py_ssize_t n_batch, Py_ssize_t c_in, Py_ssize_t c_out,
                 Py_ssize_t groups, bint transpose) except *:
     cdef Plan p
     cdef int i
-    p.g = _geometry(geom)
+    p.g = geometry_struct(geom)
     for i in range(3):
         p.out_size[i] = p.g.x_size[i] if transpose else p.g.y_size[i]
     p.c_in, p.c_out = c_in, c_out

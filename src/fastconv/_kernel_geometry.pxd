@@ -12,16 +12,19 @@ ctypedef struct Geometry:
     Py_ssize_t pad[3]
 
 
-cdef inline Geometry geometry_struct(geom):
+cdef inline Geometry geometry_struct(geom) except *:
     cdef Geometry g
+    cdef tuple x_size = geom.input_spatial, y_size = geom.output_spatial
+    cdef tuple kernel = geom.kernel_size, stride = geom.stride
+    cdef tuple dilation = geom.dilation, pad = geom.pad_before
     cdef int i
     for i in range(3):
-        g.x_size[i] = geom.input_spatial[i]
-        g.y_size[i] = geom.output_spatial[i]
-        g.kernel[i] = geom.kernel_size[i]
-        g.stride[i] = geom.stride[i]
-        g.dilation[i] = geom.dilation[i]
-        g.pad[i] = geom.pad_before[i]
+        g.x_size[i] = x_size[i]
+        g.y_size[i] = y_size[i]
+        g.kernel[i] = kernel[i]
+        g.stride[i] = stride[i]
+        g.dilation[i] = dilation[i]
+        g.pad[i] = pad[i]
     return g
 
 

@@ -12,6 +12,8 @@
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 
+from ._kernel_geometry cimport Geometry, geometry_struct
+
 ctypedef fused real:
     float
     double
@@ -23,12 +25,13 @@ cdef enum:
 
 
 cdef void _scatter_plane(const real* x, const real* w, real* out,
-                         const Py_ssize_t* x_size, const Py_ssize_t* out_size,
-                         const Py_ssize_t* kernel, const Py_ssize_t* stride,
-                         const Py_ssize_t* dilation,
-                         const Py_ssize_t* pad) noexcept nogil:
+                         const Geometry* g) noexcept nogil:
     # out[a*s + t*d - p] += x[a] * w[t] in each dim, for every input position
-    # a and tap t whose target lies inside the output.
+    # a and tap t whose target lies inside the output.  The transposed
+    # convolution's input is the y side of the geometry, its output the x side.
+    cdef const Py_ssize_t* x_size = g.y_size
+    cdef const Py_ssize_t* out_size = g.x_size
+    cdef const Py_ssize_t* kernel = g.kernel
     cdef Py_ssize_t a0, a1, a2, t0, t1, t2, i0, i1, i2
     cdef real v
     for a0 in range(x_size[0]):
@@ -36,15 +39,15 @@ cdef void _scatter_plane(const real* x, const real* w, real* out,
             for a2 in range(x_size[2]):
                 v = x[(a0 * x_size[1] + a1) * x_size[2] + a2]
                 for t0 in range(kernel[0]):
-                    i0 = a0 * stride[0] + t0 * dilation[0] - pad[0]
+                    i0 = a0 * g.stride[0] + t0 * g.dilation[0] - g.pad[0]
                     if i0 < 0 or i0 >= out_size[0]:
                         continue
                     for t1 in range(kernel[1]):
-                        i1 = a1 * stride[1] + t1 * dilation[1] - pad[1]
+                        i1 = a1 * g.stride[1] + t1 * g.dilation[1] - g.pad[1]
                         if i1 < 0 or i1 >= out_size[1]:
                             continue
                         for t2 in range(kernel[2]):
-                            i2 = a2 * stride[2] + t2 * dilation[2] - pad[2]
+                            i2 = a2 * g.stride[2] + t2 * g.dilation[2] - g.pad[2]
                             if i2 < 0 or i2 >= out_size[2]:
                                 continue
                             out[(i0 * out_size[1] + i1) * out_size[2] + i2] += (
@@ -60,25 +63,12 @@ def conv_transpose_scatter(const real[:, :, :, :, ::1] x,
     x (N, C_in, *geom.output_spatial), weight (C_in, C_out/groups, *kernel),
     out (N, C_out, *geom.input_spatial), zero-filled.  All non-empty.
     """
-    cdef Py_ssize_t x_size[3]
-    cdef Py_ssize_t out_size[3]
-    cdef Py_ssize_t kernel[3]
-    cdef Py_ssize_t stride[3]
-    cdef Py_ssize_t dilation[3]
-    cdef Py_ssize_t pad[3]
-    cdef int i
-    for i in range(3):
-        x_size[i] = geom.output_spatial[i]     # the adjoint convolution's output
-        out_size[i] = geom.input_spatial[i]
-        kernel[i] = geom.kernel_size[i]
-        stride[i] = geom.stride[i]
-        dilation[i] = geom.dilation[i]
-        pad[i] = geom.pad_before[i]
+    cdef Geometry g = geometry_struct(geom)
     cdef Py_ssize_t n_batch = out.shape[0], c_out = out.shape[1], c_in = x.shape[1]
     cdef Py_ssize_t cin_g = c_in // groups, cout_g = c_out // groups
-    cdef Py_ssize_t x_plane = x_size[0] * x_size[1] * x_size[2]
-    cdef Py_ssize_t out_plane = out_size[0] * out_size[1] * out_size[2]
-    cdef Py_ssize_t taps = kernel[0] * kernel[1] * kernel[2]
+    cdef Py_ssize_t x_plane = g.y_size[0] * g.y_size[1] * g.y_size[2]
+    cdef Py_ssize_t out_plane = g.x_size[0] * g.x_size[1] * g.x_size[2]
+    cdef Py_ssize_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
     cdef Py_ssize_t job, n, co, ci, ci0
     cdef const real* xp = &x[0, 0, 0, 0, 0]
     cdef const real* wp = &weight[0, 0, 0, 0, 0]
@@ -93,5 +83,4 @@ def conv_transpose_scatter(const real[:, :, :, :, ::1] x,
         for ci in range(ci0, ci0 + cin_g):
             _scatter_plane(xp + (n * c_in + ci) * x_plane,
                            wp + (ci * cout_g + co % cout_g) * taps,
-                           op + job * out_plane,
-                           x_size, out_size, kernel, stride, dilation, pad)
+                           op + job * out_plane, &g)
