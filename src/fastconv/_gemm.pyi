@@ -5,6 +5,7 @@ from numpy.typing import NDArray
 from ._geometry import ConvGeometry
 
 WORKSPACE_BYTES: int
+SHIFTED_MIN_CHANNELS: int
 
 def conv_gemm(
     x: NDArray[np.floating],
