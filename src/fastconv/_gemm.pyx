@@ -405,8 +405,7 @@ def _conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
     cdef Geometry g = geometry_struct(geom)
     cdef Py_ssize_t size[3]
     cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], x_plane = x.shape[2]
-    cdef Py_ssize_t c_out = out.shape[1], n_pos = out.shape[2]
-    cdef Py_ssize_t taps = weight.shape[0], cin_g = weight.shape[2]
+    cdef Py_ssize_t c_out = out.shape[1], cin_g = weight.shape[2]
     cdef Py_ssize_t cout_g = c_out // groups
     cdef Py_ssize_t OD = g.y_size[0], OH = g.y_size[1], OW = g.y_size[2]
     cdef Py_ssize_t n_phases = g.stride[0] * g.stride[1] * g.stride[2]
@@ -647,7 +646,9 @@ def _shifted_layout(geom):
 
 @_methods.register(_methods.CONV, "gemm", integers=False)
 def conv_gemm(x, weight, geom, groups, n_threads):
-    """im2col + GEMM: each sample's output is weight @ columns, per group.
+    """im2col + GEMM: each sample's output is weight @ columns, per group;
+    from SHIFTED_MIN_CHANNELS input channels per group, one GEMM per kernel
+    tap on shifted views of the padded input instead, without columns.
 
     Float only.  Threads are BLAS's; ``n_threads`` does not apply (see the
     module notes).
@@ -660,16 +661,16 @@ def conv_gemm(x, weight, geom, groups, n_threads):
     out = np.empty((n_batch, c_out) + geom.output_spatial, dtype=x.dtype)
     phase_size = _shifted_layout(geom)
     # workspace values per sample of the im2col-free path: phases and wide output
-    shifted_rows = (math.prod(geom.stride) * c_in + c_out) * math.prod(phase_size)
+    shifted_values = (math.prod(geom.stride) * c_in + c_out) * math.prod(phase_size)
     if _is_dense(geom):
         _dense(x.reshape(n_batch, -1), weight.reshape(c_out, -1),
                out.reshape(n_batch, -1), groups, False)
     elif _is_pointwise(geom):
         _pointwise(_flat(x), weight.reshape(c_out, -1), _flat(out), groups, False)
-    elif _use_shifted(c_in // groups, shifted_rows, x.itemsize):
-        tile_n = _tile_plan(n_batch, shifted_rows, 1, x.itemsize)[0]
-        _check_blas_sizes(tile_n * shifted_rows)
-        workspace = np.empty(tile_n * shifted_rows, dtype=x.dtype)
+    elif _use_shifted(c_in // groups, shifted_values, x.itemsize):
+        tile_n = _tile_plan(n_batch, shifted_values, 1, x.itemsize)[0]
+        _check_blas_sizes(tile_n * shifted_values)
+        workspace = np.empty(tile_n * shifted_values, dtype=x.dtype)
         # weight[t] (C_out, C_in/groups) contiguous for each tap t
         weight_taps = np.ascontiguousarray(_flat(weight).transpose(2, 0, 1))
         _conv_shifted(_flat(x), weight_taps, _flat(out), workspace, geom, groups,
