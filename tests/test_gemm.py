@@ -220,6 +220,16 @@ SHIFTED = [
 ]
 
 
+@pytest.fixture
+def shifted_calls(monkeypatch):
+    """The calls that reach the im2col-free kernel, which still runs."""
+    calls = []
+    kernel = _gemm._conv_shifted
+    monkeypatch.setattr(_gemm, "_conv_shifted",
+                        lambda *args: calls.append(args) or kernel(*args))
+    return calls
+
+
 def _run_shifted(case, dtype):
     nd, xs, ws, stride, padding, dilation, groups = case
     rng = np.random.default_rng(6)
@@ -241,49 +251,61 @@ def _shifted_values_per_sample(case):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", SHIFTED, ids=[f"{c[0]}d-{i}" for i, c in enumerate(SHIFTED)])
 @pytest.mark.parametrize("samples_per_tile", [1, 2, None])
-def test_shifted_path(case, samples_per_tile, dtype, monkeypatch):
+def test_shifted_path(case, samples_per_tile, dtype, monkeypatch, shifted_calls):
     """Strides 1-3, dilations 1-2, asymmetric padding, groups, 1-D to 3-D,
     with the batch in tiles of one or two samples (the last shorter) or
     all in one."""
     monkeypatch.setattr(_gemm, "SHIFTED_MIN_CHANNELS", 1)
+    monkeypatch.setattr(_gemm, "SHIFTED_MAX_WIDENING", float("inf"))
     values = _shifted_values_per_sample(case)
     itemsize = np.dtype(dtype).itemsize
     if samples_per_tile is not None:
         monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", samples_per_tile * values * itemsize)
     n_batch = case[1][0]
     assert _gemm._tile_plan(n_batch, values, 1, itemsize)[0] == (samples_per_tile or n_batch)
-    calls = []
-    monkeypatch.setattr(_gemm, "_conv_shifted",
-                        lambda *args: calls.append(args) or _conv_shifted(*args))
     out, expected = _run_shifted(case, dtype)
-    assert calls, "the im2col-free path was not taken"
+    assert shifted_calls, "the im2col-free path was not taken"
     assert out.dtype == dtype
     assert_close(out, expected, dtype)
 
 
-_conv_shifted = _gemm._conv_shifted
-
-
-@pytest.mark.parametrize("cin_per_group, fits, expected", [
-    (8, True, True), (7, True, False), (64, False, False)])
-def test_shifted_rule(cin_per_group, fits, expected, monkeypatch):
-    """im2col-free for >= SHIFTED_MIN_CHANNELS input channels per group, when
-    one sample's phases and wide output fit the workspace (else im2col,
-    which can cut a sample into tiles of positions)."""
-    assert _gemm.SHIFTED_MIN_CHANNELS == 8
+@pytest.mark.parametrize("cin_per_group, widening, fits, expected", [
+    (8, 1.4, True, True), (7, 1.0, True, False), (64, 1.41, True, False),
+    (64, 1.0, False, False)])
+def test_shifted_rule(cin_per_group, widening, fits, expected):
+    """im2col-free for >= 8 input channels per group, at most 1.4 times the
+    output's columns computed, and one sample's phases and wide output in
+    the workspace (else im2col, which can cut a sample into tiles of
+    positions)."""
     values = _gemm.WORKSPACE_BYTES // 4 + (0 if fits else 1)
-    assert _gemm._use_shifted(cin_per_group, values, 4) == expected
+    assert _gemm._use_shifted(cin_per_group, widening, values, 4) == expected
 
 
-def test_shifted_and_im2col_agree_at_the_workspace_limit(monkeypatch):
+@pytest.mark.parametrize("x_shape, w_shape, stride, expected", [
+    ((2, 64, 56, 56), (64, 64, 3, 3), 1, True),     # 58*58 / 56*56 = 1.07
+    ((2, 64, 56, 56), (128, 64, 3, 3), 2, True),    # 29*29 / 28*28 = 1.07
+    ((2, 512, 8, 8), (512, 512, 3, 3), 1, False),   # 10*10 / 8*8 = 1.56
+    ((2, 4, 56, 56), (32, 4, 3, 3), 1, False),      # 4 input channels
+])
+def test_shifted_rule_on_workloads(x_shape, w_shape, stride, expected, shifted_calls):
+    x = np.zeros(x_shape, dtype=np.float32)
+    w = np.zeros(w_shape, dtype=np.float32)
+    fastconv.conv2d(x, w, stride=stride, padding=1, method="gemm")
+    assert bool(shifted_calls) == expected
+
+
+def test_shifted_and_im2col_agree_at_the_workspace_limit(monkeypatch, shifted_calls):
     """A sample that just does not fit goes to im2col: same result."""
     case = SHIFTED[1]
     values = _shifted_values_per_sample(case)
     monkeypatch.setattr(_gemm, "SHIFTED_MIN_CHANNELS", 1)
+    monkeypatch.setattr(_gemm, "SHIFTED_MAX_WIDENING", float("inf"))
     monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", values * 8)
     shifted, expected = _run_shifted(case, np.float64)
+    assert len(shifted_calls) == 1
     monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", values * 8 - 1)
     im2col, _ = _run_shifted(case, np.float64)
+    assert len(shifted_calls) == 1
     assert_close(shifted, expected, np.float64)
     assert_close(im2col, expected, np.float64)
 

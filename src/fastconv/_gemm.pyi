@@ -6,6 +6,7 @@ from ._geometry import ConvGeometry
 
 WORKSPACE_BYTES: int
 SHIFTED_MIN_CHANNELS: int
+SHIFTED_MAX_WIDENING: float
 
 def conv_gemm(
     x: NDArray[np.floating],

@@ -22,14 +22,18 @@
 # that image, read in place by one GEMM per tap (accumulating, beta = 1)
 # into a wide output that is cropped at the end.  The rule, measured
 # (float32, 2 BLAS threads, 16 samples of 56x56, 3x3 kernels, unless said):
-# im2col-free wins from 8 input channels per group (2.2 vs 2.6 ms at 8 -> 32
-# channels; 14.7 vs 21.8 ms for 64 -> 64; 8.8 vs 9.8 ms for 64 -> 128 at
-# stride 2; 5.1 vs 6.4 ms for a 3-D 32 -> 64 stride-2 convolution; 2.7 vs
-# 4.3 ms for 1-D 64 -> 64, k 5; equal for 512 channels of 8x8) and loses
-# below (1.6 vs 1.4 ms at 4, 1.2 vs 0.2 ms at 1 input channel), where each
-# tap's GEMM is too thin.  It needs one sample's phases and wide output in
-# the workspace; larger samples take im2col, which can cut a sample into
-# tiles of positions.
+# im2col-free wins from 8 input channels per group (1.46 vs 1.48 ms at 8 ->
+# 32 channels; 12.4 vs 14.6 ms for 64 -> 64; 6.4 vs 7.1 ms for 64 -> 128 at
+# stride 2; 14.5 vs 22.3 ms for a 3-D 32 -> 32 convolution of 16x28x28;
+# 2.1 vs 2.5 ms for 1-D 64 -> 64, k 5) and loses below (1.0 vs 0.8 ms at 4,
+# 0.44 vs 0.25 ms at 1 input channel), where each tap's GEMM is too thin.
+# It also loses when the wide output is much wider than the output: small
+# images, whose padding is a large part of them (16 x 512 channels of 8x8,
+# 100 wide columns per 64 outputs: 18.8 vs 16.2 ms; 7x7: 15.4 vs 14.4 ms),
+# while 14x14 (256 per 196: 11.6 vs 12.6 ms) and 3-D 16x28x28 (1.29 x)
+# still win.  It needs one sample's phases and wide output in the
+# workspace; larger samples take im2col, which can cut a sample into tiles
+# of positions.
 #
 # Threads: the GEMMs run on BLAS's own threads (OPENBLAS_NUM_THREADS,
 # threadpoolctl's limits), and the im2col / col2im loops on the calling
@@ -67,6 +71,10 @@ WORKSPACE_BYTES = 8 * 2**20
 #: Input channels per group from which a convolution takes the im2col-free
 #: path (see _use_shifted).  Private: the tests lower it to force the path.
 SHIFTED_MIN_CHANNELS = 8
+
+#: Largest ratio of wide-output columns (one phase image) to output
+#: positions per sample for which the im2col-free path is taken.
+SHIFTED_MAX_WIDENING = 1.4
 
 # BLAS takes 32-bit sizes and leading dimensions.
 _BLAS_INT_MAX = 2**31 - 1
@@ -617,12 +625,14 @@ def _tile_plan(n_batch, rows, n_pos, itemsize):
     return 1, budget // rows
 
 
-def _use_shifted(cin_per_group, values_per_sample, itemsize):
-    """Whether a convolution takes the im2col-free path: when one sample's
-    phases and wide output (``values_per_sample``) fit the workspace, and
-    each tap's GEMM has at least SHIFTED_MIN_CHANNELS input channels
-    (measured: see the module notes)."""
+def _use_shifted(cin_per_group, widening, values_per_sample, itemsize):
+    """Whether a convolution takes the im2col-free path: when each tap's GEMM
+    has at least SHIFTED_MIN_CHANNELS input channels, computes at most
+    SHIFTED_MAX_WIDENING times the output's columns (``widening``), and one
+    sample's phases and wide output (``values_per_sample``) fit the
+    workspace (measured: see the module notes)."""
     return (cin_per_group >= SHIFTED_MIN_CHANNELS
+            and widening <= SHIFTED_MAX_WIDENING
             and values_per_sample * itemsize <= WORKSPACE_BYTES)
 
 
@@ -667,7 +677,8 @@ def conv_gemm(x, weight, geom, groups, n_threads):
                out.reshape(n_batch, -1), groups, False)
     elif _is_pointwise(geom):
         _pointwise(_flat(x), weight.reshape(c_out, -1), _flat(out), groups, False)
-    elif _use_shifted(c_in // groups, shifted_values, x.itemsize):
+    elif _use_shifted(c_in // groups, math.prod(phase_size) / n_pos, shifted_values,
+                      x.itemsize):
         tile_n = _tile_plan(n_batch, shifted_values, 1, x.itemsize)[0]
         _check_blas_sizes(tile_n * shifted_values)
         workspace = np.empty(tile_n * shifted_values, dtype=x.dtype)
