@@ -201,6 +201,116 @@ def test_one_column_is_always_allowed(monkeypatch):
 
 
 # --------------------------------------------------------------------------
+# the im2col-free path: per-tap GEMMs on shifted views of the padded input
+# --------------------------------------------------------------------------
+
+SHIFTED = [
+    # (nd, x shape, weight shape, stride, padding pairs, dilation, groups)
+    (2, (3, 4, 9, 11), (5, 4, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
+    (2, (2, 4, 10, 9), (6, 2, 3, 2), (2, 2), ((1, 0), (0, 2)), (2, 1), 2),
+    (2, (3, 3, 11, 10), (4, 3, 3, 3), (3, 2), ((2, 1), (0, 0)), (1, 2), 1),
+    (2, (2, 2, 7, 8), (3, 2, 2, 4), (3, 3), ((0, 2), (3, 1)), (2, 2), 1),
+    (2, (2, 6, 5, 5), (6, 2, 5, 5), (1, 1), ((1, 0), (0, 2)), (1, 1), 3),  # kernel = input
+    (1, (4, 3, 23), (5, 3, 4), (2,), ((3, 1),), (2,), 1),
+    (1, (2, 4, 17), (4, 1, 3), (3,), ((0, 0),), (1,), 4),                  # depthwise
+    (3, (2, 3, 6, 7, 5), (4, 3, 3, 2, 3), (1, 2, 1), ((1, 0), (1, 1), (0, 2)),
+     (1, 1, 2), 1),
+    (3, (2, 4, 7, 6, 8), (4, 2, 2, 3, 3), (2, 3, 2), ((0, 1), (2, 0), (1, 1)),
+     (2, 1, 1), 2),
+]
+
+
+@pytest.fixture
+def shifted_calls(monkeypatch):
+    """The calls that reach the im2col-free kernel, which still runs."""
+    calls = []
+    kernel = _gemm._conv_shifted
+    monkeypatch.setattr(_gemm, "_conv_shifted",
+                        lambda *args: calls.append(args) or kernel(*args))
+    return calls
+
+
+def _run_shifted(case, dtype):
+    nd, xs, ws, stride, padding, dilation, groups = case
+    rng = np.random.default_rng(6)
+    x, w = _arrays(rng, xs, ws, dtype)
+    out = CONV[nd](x, w, stride=stride, padding=padding, dilation=dilation,
+                   groups=groups, method="gemm")
+    expected = conv(x.astype(np.float64), w.astype(np.float64), stride=stride,
+                    padding=padding, dilation=dilation, groups=groups)
+    return out, expected
+
+
+def _shifted_values_per_sample(case):
+    nd, xs, ws, stride, padding, dilation, groups = case
+    geom = conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
+    return ((int(np.prod(geom.stride)) * xs[1] + ws[0])
+            * int(np.prod(_gemm._shifted_layout(geom))))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", SHIFTED, ids=[f"{c[0]}d-{i}" for i, c in enumerate(SHIFTED)])
+@pytest.mark.parametrize("samples_per_tile", [1, 2, None])
+def test_shifted_path(case, samples_per_tile, dtype, monkeypatch, shifted_calls):
+    """Strides 1-3, dilations 1-2, asymmetric padding, groups, 1-D to 3-D,
+    with the batch in tiles of one or two samples (the last shorter) or
+    all in one."""
+    monkeypatch.setattr(_gemm, "SHIFTED_MIN_CHANNELS", 1)
+    monkeypatch.setattr(_gemm, "SHIFTED_MAX_WIDENING", float("inf"))
+    values = _shifted_values_per_sample(case)
+    itemsize = np.dtype(dtype).itemsize
+    if samples_per_tile is not None:
+        monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", samples_per_tile * values * itemsize)
+    n_batch = case[1][0]
+    assert _gemm._tile_plan(n_batch, values, 1, itemsize)[0] == (samples_per_tile or n_batch)
+    out, expected = _run_shifted(case, dtype)
+    assert shifted_calls, "the im2col-free path was not taken"
+    assert out.dtype == dtype
+    assert_close(out, expected, dtype)
+
+
+@pytest.mark.parametrize("cin_per_group, widening, fits, expected", [
+    (8, 1.4, True, True), (7, 1.0, True, False), (64, 1.41, True, False),
+    (64, 1.0, False, False)])
+def test_shifted_rule(cin_per_group, widening, fits, expected):
+    """im2col-free for >= 8 input channels per group, at most 1.4 times the
+    output's columns computed, and one sample's phases and wide output in
+    the workspace (else im2col, which can cut a sample into tiles of
+    positions)."""
+    values = _gemm.WORKSPACE_BYTES // 4 + (0 if fits else 1)
+    assert _gemm._use_shifted(cin_per_group, widening, values, 4) == expected
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, expected", [
+    ((2, 64, 56, 56), (64, 64, 3, 3), 1, True),     # 58*58 / 56*56 = 1.07
+    ((2, 64, 56, 56), (128, 64, 3, 3), 2, True),    # 29*29 / 28*28 = 1.07
+    ((2, 512, 8, 8), (512, 512, 3, 3), 1, False),   # 10*10 / 8*8 = 1.56
+    ((2, 4, 56, 56), (32, 4, 3, 3), 1, False),      # 4 input channels
+])
+def test_shifted_rule_on_workloads(x_shape, w_shape, stride, expected, shifted_calls):
+    x = np.zeros(x_shape, dtype=np.float32)
+    w = np.zeros(w_shape, dtype=np.float32)
+    fastconv.conv2d(x, w, stride=stride, padding=1, method="gemm")
+    assert bool(shifted_calls) == expected
+
+
+def test_shifted_and_im2col_agree_at_the_workspace_limit(monkeypatch, shifted_calls):
+    """A sample that just does not fit goes to im2col: same result."""
+    case = SHIFTED[1]
+    values = _shifted_values_per_sample(case)
+    monkeypatch.setattr(_gemm, "SHIFTED_MIN_CHANNELS", 1)
+    monkeypatch.setattr(_gemm, "SHIFTED_MAX_WIDENING", float("inf"))
+    monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", values * 8)
+    shifted, expected = _run_shifted(case, np.float64)
+    assert len(shifted_calls) == 1
+    monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", values * 8 - 1)
+    im2col, _ = _run_shifted(case, np.float64)
+    assert len(shifted_calls) == 1
+    assert_close(shifted, expected, np.float64)
+    assert_close(im2col, expected, np.float64)
+
+
+# --------------------------------------------------------------------------
 # threads, dtypes, inputs
 # --------------------------------------------------------------------------
 

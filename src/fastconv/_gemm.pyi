@@ -5,6 +5,8 @@ from numpy.typing import NDArray
 from ._geometry import ConvGeometry
 
 WORKSPACE_BYTES: int
+SHIFTED_MIN_CHANNELS: int
+SHIFTED_MAX_WIDENING: float
 
 def conv_gemm(
     x: NDArray[np.floating],

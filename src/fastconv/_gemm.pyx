@@ -16,6 +16,25 @@
 # input; kernels that tile the transposed output without overlap replace
 # col2im by a plain copy.
 #
+# Convolutions with enough input channels per group skip im2col ("implicit
+# GEMM", _conv_shifted): each sample is zero-padded and split by stride into
+# phases once, and each kernel tap's columns are then a contiguous run of
+# that image, read in place by one GEMM per tap (accumulating, beta = 1)
+# into a wide output that is cropped at the end.  The rule, measured
+# (float32, 2 BLAS threads, 16 samples of 56x56, 3x3 kernels, unless said):
+# im2col-free wins from 8 input channels per group (1.46 vs 1.48 ms at 8 ->
+# 32 channels; 12.4 vs 14.6 ms for 64 -> 64; 6.4 vs 7.1 ms for 64 -> 128 at
+# stride 2; 14.5 vs 22.3 ms for a 3-D 32 -> 32 convolution of 16x28x28;
+# 2.1 vs 2.5 ms for 1-D 64 -> 64, k 5) and loses below (1.0 vs 0.8 ms at 4,
+# 0.44 vs 0.25 ms at 1 input channel), where each tap's GEMM is too thin.
+# It also loses when the wide output is much wider than the output: small
+# images, whose padding is a large part of them (16 x 512 channels of 8x8,
+# 100 wide columns per 64 outputs: 18.8 vs 16.2 ms; 7x7: 15.4 vs 14.4 ms),
+# while 14x14 (256 per 196: 11.6 vs 12.6 ms) and 3-D 16x28x28 (1.29 x)
+# still win.  It needs one sample's phases and wide output in the
+# workspace; larger samples take im2col, which can cut a sample into tiles
+# of positions.
+#
 # Threads: the GEMMs run on BLAS's own threads (OPENBLAS_NUM_THREADS,
 # threadpoolctl's limits), and the im2col / col2im loops on the calling
 # thread, so n_threads does not apply here and results do not depend on it.
@@ -49,6 +68,14 @@ ctypedef fused floating:
 #: tiling.
 WORKSPACE_BYTES = 8 * 2**20
 
+#: Input channels per group from which a convolution takes the im2col-free
+#: path (see _use_shifted).  Private: the tests lower it to force the path.
+SHIFTED_MIN_CHANNELS = 8
+
+#: Largest ratio of wide-output columns (one phase image) to output
+#: positions per sample for which the im2col-free path is taken.
+SHIFTED_MAX_WIDENING = 1.4
+
 # BLAS takes 32-bit sizes and leading dimensions.
 _BLAS_INT_MAX = 2**31 - 1
 
@@ -56,21 +83,23 @@ _BLAS_INT_MAX = 2**31 - 1
 cdef inline void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
                        Py_ssize_t k, const floating* a, Py_ssize_t lda,
                        const floating* b, Py_ssize_t ldb, floating* c,
-                       Py_ssize_t ldc) noexcept nogil:
+                       Py_ssize_t ldc, bint accumulate=False) noexcept nogil:
     # Row-major c (m x n, leading dim ldc) = op(a) (m x k) @ op(b) (k x n),
-    # op transposing when trans_*.  BLAS is column-major, where row-major c is
-    # c.T = op(b).T @ op(a).T: the same call with a and b swapped, no copy.
+    # op transposing when trans_*; with accumulate, c += that instead.
+    # BLAS is column-major, where row-major c is c.T = op(b).T @ op(a).T:
+    # the same call with a and b swapped, no copy.
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
     cdef int m_ = <int> n, n_ = <int> m, k_ = <int> k
     cdef int lda_ = <int> ldb, ldb_ = <int> lda, ldc_ = <int> ldc
-    cdef floating one = 1, zero = 0
+    cdef floating one = 1
+    cdef floating beta = 1 if accumulate else 0
     if floating is float:
         sgemm(&tb, &ta, &m_, &n_, &k_, &one, <float*> b, &lda_, <float*> a, &ldb_,
-              &zero, c, &ldc_)
+              &beta, c, &ldc_)
     else:
         dgemm(&tb, &ta, &m_, &n_, &k_, &one, <double*> b, &lda_, <double*> a, &ldb_,
-              &zero, c, &ldc_)
+              &beta, c, &ldc_)
 
 
 cdef inline void _row_span(Py_ssize_t r, Py_ssize_t row_len, Py_ssize_t p0,
@@ -314,6 +343,132 @@ def _conv_im2col(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
                               op + ((n0 + n) * c_out + grp * cout_g) * n_pos + p0, n_pos)
 
 
+cdef void _split_phases(const floating* x, floating* phases, const Geometry* g,
+                        const Py_ssize_t* size, Py_ssize_t phase_ld) noexcept nogil:
+    # One input channel of one sample, zero-padded and split by stride into
+    # its s0 x s1 x s2 phases, each (size[0], size[1], size[2]), phase_ld
+    # values apart:
+    #   phase (a0, a1, a2)[p] = x[p*s + a - pad], 0 where that is padding.
+    # At stride 1 this is the padded channel alone.
+    cdef Py_ssize_t XD = g.x_size[0], XH = g.x_size[1], XW = g.x_size[2]
+    cdef Py_ssize_t PD = size[0], PH = size[1], PW = size[2]
+    cdef Py_ssize_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2]
+    cdef Py_ssize_t a0, a1, a2, pd, ph, pw, xd, xh, offw, low, hiw
+    cdef floating* phase = phases
+    cdef floating* row
+    cdef const floating* x_row
+    for a0 in range(s0):
+        for a1 in range(s1):
+            for a2 in range(s2):
+                offw = a2 - g.pad[2]
+                valid_range(PW, XW, s2, offw, &low, &hiw)
+                row = phase
+                for pd in range(PD):
+                    xd = pd * s0 + a0 - g.pad[0]
+                    for ph in range(PH):
+                        xh = ph * s1 + a1 - g.pad[1]
+                        if 0 <= xd < XD and 0 <= xh < XH:
+                            x_row = x + (xd * XH + xh) * XW + offw
+                            for pw in range(low):
+                                row[pw] = 0
+                            if s2 == 1:
+                                memcpy(row + low, x_row + low, (hiw - low) * sizeof(floating))
+                            elif s2 == 2:
+                                # a constant stride vectorises; a variable one does not
+                                for pw in range(low, hiw):
+                                    row[pw] = x_row[2 * pw]
+                            else:
+                                for pw in range(low, hiw):
+                                    row[pw] = x_row[pw * s2]
+                            for pw in range(hiw, PW):
+                                row[pw] = 0
+                        else:
+                            for pw in range(PW):
+                                row[pw] = 0
+                        row += PW
+                phase += phase_ld
+
+
+def _conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
+                  floating[:, :, ::1] out, floating[::1] workspace, geom,
+                  Py_ssize_t groups, Py_ssize_t tile_n, phase_size):
+    """out[n, co] = sum over taps t of weight[t, co] @ shifted phase image
+
+    The im2col-free ("implicit GEMM") convolution: x (N, C_in, X),
+    weight (taps, C_out, C_in/groups), out (N, C_out, P), X and P the flat
+    spatial sizes of ``geom``'s input and output; phase_size (3 ints) the
+    size of one phase image (see _shifted_layout).  Each tile of tile_n
+    samples is split into phases, the samples side by side:
+    phases (S, C_in, tile_n * F) with S = prod(stride) and F = prod(phase_size).
+    With B = this phase image flattened, output position o (a flat index
+    o_d*PH*PW + o_h*PW + o_w over the phase grid) of tap t reads
+    B[:, o + shift(t)] in phase phase(t): tap t's columns are a contiguous
+    run of B, read in place with leading dimension tile_n * F.  So
+        wide (C_out, tile_n * F) += weight[t] @ B_phase(t)[:, shift(t):]
+    is one GEMM per tap and group, and the output is wide cropped to the
+    output's sizes.  The columns between rows (o_w >= OW, o_h >= OH) and
+    between samples are computed and dropped.  workspace holds
+    tile_n * (S * C_in + C_out) * F values.
+    """
+    cdef Geometry g = geometry_struct(geom)
+    cdef Py_ssize_t size[3]
+    cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], x_plane = x.shape[2]
+    cdef Py_ssize_t c_out = out.shape[1], cin_g = weight.shape[2]
+    cdef Py_ssize_t cout_g = c_out // groups
+    cdef Py_ssize_t OD = g.y_size[0], OH = g.y_size[1], OW = g.y_size[2]
+    cdef Py_ssize_t n_phases = g.stride[0] * g.stride[1] * g.stride[2]
+    cdef Py_ssize_t i, n0, nt, ld, n_cols, n, c, grp, t, td, th, tw, od, oh
+    cdef Py_ssize_t plane, phase, shift, e0, e1, e2
+    cdef const floating* xp = &x[0, 0, 0]
+    cdef const floating* wp = &weight[0, 0, 0]
+    cdef floating* op = &out[0, 0, 0]
+    cdef floating* phases = &workspace[0]
+    cdef floating* wide
+    cdef floating* w_plane
+    cdef Py_ssize_t run
+    for i in range(3):
+        size[i] = phase_size[i]
+    plane = size[0] * size[1] * size[2]
+    # a sample's last needed column, + 1
+    run = ((OD - 1) * size[1] + OH - 1) * size[2] + OW
+    wide = phases + tile_n * n_phases * c_in * plane
+    with nogil:
+        for i in range((n_batch + tile_n - 1) // tile_n):
+            n0 = i * tile_n
+            nt = min(tile_n, n_batch - n0)
+            ld = nt * plane
+            n_cols = (nt - 1) * plane + run
+            for n in range(nt):
+                for c in range(c_in):
+                    _split_phases(xp + ((n0 + n) * c_in + c) * x_plane,
+                                  phases + c * ld + n * plane, &g, size, c_in * ld)
+            t = 0
+            for td in range(g.kernel[0]):
+                e0 = td * g.dilation[0]
+                for th in range(g.kernel[1]):
+                    e1 = th * g.dilation[1]
+                    for tw in range(g.kernel[2]):
+                        e2 = tw * g.dilation[2]
+                        phase = ((e0 % g.stride[0]) * g.stride[1]
+                                 + e1 % g.stride[1]) * g.stride[2] + e2 % g.stride[2]
+                        shift = ((e0 // g.stride[0]) * size[1]
+                                 + e1 // g.stride[1]) * size[2] + e2 // g.stride[2]
+                        for grp in range(groups):
+                            _gemm(False, False, cout_g, n_cols, cin_g,
+                                  wp + (t * c_out + grp * cout_g) * cin_g, cin_g,
+                                  phases + (phase * c_in + grp * cin_g) * ld + shift, ld,
+                                  wide + grp * cout_g * ld, ld, t > 0)
+                        t += 1
+            for n in range(nt):
+                for c in range(c_out):
+                    w_plane = wide + c * ld + n * plane
+                    for od in range(OD):
+                        for oh in range(OH):
+                            memcpy(op + (((n0 + n) * c_out + c) * OD + od) * OH * OW + oh * OW,
+                                   w_plane + (od * size[1] + oh) * size[2],
+                                   OW * sizeof(floating))
+
+
 def _conv_transpose_col2im(const floating[:, :, ::1] x,
                            const floating[:, :, ::1] weight,
                            floating[:, :, ::1] out, floating[::1] workspace, geom,
@@ -470,14 +625,40 @@ def _tile_plan(n_batch, rows, n_pos, itemsize):
     return 1, budget // rows
 
 
+def _use_shifted(cin_per_group, widening, values_per_sample, itemsize):
+    """Whether a convolution takes the im2col-free path: when each tap's GEMM
+    has at least SHIFTED_MIN_CHANNELS input channels, computes at most
+    SHIFTED_MAX_WIDENING times the output's columns (``widening``), and one
+    sample's phases and wide output (``values_per_sample``) fit the
+    workspace (measured: see the module notes)."""
+    return (cin_per_group >= SHIFTED_MIN_CHANNELS
+            and widening <= SHIFTED_MAX_WIDENING
+            and values_per_sample * itemsize <= WORKSPACE_BYTES)
+
+
 def _flat(a):
     """(N, C, D, H, W) -> (N, C, D*H*W), a view."""
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
+def _shifted_layout(geom):
+    """Size of one phase image of the im2col-free path, per dim
+    ``ceil(L / s)`` with ``L = (O - 1)*s + (k - 1)*d + 1`` the part of the
+    padded input the output reads: phase ``a`` of a dim holds padded
+    positions ``a, a + s, ...``, and tap ``t`` reads phase ``t*d % s`` from
+    position ``o + t*d // s`` on, which stays below ``ceil(L / s)``."""
+    return tuple(
+        -(-((o - 1) * s + (k - 1) * d + 1) // s)
+        for o, s, k, d in zip(geom.output_spatial, geom.stride, geom.kernel_size,
+                              geom.dilation)
+    )
+
+
 @_methods.register(_methods.CONV, "gemm", integers=False)
 def conv_gemm(x, weight, geom, groups, n_threads):
-    """im2col + GEMM: each sample's output is weight @ columns, per group.
+    """im2col + GEMM: each sample's output is weight @ columns, per group;
+    from SHIFTED_MIN_CHANNELS input channels per group, one GEMM per kernel
+    tap on shifted views of the padded input instead, without columns.
 
     Float only.  Threads are BLAS's; ``n_threads`` does not apply (see the
     module notes).
@@ -488,11 +669,23 @@ def conv_gemm(x, weight, geom, groups, n_threads):
     n_pos = math.prod(geom.output_spatial)
     _check_blas_sizes(n_batch, n_pos, c_in * taps, c_out)
     out = np.empty((n_batch, c_out) + geom.output_spatial, dtype=x.dtype)
+    phase_size = _shifted_layout(geom)
+    # workspace values per sample of the im2col-free path: phases and wide output
+    shifted_values = (math.prod(geom.stride) * c_in + c_out) * math.prod(phase_size)
     if _is_dense(geom):
         _dense(x.reshape(n_batch, -1), weight.reshape(c_out, -1),
                out.reshape(n_batch, -1), groups, False)
     elif _is_pointwise(geom):
         _pointwise(_flat(x), weight.reshape(c_out, -1), _flat(out), groups, False)
+    elif _use_shifted(c_in // groups, math.prod(phase_size) / n_pos, shifted_values,
+                      x.itemsize):
+        tile_n = _tile_plan(n_batch, shifted_values, 1, x.itemsize)[0]
+        _check_blas_sizes(tile_n * shifted_values)
+        workspace = np.empty(tile_n * shifted_values, dtype=x.dtype)
+        # weight[t] (C_out, C_in/groups) contiguous for each tap t
+        weight_taps = np.ascontiguousarray(_flat(weight).transpose(2, 0, 1))
+        _conv_shifted(_flat(x), weight_taps, _flat(out), workspace, geom, groups,
+                      tile_n, phase_size)
     else:
         tile_n, tile_p = _tile_plan(n_batch, c_in * taps, n_pos, x.itemsize)
         workspace = np.empty(tile_n * c_in * taps * tile_p, dtype=x.dtype)
