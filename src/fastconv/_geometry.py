@@ -208,6 +208,22 @@ def _check_spatial(input_spatial, kernel_size, ndim):
 # geometry builders
 # --------------------------------------------------------------------------
 
+def _as_geometry(conv_input, conv_output, kernel_size, stride, dilation, pairs,
+                 output_padding):
+    """The :class:`ConvGeometry` of checked per-dim values, padded to 3 dims."""
+    return ConvGeometry(
+        ndim=len(kernel_size),
+        input_spatial=_to3(conv_input, 1),
+        output_spatial=_to3(conv_output, 1),
+        kernel_size=_to3(kernel_size, 1),
+        stride=_to3(stride, 1),
+        dilation=_to3(dilation, 1),
+        pad_before=_to3([p[0] for p in pairs], 0),
+        pad_after=_to3([p[1] for p in pairs], 0),
+        output_padding=_to3(output_padding, 0),
+    )
+
+
 def conv_geometry(input_spatial, kernel_size, stride=1, padding=0, dilation=1):
     """Resolve the arguments of a convolution into a :class:`ConvGeometry`.
 
@@ -239,16 +255,7 @@ def conv_geometry(input_spatial, kernel_size, stride=1, padding=0, dilation=1):
             )
         output.append((size + p0 + p1 - span) // s + 1)
 
-    return ConvGeometry(
-        ndim=ndim,
-        input_spatial=_to3(input_spatial, 1),
-        output_spatial=_to3(output, 1),
-        kernel_size=_to3(kernel_size, 1),
-        stride=_to3(stride, 1),
-        dilation=_to3(dilation, 1),
-        pad_before=_to3([p[0] for p in pairs], 0),
-        pad_after=_to3([p[1] for p in pairs], 0),
-    )
+    return _as_geometry(input_spatial, output, kernel_size, stride, dilation, pairs, ())
 
 
 def conv_transpose_geometry(input_spatial, kernel_size, stride=1, padding=0,
@@ -308,17 +315,9 @@ def conv_transpose_geometry(input_spatial, kernel_size, stride=1, padding=0,
             )
         output.append(out)
 
-    return ConvGeometry(
-        ndim=ndim,
-        input_spatial=_to3(output, 1),
-        output_spatial=_to3(input_spatial, 1),
-        kernel_size=_to3(kernel_size, 1),
-        stride=_to3(stride, 1),
-        dilation=_to3(dilation, 1),
-        pad_before=_to3([p[0] for p in pairs], 0),
-        pad_after=_to3([p[1] for p in pairs], 0),
-        output_padding=_to3(output_padding, 0),
-    )
+    # the adjoint convolution reads the transposed output and writes its input
+    return _as_geometry(output, input_spatial, kernel_size, stride, dilation, pairs,
+                        output_padding)
 
 
 # --------------------------------------------------------------------------
