@@ -2,8 +2,8 @@
 
 The sweep (test_sweep.py) already runs gemm over 600 random cases; these
 tests cover what random small cases rarely or never reach: the shapes that
-skip im2col / col2im, a workspace cut into many tiles, and bit-identical
-results for any thread count.
+skip im2col / col2im, a workspace cut into many tiles, and right results
+for one and two BLAS threads.
 """
 
 import numpy as np
@@ -245,7 +245,7 @@ def _shifted_values_per_sample(case):
     nd, xs, ws, stride, padding, dilation, groups = case
     geom = conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
     return ((int(np.prod(geom.stride)) * xs[1] + ws[0])
-            * int(np.prod(_gemm._shifted_layout(geom))))
+            * int(np.prod(geom.phase_size())))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -317,12 +317,16 @@ def test_shifted_and_im2col_agree_at_the_workspace_limit(monkeypatch, shifted_ca
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", TILED, ids=[f"{c[0]}{c[1]}d-{i}" for i, c in enumerate(TILED)])
 @pytest.mark.parametrize("tiny_workspace", [False, True])
-def test_thread_count_gives_identical_bits(case, tiny_workspace, dtype, monkeypatch):
+def test_blas_thread_count_keeps_results_right(case, tiny_workspace, dtype, monkeypatch):
+    """gemm's threads are BLAS's (n_threads does not apply): one and two BLAS
+    threads both give the reference's result."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
     if tiny_workspace:
         monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", _column_rows(case) * 7 * 8)
-    one, _ = _run_tiled(case, dtype, n_threads=1)
-    two, _ = _run_tiled(case, dtype, n_threads=2)
-    np.testing.assert_array_equal(one, two)
+    for threads in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+            out, expected = _run_tiled(case, dtype)
+        assert_close(out, expected, dtype)
 
 
 @pytest.mark.parametrize("fn, w_shape", [(fastconv.conv2d, (3, 2, 2, 2)),

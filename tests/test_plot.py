@@ -345,7 +345,7 @@ def test_draws_into_given_axes(name):
     make, n_axes = FIGURES[name]
     fig, axes = plt.subplots(1, n_axes, figsize=(4 * n_axes, 4))
     n_figures = len(plt.get_fignums())
-    result = make(axes if n_axes > 1 else axes)
+    result = make(axes)
     assert result is fig
     assert len(plt.get_fignums()) == n_figures
     assert all(a.has_data() for a in np.ravel(axes))

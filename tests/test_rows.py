@@ -13,7 +13,6 @@ import pytest
 import fastconv
 from fastconv import _direct
 from fastconv._methods import supports_integers
-from reference import conv, conv_transpose
 from sweep import Case, assert_close
 
 WIDTHS = [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129,

@@ -397,7 +397,7 @@ def _conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
     The im2col-free ("implicit GEMM") convolution: x (N, C_in, X),
     weight (taps, C_out, C_in/groups), out (N, C_out, P), X and P the flat
     spatial sizes of ``geom``'s input and output; phase_size (3 ints) the
-    size of one phase image (see _shifted_layout).  Each tile of tile_n
+    size of one phase image (see ConvGeometry.phase_size).  Each tile of tile_n
     samples is split into phases, the samples side by side:
     phases (S, C_in, tile_n * F) with S = prod(stride) and F = prod(phase_size).
     With B = this phase image flattened, output position o (a flat index
@@ -641,24 +641,13 @@ def _flat(a):
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
-def _shifted_layout(geom):
-    """Size of one phase image of the im2col-free path, per dim
-    ``ceil(L / s)`` with ``L = (O - 1)*s + (k - 1)*d + 1`` the part of the
-    padded input the output reads: phase ``a`` of a dim holds padded
-    positions ``a, a + s, ...``, and tap ``t`` reads phase ``t*d % s`` from
-    position ``o + t*d // s`` on, which stays below ``ceil(L / s)``."""
-    return tuple(
-        -(-((o - 1) * s + (k - 1) * d + 1) // s)
-        for o, s, k, d in zip(geom.output_spatial, geom.stride, geom.kernel_size,
-                              geom.dilation)
-    )
-
-
 @_methods.register(_methods.CONV, "gemm", integers=False)
 def conv_gemm(x, weight, geom, groups, n_threads):
     """im2col + GEMM: each sample's output is weight @ columns, per group;
-    from SHIFTED_MIN_CHANNELS input channels per group, one GEMM per kernel
-    tap on shifted views of the padded input instead, without columns.
+    from SHIFTED_MIN_CHANNELS input channels per group, while the wide output
+    is at most SHIFTED_MAX_WIDENING x the output's columns and one sample
+    fits the workspace (``_use_shifted``), one GEMM per kernel tap on
+    shifted views of the padded input instead, without columns.
 
     Float only.  Threads are BLAS's; ``n_threads`` does not apply (see the
     module notes).
@@ -669,7 +658,7 @@ def conv_gemm(x, weight, geom, groups, n_threads):
     n_pos = math.prod(geom.output_spatial)
     _check_blas_sizes(n_batch, n_pos, c_in * taps, c_out)
     out = np.empty((n_batch, c_out) + geom.output_spatial, dtype=x.dtype)
-    phase_size = _shifted_layout(geom)
+    phase_size = geom.phase_size()
     # workspace values per sample of the im2col-free path: phases and wide output
     shifted_values = (math.prod(geom.stride) * c_in + c_out) * math.prod(phase_size)
     if _is_dense(geom):

@@ -98,6 +98,18 @@ class ConvGeometry:
                 self.pad_before, self.pad_after, self.dilation, self.kernel_size)
         )
 
+    def phase_size(self):
+        """Per dim (3 entries), the size of one stride phase of the part of
+        the padded input the output reads: ``ceil(L / s)`` with
+        ``L = (O - 1)*s + (k - 1)*d + 1``.  Phase ``a`` holds padded
+        positions ``a, a + s, ...``; tap ``t`` reads phase ``t*d % s`` from
+        position ``o + t*d // s`` on, which stays below this size."""
+        return tuple(
+            -(-((o - 1) * s + (k - 1) * d + 1) // s)
+            for o, s, k, d in zip(self.output_spatial, self.stride, self.kernel_size,
+                                  self.dilation)
+        )
+
     def zero_insertion_padding(self):
         """Per dim, the ``(before, after)`` zero padding that turns the
         transposed convolution into a stride-1 convolution of the
@@ -207,6 +219,12 @@ def _check_spatial(input_spatial, kernel_size, ndim):
 # --------------------------------------------------------------------------
 # geometry builders
 # --------------------------------------------------------------------------
+
+def zero_inserted_size(size, stride):
+    """Size of an axis of ``size`` values with ``stride - 1`` zeros inserted
+    between neighbours: ``(size - 1)*stride + 1`` (0 stays 0)."""
+    return (size - 1) * stride + 1 if size else 0
+
 
 def _as_geometry(conv_input, conv_output, kernel_size, stride, dilation, pairs,
                  output_padding):

@@ -129,9 +129,9 @@ def get_method(op, name, x, weight, geom, groups):
 def conv_direct(x, weight, geom, groups, n_threads):
     """Direct convolution: each output value gathers kernel x input.
 
-    Needs no memory beyond the output and is exact for integers; the
-    default.  Work is split over (batch, output channel), so a single image
-    with one output channel runs on one thread.
+    Needs no memory beyond the output and is exact for integers; what
+    'auto' runs for integers and few channels.  Work is split over blocks of
+    output rows, so a single one-channel image uses every thread.
     """
     out = np.zeros((x.shape[0], weight.shape[0]) + geom.output_spatial, dtype=x.dtype)
     _direct.conv_direct(x, weight, out, geom, groups, n_threads)

@@ -78,7 +78,8 @@ def zero_insert(x: ArrayLike, stride: IntOrTuple) -> NDArray[Any]:
     strides = _geometry._per_dim(stride, n_spatial, "stride", 1)
     lead, spatial = x.shape[:x.ndim - n_spatial], x.shape[x.ndim - n_spatial:]
     # L values leave L - 1 gaps of stride - 1 zeros
-    out = np.zeros(lead + tuple((L - 1) * s + 1 if L else 0 for L, s in zip(spatial, strides)),
+    out = np.zeros(lead + tuple(_geometry.zero_inserted_size(L, s)
+                                for L, s in zip(spatial, strides)),
                    dtype=x.dtype)
     out[(slice(None),) * len(lead) + tuple(slice(None, None, s) for s in strides)] = x
     return out
