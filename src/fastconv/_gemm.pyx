@@ -114,6 +114,22 @@ cdef inline Py_ssize_t _clip(Py_ssize_t v, Py_ssize_t a, Py_ssize_t b) noexcept 
     return min(max(v, a), b)
 
 
+cdef inline void _gather_strided(floating* dst, const floating* src, Py_ssize_t lo,
+                                 Py_ssize_t hi, Py_ssize_t s) noexcept nogil:
+    # dst[o] = src[o * s] for o in [lo, hi)
+    cdef Py_ssize_t o
+    if s == 1:
+        for o in range(lo, hi):
+            dst[o] = src[o]
+    elif s == 2:
+        # a constant stride vectorises; a variable one does not
+        for o in range(lo, hi):
+            dst[o] = src[2 * o]
+    else:
+        for o in range(lo, hi):
+            dst[o] = src[o * s]
+
+
 cdef void _im2col_channel(const floating* x, floating* cols, const Geometry* g,
                           Py_ssize_t p0, Py_ssize_t pt) noexcept nogil:
     # One input channel's block (taps x pt) of the column matrix, for the
@@ -153,16 +169,7 @@ cdef void _im2col_channel(const floating* x, floating* cols, const Geometry* g,
                         x_row = x
                     for ow in range(a, lo):
                         col[ow] = 0
-                    if s2 == 1:
-                        for ow in range(lo, hi):
-                            col[ow] = x_row[ow]
-                    elif s2 == 2:
-                        # a constant stride vectorises; a variable one does not
-                        for ow in range(lo, hi):
-                            col[ow] = x_row[2 * ow]
-                    else:
-                        for ow in range(lo, hi):
-                            col[ow] = x_row[ow * s2]
+                    _gather_strided(col, x_row, lo, hi, s2)
                     for ow in range(hi, b):
                         col[ow] = 0
                     oh += 1
@@ -371,15 +378,7 @@ cdef void _split_phases(const floating* x, floating* phases, const Geometry* g,
                             x_row = x + (xd * XH + xh) * XW + offw
                             for pw in range(low):
                                 row[pw] = 0
-                            if s2 == 1:
-                                memcpy(row + low, x_row + low, (hiw - low) * sizeof(floating))
-                            elif s2 == 2:
-                                # a constant stride vectorises; a variable one does not
-                                for pw in range(low, hiw):
-                                    row[pw] = x_row[2 * pw]
-                            else:
-                                for pw in range(low, hiw):
-                                    row[pw] = x_row[pw * s2]
+                            _gather_strided(row, x_row, low, hiw, s2)
                             for pw in range(hiw, PW):
                                 row[pw] = 0
                         else:
