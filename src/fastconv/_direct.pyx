@@ -20,10 +20,16 @@
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
 
+import math
+
+import numpy as np
+
 from ._kernel_geometry cimport Geometry, geometry_struct, valid_range
+from ._phases cimport floating, split_phase_rows
 
 cnp.import_array()
 
@@ -48,8 +54,24 @@ cdef extern from "_direct_simd.h" nogil:
                               const Py_ssize_t* x_off, const double* w,
                               const Py_ssize_t* w_off, Py_ssize_t n_rows,
                               Py_ssize_t n_taps, Py_ssize_t tap_step) noexcept
+    int FASTCONV_CHANNELS
+    int FASTCONV_CHANNEL_SLACK
+    void fastconv_channels_float(float* y, Py_ssize_t ldy, Py_ssize_t n_pos,
+                                 Py_ssize_t n_co, const float* x, Py_ssize_t ldx,
+                                 Py_ssize_t n_ci, const Py_ssize_t* off,
+                                 Py_ssize_t n_taps, const float* w) noexcept
+    void fastconv_channels_double(double* y, Py_ssize_t ldy, Py_ssize_t n_pos,
+                                  Py_ssize_t n_co, const double* x, Py_ssize_t ldx,
+                                  Py_ssize_t n_ci, const Py_ssize_t* off,
+                                  Py_ssize_t n_taps, const double* w) noexcept
 
 fastconv_simd_init()
+
+#: Output channels per register block of the channel-blocked kernel: the
+#: fewest output channels per group it takes.
+CHANNEL_BLOCK = FASTCONV_CHANNELS
+#: Positions of slack the channel-blocked kernel needs after its buffers.
+CHANNEL_SLACK = FASTCONV_CHANNEL_SLACK
 
 _SIMD_VERSIONS = ("baseline", "avx2", "avx512")
 
@@ -372,3 +394,165 @@ def conv_transpose_direct(x, weight, out, geom, groups, n_threads):
     C-contiguous, of one dtype: float32, float64 or int64.
     """
     _direct(x, weight, out, geom, groups, n_threads, True)
+
+
+# --------------------------------------------------------------------------
+# the channel-blocked convolution
+# --------------------------------------------------------------------------
+
+cdef enum:
+    # Positions per job of the channel-blocked kernel: a multiple of every
+    # version's block (96 floats at most); small enough that two threads
+    # share out one sample's positions evenly.
+    _CHANNEL_JOB = 192
+    # Output channels per job, at least: jobs of 16 channels x 192 positions
+    # share out a sample of a few hundred positions evenly between threads.
+    _CHANNEL_JOB_CO = 16
+
+
+cdef inline void _channels(floating* y, Py_ssize_t ldy, Py_ssize_t n_pos,
+                           Py_ssize_t n_co, const floating* x, Py_ssize_t ldx,
+                           Py_ssize_t n_ci, const Py_ssize_t* off, Py_ssize_t n_taps,
+                           const floating* w) noexcept nogil:
+    if floating is float:
+        fastconv_channels_float(y, ldy, n_pos, n_co, x, ldx, n_ci, off, n_taps, w)
+    else:
+        fastconv_channels_double(y, ldy, n_pos, n_co, x, ldx, n_ci, off, n_taps, w)
+
+
+def _conv_channels(const floating[:, :, ::1] x, const floating[:, ::1] weight,
+                   floating[:, :, ::1] out, geom, Py_ssize_t groups, int n_threads,
+                   phase_size, const Py_ssize_t[::1] tap_phase,
+                   const Py_ssize_t[::1] tap_shift, Py_ssize_t window_rows):
+    """out[n, co] = sum over taps t of weight[co, :, t] . shifted phase image
+
+    x (N, C_in, X), weight (C_out, C_in/groups * taps), out (N, C_out, P),
+    X and P the flat spatial sizes of ``geom``'s input and output.  Like the
+    "gemm" method's im2col-free path, each sample is zero-padded and split
+    by stride into phases of size ``phase_size`` (ConvGeometry.phase_size),
+    whose rows (flattened over depth and height) run phase_size[2] wide; tap
+    t reads phase tap_phase[t] from tap_shift[t] positions on.  The
+    channel-blocked kernel then computes a wide output on that grid, cropped
+    into out.  A sample is cut into windows of window_rows rows so that its
+    phases stay small; each window's split, kernel and crop run on
+    n_threads threads, jobs disjoint, so results do not depend on them.
+    """
+    cdef Geometry g = geometry_struct(geom)
+    cdef Py_ssize_t size[3]
+    cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], x_plane = x.shape[2]
+    cdef Py_ssize_t c_out = out.shape[1], o_plane = out.shape[2]
+    cdef Py_ssize_t taps = tap_shift.shape[0]
+    cdef Py_ssize_t cin_g = c_in // groups, cout_g = c_out // groups
+    cdef Py_ssize_t OD = g.y_size[0], OH = g.y_size[1], OW = g.y_size[2]
+    cdef Py_ssize_t S = g.stride[0] * g.stride[1] * g.stride[2]
+    cdef Py_ssize_t i, n, r0, rw, r_hi, job, a, c, p0, pn, grp, co, r, t
+    cdef Py_ssize_t n_rows, extra, ldp, ldw, n_pos_jobs, max_shift = 0, c0, c1
+    # jobs per group along the output channels: blocks of 16 or more channels
+    cdef Py_ssize_t co_jobs = max(cout_g // _CHANNEL_JOB_CO, 1)
+    cdef floating* dst
+    for i in range(3):
+        size[i] = phase_size[i]
+    for t in range(taps):
+        max_shift = max(max_shift, tap_shift[t])
+    n_rows = (OD - 1) * size[1] + OH       # wide rows holding outputs
+    extra = max_shift // size[2] + 1        # rows read past a window's end
+    ldp = (window_rows + extra) * size[2] + FASTCONV_CHANNEL_SLACK
+    ldw = window_rows * size[2] + FASTCONV_CHANNEL_SLACK
+    phases_arr = np.empty(S * c_in * ldp + c_out * ldw, dtype=x.base.dtype)
+    off_arr = np.empty(taps, dtype=np.intp)
+    cdef floating[::1] buf = phases_arr
+    cdef Py_ssize_t[::1] off = off_arr
+    cdef floating* phases = &buf[0]
+    cdef floating* wide = phases + S * c_in * ldp
+    cdef const floating* xp = &x[0, 0, 0]
+    cdef const floating* wp = &weight[0, 0]
+    cdef floating* op = &out[0, 0, 0]
+    for t in range(taps):
+        off[t] = tap_phase[t] * c_in * ldp + tap_shift[t]
+    with nogil:
+        for n in range(n_batch):
+            r0 = 0
+            while r0 < n_rows:
+                rw = min(window_rows, n_rows - r0)
+                r_hi = min(r0 + rw + extra, size[0] * size[1])
+                for job in prange(S * c_in, schedule="static", num_threads=n_threads):
+                    a = job // c_in
+                    c = job % c_in
+                    dst = phases + job * ldp
+                    split_phase_rows(xp + (n * c_in + c) * x_plane, dst, &g, size,
+                                     a // (g.stride[1] * g.stride[2]),
+                                     a // g.stride[2] % g.stride[1], a % g.stride[2],
+                                     r0, r_hi)
+                    memset(dst + (r_hi - r0) * size[2], 0,
+                           (ldp - (r_hi - r0) * size[2]) * sizeof(floating))
+                n_pos_jobs = (rw * size[2] + _CHANNEL_JOB - 1) // _CHANNEL_JOB
+                for job in prange(groups * co_jobs * n_pos_jobs, schedule="dynamic",
+                                  num_threads=n_threads):
+                    # group, its output channels [c0, c1), positions [p0, p0 + pn)
+                    grp = job // (co_jobs * n_pos_jobs)
+                    c0 = grp * cout_g + job // n_pos_jobs % co_jobs * cout_g // co_jobs
+                    c1 = grp * cout_g + (job // n_pos_jobs % co_jobs + 1) * cout_g // co_jobs
+                    p0 = job % n_pos_jobs * _CHANNEL_JOB
+                    pn = min(_CHANNEL_JOB, rw * size[2] - p0)
+                    _channels(wide + c0 * ldw + p0, ldw, pn, c1 - c0,
+                              phases + grp * cin_g * ldp + p0, ldp, cin_g, &off[0],
+                              taps, wp + c0 * cin_g * taps)
+                for co in prange(c_out, schedule="static", num_threads=n_threads):
+                    for r in range(r0, r0 + rw):
+                        if r % size[1] < OH:
+                            memcpy(op + (n * c_out + co) * o_plane
+                                   + (r // size[1] * OH + r % size[1]) * OW,
+                                   wide + co * ldw + (r - r0) * size[2],
+                                   OW * sizeof(floating))
+                r0 += rw
+
+
+#: Largest size in bytes of one window of the channel-blocked convolution
+#: (its phases and wide output); larger samples are cut into windows of
+#: rows.  Private: the tests shrink it to force windows.
+CHANNEL_WORKSPACE_BYTES = 4 * 2**20
+
+#: Input channels x taps per group from which a float convolution with at
+#: least CHANNEL_BLOCK output channels per group takes the channel-blocked
+#: kernel (see takes_channels).
+CHANNEL_MIN_TERMS = 8
+
+#: Largest ratio of wide-output positions to output positions for which
+#: the channel-blocked kernel is taken: the padding columns it computes and
+#: drops.
+CHANNEL_MAX_WIDENING = 1.5
+
+
+def takes_channels(x, weight, geom, groups):
+    """Whether conv_channels runs this float convolution: a vectorised
+    kernel exists, there are at least CHANNEL_BLOCK output channels and
+    CHANNEL_MIN_TERMS input channels x taps per group, and the wide output
+    is at most CHANNEL_MAX_WIDENING x the output."""
+    return (FASTCONV_HAVE_SIMD and x.dtype.kind == "f"
+            and weight.shape[0] // groups >= FASTCONV_CHANNELS
+            and weight.shape[1] * geom.n_taps >= CHANNEL_MIN_TERMS
+            and math.prod(geom.phase_size()) <= CHANNEL_MAX_WIDENING
+            * math.prod(geom.output_spatial))
+
+
+def conv_channels(x, weight, out, geom, groups, n_threads):
+    """The channel-blocked convolution (see _conv_channels), for calls that
+    takes_channels accepts: x (N, C_in, *geom.input_spatial), weight
+    (C_out, C_in/groups, *kernel), out (N, C_out, *geom.output_spatial),
+    C-contiguous, float32 or float64; out need not be zeroed.
+    """
+    size = geom.phase_size()
+    taps = np.array(geom.phase_taps(), dtype=np.intp).reshape(-1, 2)
+    n_phases = math.prod(geom.stride)
+    c_in, c_out = x.shape[1], out.shape[1]
+    # window rows: phases (rows + extra rows read past the end) and wide output
+    extra = int(taps[:, 1].max()) // size[2] + 1
+    n_rows = (geom.output_spatial[0] - 1) * size[1] + geom.output_spatial[1]
+    row_bytes = size[2] * x.itemsize
+    rows = (CHANNEL_WORKSPACE_BYTES // row_bytes - n_phases * c_in * extra) // (
+        n_phases * c_in + c_out)
+    rows = min(max(rows, 1), n_rows)
+    _conv_channels(x.reshape(x.shape[0], c_in, -1), weight.reshape(c_out, -1),
+                   out.reshape(out.shape[0], c_out, -1), geom, groups, n_threads,
+                   size, np.ascontiguousarray(taps[:, 0]),
+                   np.ascontiguousarray(taps[:, 1]), rows)

@@ -49,16 +49,13 @@ from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from ._kernel_geometry cimport Geometry, geometry_struct, valid_range
+from ._phases cimport floating, gather_strided, split_phase_rows
 
 import math
 
 import numpy as np
 
 from . import _methods
-
-ctypedef fused floating:
-    float
-    double
 
 #: Size of the column workspace of one call, in bytes (at least one column
 #: is always allowed).  Tiles that stay in the last-level cache between
@@ -114,22 +111,6 @@ cdef inline Py_ssize_t _clip(Py_ssize_t v, Py_ssize_t a, Py_ssize_t b) noexcept 
     return min(max(v, a), b)
 
 
-cdef inline void _gather_strided(floating* dst, const floating* src, Py_ssize_t lo,
-                                 Py_ssize_t hi, Py_ssize_t s) noexcept nogil:
-    # dst[o] = src[o * s] for o in [lo, hi)
-    cdef Py_ssize_t o
-    if s == 1:
-        for o in range(lo, hi):
-            dst[o] = src[o]
-    elif s == 2:
-        # a constant stride vectorises; a variable one does not
-        for o in range(lo, hi):
-            dst[o] = src[2 * o]
-    else:
-        for o in range(lo, hi):
-            dst[o] = src[o * s]
-
-
 cdef void _im2col_channel(const floating* x, floating* cols, const Geometry* g,
                           Py_ssize_t p0, Py_ssize_t pt) noexcept nogil:
     # One input channel's block (taps x pt) of the column matrix, for the
@@ -169,7 +150,7 @@ cdef void _im2col_channel(const floating* x, floating* cols, const Geometry* g,
                         x_row = x
                     for ow in range(a, lo):
                         col[ow] = 0
-                    _gather_strided(col, x_row, lo, hi, s2)
+                    gather_strided(col, x_row, lo, hi, s2)
                     for ow in range(hi, b):
                         col[ow] = 0
                     oh += 1
@@ -354,38 +335,13 @@ cdef void _split_phases(const floating* x, floating* phases, const Geometry* g,
                         const Py_ssize_t* size, Py_ssize_t phase_ld) noexcept nogil:
     # One input channel of one sample, zero-padded and split by stride into
     # its s0 x s1 x s2 phases, each (size[0], size[1], size[2]), phase_ld
-    # values apart:
-    #   phase (a0, a1, a2)[p] = x[p*s + a - pad], 0 where that is padding.
-    # At stride 1 this is the padded channel alone.
-    cdef Py_ssize_t XD = g.x_size[0], XH = g.x_size[1], XW = g.x_size[2]
-    cdef Py_ssize_t PD = size[0], PH = size[1], PW = size[2]
-    cdef Py_ssize_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2]
-    cdef Py_ssize_t a0, a1, a2, pd, ph, pw, xd, xh, offw, low, hiw
-    cdef floating* phase = phases
-    cdef floating* row
-    cdef const floating* x_row
-    for a0 in range(s0):
-        for a1 in range(s1):
-            for a2 in range(s2):
-                offw = a2 - g.pad[2]
-                valid_range(PW, XW, s2, offw, &low, &hiw)
-                row = phase
-                for pd in range(PD):
-                    xd = pd * s0 + a0 - g.pad[0]
-                    for ph in range(PH):
-                        xh = ph * s1 + a1 - g.pad[1]
-                        if 0 <= xd < XD and 0 <= xh < XH:
-                            x_row = x + (xd * XH + xh) * XW + offw
-                            for pw in range(low):
-                                row[pw] = 0
-                            _gather_strided(row, x_row, low, hiw, s2)
-                            for pw in range(hiw, PW):
-                                row[pw] = 0
-                        else:
-                            for pw in range(PW):
-                                row[pw] = 0
-                        row += PW
-                phase += phase_ld
+    # values apart (see _phases.pxd).
+    cdef Py_ssize_t a0, a1, a2
+    for a0 in range(g.stride[0]):
+        for a1 in range(g.stride[1]):
+            for a2 in range(g.stride[2]):
+                split_phase_rows(x, phases, g, size, a0, a1, a2, 0, size[0] * size[1])
+                phases += phase_ld
 
 
 def _conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,

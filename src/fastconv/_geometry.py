@@ -21,6 +21,7 @@ dilation ``d`` and padding ``(p0, p1)``, a convolution output position
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from dataclasses import dataclass
@@ -109,6 +110,25 @@ class ConvGeometry:
             for o, s, k, d in zip(self.output_spatial, self.stride, self.kernel_size,
                                   self.dilation)
         )
+
+    def phase_taps(self):
+        """For each kernel tap, in (d, h, w) order, where it reads the stride
+        phases of the padded input (see :meth:`phase_size`): the pair
+        ``(phase, shift)``, with ``phase`` the flat index of phase
+        ``t*d % s`` over the ``s0 x s1 x s2`` phases, ``shift`` the flat
+        offset ``t*d // s`` within a phase image of :meth:`phase_size`.
+        Output position ``o`` (flat over that phase grid) reads the phase
+        position ``o + shift``."""
+        size = self.phase_size()
+        taps = []
+        for t in itertools.product(*(range(k) for k in self.kernel_size)):
+            e = [ti * d for ti, d in zip(t, self.dilation)]
+            phase = ((e[0] % self.stride[0]) * self.stride[1]
+                     + e[1] % self.stride[1]) * self.stride[2] + e[2] % self.stride[2]
+            shift = ((e[0] // self.stride[0]) * size[1]
+                     + e[1] // self.stride[1]) * size[2] + e[2] // self.stride[2]
+            taps.append((phase, shift))
+        return taps
 
     def zero_insertion_padding(self):
         """Per dim, the ``(before, after)`` zero padding that turns the

@@ -133,8 +133,13 @@ def conv_direct(x, weight, geom, groups, n_threads):
     'auto' runs for integers and few channels.  Work is split over blocks of
     output rows, so a single one-channel image uses every thread.
     """
-    out = np.zeros((x.shape[0], weight.shape[0]) + geom.output_spatial, dtype=x.dtype)
-    _direct.conv_direct(x, weight, out, geom, groups, n_threads)
+    shape = (x.shape[0], weight.shape[0]) + geom.output_spatial
+    if _direct.takes_channels(x, weight, geom, groups):
+        out = np.empty(shape, dtype=x.dtype)
+        _direct.conv_channels(x, weight, out, geom, groups, n_threads)
+    else:
+        out = np.zeros(shape, dtype=x.dtype)
+        _direct.conv_direct(x, weight, out, geom, groups, n_threads)
     return out
 
 

@@ -1,0 +1,57 @@
+# The zero-padded, stride-phase-split input that the im2col-free paths read
+# (the "gemm" method's one GEMM per tap, the direct method's channel-blocked
+# kernel): with stride s, phase a of a channel holds its padded positions
+# a, a + s, a + 2s, ... so that every kernel tap reads a contiguous run of
+# one phase.  Shared here so both compiled modules fill it the same way.
+
+from ._kernel_geometry cimport Geometry, valid_range
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef inline void gather_strided(floating* dst, const floating* src, Py_ssize_t lo,
+                                Py_ssize_t hi, Py_ssize_t s) noexcept nogil:
+    # dst[o] = src[o * s] for o in [lo, hi)
+    cdef Py_ssize_t o
+    if s == 1:
+        for o in range(lo, hi):
+            dst[o] = src[o]
+    elif s == 2:
+        # a constant stride vectorises; a variable one does not
+        for o in range(lo, hi):
+            dst[o] = src[2 * o]
+    else:
+        for o in range(lo, hi):
+            dst[o] = src[o * s]
+
+
+cdef inline void split_phase_rows(const floating* x, floating* dst, const Geometry* g,
+                                  const Py_ssize_t* size, Py_ssize_t a0, Py_ssize_t a1,
+                                  Py_ssize_t a2, Py_ssize_t row0,
+                                  Py_ssize_t row1) noexcept nogil:
+    # Rows [row0, row1) of phase (a0, a1, a2), of size (size[0], size[1],
+    # size[2]), of one channel x, its rows flattened over (pd, ph), written
+    # size[2] apart from dst on:
+    #   phase[p] = x[p*s + a - pad], 0 where that is padding.
+    # At stride 1 this is the zero-padded channel alone.
+    cdef Py_ssize_t XD = g.x_size[0], XH = g.x_size[1], XW = g.x_size[2]
+    cdef Py_ssize_t PH = size[1], PW = size[2]
+    cdef Py_ssize_t r, pw, xd, xh, low, hiw, offw = a2 - g.pad[2]
+    cdef const floating* x_row
+    valid_range(PW, XW, g.stride[2], offw, &low, &hiw)
+    for r in range(row0, row1):
+        xd = r // PH * g.stride[0] + a0 - g.pad[0]
+        xh = r % PH * g.stride[1] + a1 - g.pad[1]
+        if 0 <= xd < XD and 0 <= xh < XH:
+            x_row = x + (xd * XH + xh) * XW + offw
+            for pw in range(low):
+                dst[pw] = 0
+            gather_strided(dst, x_row, low, hiw, g.stride[2])
+            for pw in range(hiw, PW):
+                dst[pw] = 0
+        else:
+            for pw in range(PW):
+                dst[pw] = 0
+        dst += PW
