@@ -397,8 +397,21 @@ def conv_transpose_direct(x, weight, out, geom, groups, n_threads):
 
 
 # --------------------------------------------------------------------------
-# the channel-blocked convolution
+# the channel-blocked kernel: convolutions and transposed convolutions with
+# many channels
 # --------------------------------------------------------------------------
+#
+# Both run as "passes": a pass is a stride-1 correlation of a zero-padded,
+# stride-phase-split copy of one sample's input (_phases.pxd) with a list
+# of taps, each tap an offset into that copy.  Flat over the copy's grid,
+# output position q of the pass is
+#     wide[co, q] = sum over ci, t of w[co, ci, t] * copy[ci, q + off[t]]
+# which the kernel of _direct_simd.h computes for blocks of output channels
+# and positions, then the valid positions of wide are written to the output
+# at out_start + u * out_step per dim.  A convolution is one pass per sample
+# over its stride phases; a transposed convolution one pass per output
+# phase (ConvGeometry.transpose_phases), its copy padded but not split.
+# Samples are cut into windows of rows so that the copy and wide stay small.
 
 cdef enum:
     # Positions per job of the channel-blocked kernel: a multiple of every
@@ -408,6 +421,19 @@ cdef enum:
     # Output channels per job, at least: jobs of 16 channels x 192 positions
     # share out a sample of a few hundred positions evenly between threads.
     _CHANNEL_JOB_CO = 16
+
+
+ctypedef struct Pass:
+    Geometry split              # the copy: x_size, stride, pad of the split
+    Py_ssize_t size[3]          # its phase grid
+    Py_ssize_t n_phases         # stride phases in the copy
+    Py_ssize_t out_count[3]     # valid outputs per dim
+    Py_ssize_t out_start[3]     # where they land in the output, per dim
+    Py_ssize_t out_step[3]
+    Py_ssize_t out_size[3]      # the output's spatial size
+    Py_ssize_t n_taps
+    const Py_ssize_t* phase     # per tap: its phase, shift in the phase grid
+    const Py_ssize_t* shift
 
 
 cdef inline void _channels(floating* y, Py_ssize_t ldy, Py_ssize_t n_pos,
@@ -420,96 +446,203 @@ cdef inline void _channels(floating* y, Py_ssize_t ldy, Py_ssize_t n_pos,
         fastconv_channels_double(y, ldy, n_pos, n_co, x, ldx, n_ci, off, n_taps, w)
 
 
+cdef Py_ssize_t _extra_rows(const Pass* ps) noexcept nogil:
+    # rows of the copy read past a window's last row
+    cdef Py_ssize_t t, max_shift = 0
+    for t in range(ps.n_taps):
+        max_shift = max(max_shift, ps.shift[t])
+    return max_shift // ps.size[2] + 1
+
+
+cdef void _run_pass(const floating* x, floating* out, const floating* w,
+                    const Pass* ps, Py_ssize_t c_in, Py_ssize_t c_out,
+                    Py_ssize_t groups, floating* buf, Py_ssize_t window_rows,
+                    Py_ssize_t* off, int n_threads) noexcept nogil:
+    # One pass over one sample: x (C_in, prod(split.x_size)), out (C_out,
+    # prod(out_size)), w (C_out, C_in/groups, n_taps); buf holds the copy and
+    # wide output of one window, off n_taps offsets.
+    cdef const Geometry* g = &ps.split
+    cdef Py_ssize_t x_plane = g.x_size[0] * g.x_size[1] * g.x_size[2]
+    cdef Py_ssize_t o_plane = ps.out_size[0] * ps.out_size[1] * ps.out_size[2]
+    cdef Py_ssize_t PH = ps.size[1], PW = ps.size[2], taps = ps.n_taps
+    cdef Py_ssize_t cin_g = c_in // groups, cout_g = c_out // groups
+    cdef Py_ssize_t co_jobs = max(cout_g // _CHANNEL_JOB_CO, 1)
+    cdef Py_ssize_t extra = _extra_rows(ps)
+    # wide rows holding outputs, rows of the copy, then each one's row stride
+    cdef Py_ssize_t n_rows = (ps.out_count[0] - 1) * PH + ps.out_count[1]
+    cdef Py_ssize_t copy_rows = ps.size[0] * PH
+    cdef Py_ssize_t ldp = (window_rows + extra) * PW + FASTCONV_CHANNEL_SLACK
+    cdef Py_ssize_t ldw = window_rows * PW + FASTCONV_CHANNEL_SLACK
+    cdef floating* wide = buf + ps.n_phases * c_in * ldp
+    cdef Py_ssize_t r0 = 0, rw, r_hi, n_pos_jobs, job, a, c, grp, c0, c1, p0, pn
+    cdef Py_ssize_t co, r, u0, u1, u2, t, o_row
+    cdef floating* dst
+    cdef floating* o_line
+    cdef const floating* w_line
+    for t in range(taps):
+        off[t] = ps.phase[t] * c_in * ldp + ps.shift[t]
+    while r0 < n_rows:
+        rw = min(window_rows, n_rows - r0)
+        r_hi = min(r0 + rw + extra, copy_rows)
+        for job in prange(ps.n_phases * c_in, schedule="static", num_threads=n_threads):
+            a = job // c_in
+            c = job % c_in
+            dst = buf + job * ldp
+            split_phase_rows(x + c * x_plane, dst, g, ps.size,
+                             a // (g.stride[1] * g.stride[2]),
+                             a // g.stride[2] % g.stride[1], a % g.stride[2], r0, r_hi)
+            memset(dst + (r_hi - r0) * PW, 0, (ldp - (r_hi - r0) * PW) * sizeof(floating))
+        n_pos_jobs = (rw * PW + _CHANNEL_JOB - 1) // _CHANNEL_JOB
+        for job in prange(groups * co_jobs * n_pos_jobs, schedule="dynamic",
+                          num_threads=n_threads):
+            # group, its output channels [c0, c1), positions [p0, p0 + pn)
+            grp = job // (co_jobs * n_pos_jobs)
+            c0 = grp * cout_g + job // n_pos_jobs % co_jobs * cout_g // co_jobs
+            c1 = grp * cout_g + (job // n_pos_jobs % co_jobs + 1) * cout_g // co_jobs
+            p0 = job % n_pos_jobs * _CHANNEL_JOB
+            pn = min(_CHANNEL_JOB, rw * PW - p0)
+            _channels(wide + c0 * ldw + p0, ldw, pn, c1 - c0,
+                      buf + grp * cin_g * ldp + p0, ldp, cin_g, off, taps,
+                      w + c0 * cin_g * taps)
+        for co in prange(c_out, schedule="static", num_threads=n_threads):
+            for r in range(r0, r0 + rw):
+                u0 = r // PH
+                u1 = r % PH
+                if u1 >= ps.out_count[1]:
+                    continue
+                o_row = ((ps.out_start[0] + u0 * ps.out_step[0]) * ps.out_size[1]
+                         + ps.out_start[1] + u1 * ps.out_step[1]) * ps.out_size[2]
+                o_line = out + co * o_plane + o_row + ps.out_start[2]
+                w_line = wide + co * ldw + (r - r0) * PW
+                if ps.out_step[2] == 1:
+                    memcpy(o_line, w_line, ps.out_count[2] * sizeof(floating))
+                else:
+                    for u2 in range(ps.out_count[2]):
+                        o_line[u2 * ps.out_step[2]] = w_line[u2]
+        r0 += rw
+
+
+cdef Py_ssize_t _window_rows(const Pass* ps, Py_ssize_t c_in, Py_ssize_t c_out,
+                             Py_ssize_t itemsize, Py_ssize_t budget) noexcept nogil:
+    # Rows per window: the copy (its rows + the extra rows) and wide output
+    # within budget bytes, at least one row, at most the pass's rows.
+    cdef Py_ssize_t row_bytes = ps.size[2] * itemsize
+    cdef Py_ssize_t n_rows = (ps.out_count[0] - 1) * ps.size[1] + ps.out_count[1]
+    cdef Py_ssize_t rows = ((budget // row_bytes - ps.n_phases * c_in * _extra_rows(ps))
+                            // (ps.n_phases * c_in + c_out))
+    return min(max(rows, 1), n_rows)
+
+
+cdef Py_ssize_t _buffer_size(const Pass* ps, Py_ssize_t c_in, Py_ssize_t c_out,
+                             Py_ssize_t window_rows) noexcept nogil:
+    return ((ps.n_phases * c_in * (window_rows + _extra_rows(ps)) + c_out * window_rows)
+            * ps.size[2] + (ps.n_phases * c_in + c_out) * FASTCONV_CHANNEL_SLACK)
+
+
+cdef void _set3(Py_ssize_t* dst, values) except *:
+    cdef int i
+    for i in range(3):
+        dst[i] = values[i]
+
+
 def _conv_channels(const floating[:, :, ::1] x, const floating[:, ::1] weight,
                    floating[:, :, ::1] out, geom, Py_ssize_t groups, int n_threads,
-                   phase_size, const Py_ssize_t[::1] tap_phase,
-                   const Py_ssize_t[::1] tap_shift, Py_ssize_t window_rows):
-    """out[n, co] = sum over taps t of weight[co, :, t] . shifted phase image
+                   const Py_ssize_t[::1] tap_phase, const Py_ssize_t[::1] tap_shift,
+                   Py_ssize_t budget):
+    """out[n] = the convolution of x[n] by weight, one pass per sample
 
     x (N, C_in, X), weight (C_out, C_in/groups * taps), out (N, C_out, P),
-    X and P the flat spatial sizes of ``geom``'s input and output.  Like the
-    "gemm" method's im2col-free path, each sample is zero-padded and split
-    by stride into phases of size ``phase_size`` (ConvGeometry.phase_size),
-    whose rows (flattened over depth and height) run phase_size[2] wide; tap
-    t reads phase tap_phase[t] from tap_shift[t] positions on.  The
-    channel-blocked kernel then computes a wide output on that grid, cropped
-    into out.  A sample is cut into windows of window_rows rows so that its
-    phases stay small; each window's split, kernel and crop run on
-    n_threads threads, jobs disjoint, so results do not depend on them.
+    X and P the flat spatial sizes of ``geom``'s input and output; tap t
+    reads phase tap_phase[t] from tap_shift[t] on (ConvGeometry.phase_taps);
+    windows of at most ``budget`` bytes.
     """
-    cdef Geometry g = geometry_struct(geom)
-    cdef Py_ssize_t size[3]
-    cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], x_plane = x.shape[2]
-    cdef Py_ssize_t c_out = out.shape[1], o_plane = out.shape[2]
-    cdef Py_ssize_t taps = tap_shift.shape[0]
-    cdef Py_ssize_t cin_g = c_in // groups, cout_g = c_out // groups
-    cdef Py_ssize_t OD = g.y_size[0], OH = g.y_size[1], OW = g.y_size[2]
-    cdef Py_ssize_t S = g.stride[0] * g.stride[1] * g.stride[2]
-    cdef Py_ssize_t i, n, r0, rw, r_hi, job, a, c, p0, pn, grp, co, r, t
-    cdef Py_ssize_t n_rows, extra, ldp, ldw, n_pos_jobs, max_shift = 0, c0, c1
-    # jobs per group along the output channels: blocks of 16 or more channels
-    cdef Py_ssize_t co_jobs = max(cout_g // _CHANNEL_JOB_CO, 1)
-    cdef floating* dst
-    for i in range(3):
-        size[i] = phase_size[i]
-    for t in range(taps):
-        max_shift = max(max_shift, tap_shift[t])
-    n_rows = (OD - 1) * size[1] + OH       # wide rows holding outputs
-    extra = max_shift // size[2] + 1        # rows read past a window's end
-    ldp = (window_rows + extra) * size[2] + FASTCONV_CHANNEL_SLACK
-    ldw = window_rows * size[2] + FASTCONV_CHANNEL_SLACK
-    phases_arr = np.empty(S * c_in * ldp + c_out * ldw, dtype=x.base.dtype)
-    off_arr = np.empty(taps, dtype=np.intp)
-    cdef floating[::1] buf = phases_arr
-    cdef Py_ssize_t[::1] off = off_arr
-    cdef floating* phases = &buf[0]
-    cdef floating* wide = phases + S * c_in * ldp
-    cdef const floating* xp = &x[0, 0, 0]
-    cdef const floating* wp = &weight[0, 0]
-    cdef floating* op = &out[0, 0, 0]
-    for t in range(taps):
-        off[t] = tap_phase[t] * c_in * ldp + tap_shift[t]
+    cdef Pass ps
+    cdef Py_ssize_t n, c_in = x.shape[1], c_out = out.shape[1]
+    ps.split = geometry_struct(geom)
+    _set3(ps.size, geom.phase_size())
+    _set3(ps.out_count, geom.output_spatial)
+    _set3(ps.out_size, geom.output_spatial)
+    _set3(ps.out_start, (0, 0, 0))
+    _set3(ps.out_step, (1, 1, 1))
+    ps.n_phases = ps.split.stride[0] * ps.split.stride[1] * ps.split.stride[2]
+    ps.n_taps = tap_shift.shape[0]
+    ps.phase = &tap_phase[0]
+    ps.shift = &tap_shift[0]
+    cdef Py_ssize_t rows = _window_rows(&ps, c_in, c_out, sizeof(floating), budget)
+    cdef floating[::1] buf = np.empty(_buffer_size(&ps, c_in, c_out, rows),
+                                      dtype=x.base.dtype)
+    cdef Py_ssize_t[::1] off = np.empty(ps.n_taps, dtype=np.intp)
     with nogil:
-        for n in range(n_batch):
-            r0 = 0
-            while r0 < n_rows:
-                rw = min(window_rows, n_rows - r0)
-                r_hi = min(r0 + rw + extra, size[0] * size[1])
-                for job in prange(S * c_in, schedule="static", num_threads=n_threads):
-                    a = job // c_in
-                    c = job % c_in
-                    dst = phases + job * ldp
-                    split_phase_rows(xp + (n * c_in + c) * x_plane, dst, &g, size,
-                                     a // (g.stride[1] * g.stride[2]),
-                                     a // g.stride[2] % g.stride[1], a % g.stride[2],
-                                     r0, r_hi)
-                    memset(dst + (r_hi - r0) * size[2], 0,
-                           (ldp - (r_hi - r0) * size[2]) * sizeof(floating))
-                n_pos_jobs = (rw * size[2] + _CHANNEL_JOB - 1) // _CHANNEL_JOB
-                for job in prange(groups * co_jobs * n_pos_jobs, schedule="dynamic",
-                                  num_threads=n_threads):
-                    # group, its output channels [c0, c1), positions [p0, p0 + pn)
-                    grp = job // (co_jobs * n_pos_jobs)
-                    c0 = grp * cout_g + job // n_pos_jobs % co_jobs * cout_g // co_jobs
-                    c1 = grp * cout_g + (job // n_pos_jobs % co_jobs + 1) * cout_g // co_jobs
-                    p0 = job % n_pos_jobs * _CHANNEL_JOB
-                    pn = min(_CHANNEL_JOB, rw * size[2] - p0)
-                    _channels(wide + c0 * ldw + p0, ldw, pn, c1 - c0,
-                              phases + grp * cin_g * ldp + p0, ldp, cin_g, &off[0],
-                              taps, wp + c0 * cin_g * taps)
-                for co in prange(c_out, schedule="static", num_threads=n_threads):
-                    for r in range(r0, r0 + rw):
-                        if r % size[1] < OH:
-                            memcpy(op + (n * c_out + co) * o_plane
-                                   + (r // size[1] * OH + r % size[1]) * OW,
-                                   wide + co * ldw + (r - r0) * size[2],
-                                   OW * sizeof(floating))
-                r0 += rw
+        for n in range(x.shape[0]):
+            _run_pass(&x[n, 0, 0], &out[n, 0, 0], &weight[0, 0], &ps, c_in, c_out,
+                      groups, &buf[0], rows, &off[0], n_threads)
 
 
-#: Largest size in bytes of one window of the channel-blocked convolution
-#: (its phases and wide output); larger samples are cut into windows of
-#: rows.  Private: the tests shrink it to force windows.
+def _conv_transpose_channels(const floating[:, :, ::1] x,
+                             const floating[::1] weights,
+                             floating[:, :, ::1] out, geom, Py_ssize_t groups,
+                             int n_threads, phases, Py_ssize_t budget):
+    """out[n] = the transposed convolution of x[n], one pass per output phase
+
+    x (N, C_in, Y), out (N, C_out, X), Y and X the flat spatial sizes of
+    ``geom``'s output and input (the transposed convolution's input and
+    output); ``phases`` from ConvGeometry.transpose_phases, without those
+    with no taps (whose outputs the caller zeroes); ``weights`` holds each
+    phase's weights, (C_out, C_in/groups, its taps), one after the other.
+    """
+    pad, size, phase_list = phases
+    cdef Py_ssize_t n_phases = len(phase_list), i, n, k, w_at, rows_i
+    cdef Py_ssize_t c_in = x.shape[1], c_out = out.shape[1], n_buf = 0
+    cdef Pass* ps = <Pass*> malloc(max(n_phases, 1) * sizeof(Pass))
+    cdef Py_ssize_t[::1] rows = np.empty(max(n_phases, 1), dtype=np.intp)
+    cdef Py_ssize_t[::1] w_offset = np.empty(max(n_phases, 1), dtype=np.intp)
+    shifts = [np.array([sh for _, sh in taps], dtype=np.intp)
+              for taps, _, _ in phase_list]
+    cdef Py_ssize_t[::1] zeros = np.zeros(max([len(t) for t, _, _ in phase_list] + [1]),
+                                          dtype=np.intp)
+    cdef Py_ssize_t[::1] shift
+    cdef Py_ssize_t[::1] off
+    cdef floating[::1] buf
+    if ps == NULL:
+        raise MemoryError()
+    try:
+        w_at = 0
+        for i in range(n_phases):
+            taps, start, count = phase_list[i]
+            ps[i].split = geometry_struct(geom)
+            _set3(ps[i].split.x_size, geom.output_spatial)
+            _set3(ps[i].split.stride, (1, 1, 1))
+            _set3(ps[i].split.pad, pad)
+            _set3(ps[i].size, size)
+            _set3(ps[i].out_count, count)
+            _set3(ps[i].out_start, start)
+            _set3(ps[i].out_step, geom.stride)
+            _set3(ps[i].out_size, geom.input_spatial)
+            ps[i].n_phases = 1
+            ps[i].n_taps = len(taps)
+            shift = shifts[i]
+            ps[i].shift = &shift[0]
+            ps[i].phase = &zeros[0]
+            w_offset[i] = w_at
+            w_at += (c_in // groups) * len(taps)
+            rows[i] = _window_rows(&ps[i], c_in, c_out, sizeof(floating), budget)
+            n_buf = max(n_buf, _buffer_size(&ps[i], c_in, c_out, rows[i]))
+        buf = np.empty(n_buf, dtype=x.base.dtype)
+        off = np.empty(zeros.shape[0], dtype=np.intp)
+        with nogil:
+            for n in range(x.shape[0]):
+                for i in range(n_phases):
+                    # phase i's weights: (C_out, C_in/groups, its taps), side by side
+                    _run_pass(&x[n, 0, 0], &out[n, 0, 0], &weights[0] + w_offset[i] * c_out,
+                              &ps[i], c_in, c_out, groups, &buf[0], rows[i], &off[0],
+                              n_threads)
+    finally:
+        free(ps)
+
+
+#: Largest size in bytes of one window of the channel-blocked kernel (its
+#: copy of the input and wide output); larger samples are cut into windows
+#: of rows.  Private: the tests shrink it to force windows.
 CHANNEL_WORKSPACE_BYTES = 4 * 2**20
 
 #: Input channels x taps per group from which a float convolution with at
@@ -524,35 +657,68 @@ CHANNEL_MAX_WIDENING = 1.5
 
 
 def takes_channels(x, weight, geom, groups):
-    """Whether conv_channels runs this float convolution: a vectorised
-    kernel exists, there are at least CHANNEL_BLOCK output channels and
+    """Whether conv_channels runs this convolution: float, a vectorised
+    kernel exists, at least CHANNEL_BLOCK output channels and
     CHANNEL_MIN_TERMS input channels x taps per group, and the wide output
     is at most CHANNEL_MAX_WIDENING x the output."""
-    return (FASTCONV_HAVE_SIMD and x.dtype.kind == "f"
-            and weight.shape[0] // groups >= FASTCONV_CHANNELS
-            and weight.shape[1] * geom.n_taps >= CHANNEL_MIN_TERMS
+    return (_channels_apply(x, weight.shape[0] // groups, weight.shape[1] * geom.n_taps)
             and math.prod(geom.phase_size()) <= CHANNEL_MAX_WIDENING
             * math.prod(geom.output_spatial))
 
 
-def conv_channels(x, weight, out, geom, groups, n_threads):
+def takes_transpose_channels(x, weight, geom, groups):
+    """Whether conv_transpose_channels runs this transposed convolution:
+    as takes_channels, with the taps of one output phase (taps / stride)
+    and the wide outputs of all phases."""
+    if not _channels_apply(x, weight.shape[1],
+                           x.shape[1] // groups * geom.n_taps // math.prod(geom.stride)):
+        return False
+    _, size, phases = geom.transpose_phases()
+    wide = sum(((count[0] - 1) * size[1] + count[1]) * size[2] for _, _, count in phases)
+    return wide <= CHANNEL_MAX_WIDENING * math.prod(geom.input_spatial)
+
+
+def _channels_apply(x, cout_per_group, terms):
+    return (FASTCONV_HAVE_SIMD and x.dtype.kind == "f"
+            and cout_per_group >= FASTCONV_CHANNELS and terms >= CHANNEL_MIN_TERMS)
+
+
+def _flat(a):
+    """(N, C, D, H, W) -> (N, C, D*H*W), a view."""
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def conv_channels(x, weight, geom, groups, n_threads):
     """The channel-blocked convolution (see _conv_channels), for calls that
     takes_channels accepts: x (N, C_in, *geom.input_spatial), weight
-    (C_out, C_in/groups, *kernel), out (N, C_out, *geom.output_spatial),
-    C-contiguous, float32 or float64; out need not be zeroed.
+    (C_out, C_in/groups, *kernel), C-contiguous, float32 or float64.
+    Returns out (N, C_out, *geom.output_spatial).
     """
-    size = geom.phase_size()
+    out = np.empty((x.shape[0], weight.shape[0]) + geom.output_spatial, dtype=x.dtype)
     taps = np.array(geom.phase_taps(), dtype=np.intp).reshape(-1, 2)
-    n_phases = math.prod(geom.stride)
-    c_in, c_out = x.shape[1], out.shape[1]
-    # window rows: phases (rows + extra rows read past the end) and wide output
-    extra = int(taps[:, 1].max()) // size[2] + 1
-    n_rows = (geom.output_spatial[0] - 1) * size[1] + geom.output_spatial[1]
-    row_bytes = size[2] * x.itemsize
-    rows = (CHANNEL_WORKSPACE_BYTES // row_bytes - n_phases * c_in * extra) // (
-        n_phases * c_in + c_out)
-    rows = min(max(rows, 1), n_rows)
-    _conv_channels(x.reshape(x.shape[0], c_in, -1), weight.reshape(c_out, -1),
-                   out.reshape(out.shape[0], c_out, -1), geom, groups, n_threads,
-                   size, np.ascontiguousarray(taps[:, 0]),
-                   np.ascontiguousarray(taps[:, 1]), rows)
+    _conv_channels(_flat(x), weight.reshape(weight.shape[0], -1), _flat(out), geom,
+                   groups, n_threads, np.ascontiguousarray(taps[:, 0]),
+                   np.ascontiguousarray(taps[:, 1]), CHANNEL_WORKSPACE_BYTES)
+    return out
+
+
+def conv_transpose_channels(x, weight, geom, groups, n_threads):
+    """The channel-blocked transposed convolution (see
+    _conv_transpose_channels), for calls that takes_transpose_channels
+    accepts: x (N, C_in, *geom.output_spatial), weight (C_in, C_out/groups,
+    *kernel), C-contiguous, float32 or float64.  Returns out
+    (N, C_out, *geom.input_spatial).
+    """
+    c_in, cout_g = weight.shape[:2]
+    pad, size, phases = geom.transpose_phases()
+    with_taps = [phase for phase in phases if phase[0]]
+    shape = (x.shape[0], cout_g * groups) + geom.input_spatial
+    out = (np.empty if len(with_taps) == len(phases) else np.zeros)(shape, dtype=x.dtype)
+    # per phase: weight[ci, co, t] as (C_out, C_in/groups, its taps)
+    w = weight.reshape(groups, c_in // groups, cout_g, -1)
+    weights = np.concatenate(
+        [w[..., [t for t, _ in taps]].transpose(0, 2, 1, 3).ravel()
+         for taps, _, _ in with_taps] or [np.empty(0, x.dtype)])
+    _conv_transpose_channels(_flat(x), weights, _flat(out), geom, groups, n_threads,
+                             (pad, size, with_taps), CHANNEL_WORKSPACE_BYTES)
+    return out

@@ -130,6 +130,49 @@ class ConvGeometry:
             taps.append((phase, shift))
         return taps
 
+    def transpose_phases(self):
+        """The transposed convolution split by output phase (polyphase), as
+        stride-1 convolutions of one zero-padded copy of its input.
+
+        Returns ``(pad, size, phases)``.  The padded input is the transposed
+        convolution's input (``output_spatial``) with ``pad`` zeros before
+        it, ``size`` long (3 entries each).  Each phase is a tuple
+        ``(taps, start, count)``: its outputs are the positions
+        ``start + u*stride`` for ``u < count`` (per dim), and, flat over a
+        grid of ``size``, output ``u`` is the sum over ``(t, shift)`` in
+        ``taps`` of ``w[t] * padded[u + shift]`` (``t`` the flat tap index).
+        The taps of an output position are those with ``t*d = o + p`` modulo
+        the stride; a phase with no taps is listed with an empty ``taps``
+        (its outputs are zero), and phases with no outputs are left out.
+        """
+        per_dim = []   # per dim: [(start, count, [(tap, offset before pad)])]
+        pads = []
+        for x_len, k, s, d, p in zip(self.input_spatial, self.kernel_size, self.stride,
+                                     self.dilation, self.pad_before):
+            residues = []
+            for r in range(s):
+                u_lo = -((r - p) // s)
+                count = (x_len - 1 + p - r) // s + 1 - u_lo
+                if count <= 0:
+                    continue
+                taps = [(t, u_lo - (t * d - r) // s) for t in range(k) if t * d % s == r]
+                residues.append((u_lo * s + r - p, count, taps))
+            pads.append(max([0] + [-o for _, _, taps in residues for _, o in taps]))
+            per_dim.append(residues)
+        size = tuple(
+            max([1] + [count + o + pad for _, count, taps in residues for _, o in taps])
+            for residues, pad in zip(per_dim, pads))
+        phases = []
+        for combo in itertools.product(*per_dim):
+            taps = [
+                ((t0 * self.kernel_size[1] + t1) * self.kernel_size[2] + t2,
+                 ((o0 + pads[0]) * size[1] + o1 + pads[1]) * size[2] + o2 + pads[2])
+                for (t0, o0), (t1, o1), (t2, o2) in itertools.product(
+                    *(taps for _, _, taps in combo))
+            ]
+            phases.append((taps, tuple(c[0] for c in combo), tuple(c[1] for c in combo)))
+        return tuple(pads), size, phases
+
     def zero_insertion_padding(self):
         """Per dim, the ``(before, after)`` zero padding that turns the
         transposed convolution into a stride-1 convolution of the

@@ -133,13 +133,10 @@ def conv_direct(x, weight, geom, groups, n_threads):
     'auto' runs for integers and few channels.  Work is split over blocks of
     output rows, so a single one-channel image uses every thread.
     """
-    shape = (x.shape[0], weight.shape[0]) + geom.output_spatial
     if _direct.takes_channels(x, weight, geom, groups):
-        out = np.empty(shape, dtype=x.dtype)
-        _direct.conv_channels(x, weight, out, geom, groups, n_threads)
-    else:
-        out = np.zeros(shape, dtype=x.dtype)
-        _direct.conv_direct(x, weight, out, geom, groups, n_threads)
+        return _direct.conv_channels(x, weight, geom, groups, n_threads)
+    out = np.zeros((x.shape[0], weight.shape[0]) + geom.output_spatial, dtype=x.dtype)
+    _direct.conv_direct(x, weight, out, geom, groups, n_threads)
     return out
 
 
@@ -157,6 +154,8 @@ def conv_transpose_direct(x, weight, geom, groups, n_threads):
     output row and the inner loop vectorises; no memory beyond the output,
     exact for integers.  Work is split over output rows.
     """
+    if _direct.takes_transpose_channels(x, weight, geom, groups):
+        return _direct.conv_transpose_channels(x, weight, geom, groups, n_threads)
     out = _conv_transpose_output(x, weight, geom, groups)
     _direct.conv_transpose_direct(x, weight, out, geom, groups, n_threads)
     return out
