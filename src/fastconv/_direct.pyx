@@ -413,27 +413,28 @@ def conv_transpose_direct(x, weight, out, geom, groups, n_threads):
 # phase (ConvGeometry.transpose_phases), its copy padded but not split.
 # Samples are cut into windows of rows so that the copy and wide stay small.
 
-cdef enum:
-    # Positions per job of the channel-blocked kernel: a multiple of every
-    # version's block (96 floats at most); small enough that two threads
-    # share out one sample's positions evenly.
-    _CHANNEL_JOB = 192
-    # Output channels per job, at least: jobs of 16 channels x 192 positions
-    # share out a sample of a few hundred positions evenly between threads.
-    _CHANNEL_JOB_CO = 16
+ctypedef struct Part:
+    # One output phase of a pass: its taps (phase and shift of tap t at
+    # index tap_at + t of the pass's lists), its weights (C_out, C_in/groups,
+    # n_taps) from w_at on, and its outputs: out_count per dim, landing at
+    # out_start + u * out_step.
+    Py_ssize_t n_taps, tap_at, w_at
+    Py_ssize_t out_start[3]
+    Py_ssize_t out_count[3]
 
 
 ctypedef struct Pass:
     Geometry split              # the copy: x_size, stride, pad of the split
     Py_ssize_t size[3]          # its phase grid
     Py_ssize_t n_phases         # stride phases in the copy
-    Py_ssize_t out_count[3]     # valid outputs per dim
-    Py_ssize_t out_start[3]     # where they land in the output, per dim
     Py_ssize_t out_step[3]
     Py_ssize_t out_size[3]      # the output's spatial size
-    Py_ssize_t n_taps
+    Py_ssize_t n_parts
+    const Part* parts
     const Py_ssize_t* phase     # per tap: its phase, shift in the phase grid
     const Py_ssize_t* shift
+    Py_ssize_t n_rows           # rows of the phase grid holding outputs
+    Py_ssize_t extra            # rows of the copy read past a window's last
 
 
 cdef inline void _channels(floating* y, Py_ssize_t ldy, Py_ssize_t n_pos,
@@ -446,97 +447,60 @@ cdef inline void _channels(floating* y, Py_ssize_t ldy, Py_ssize_t n_pos,
         fastconv_channels_double(y, ldy, n_pos, n_co, x, ldx, n_ci, off, n_taps, w)
 
 
-cdef Py_ssize_t _extra_rows(const Pass* ps) noexcept nogil:
-    # rows of the copy read past a window's last row
-    cdef Py_ssize_t t, max_shift = 0
-    for t in range(ps.n_taps):
-        max_shift = max(max_shift, ps.shift[t])
-    return max_shift // ps.size[2] + 1
-
-
-cdef void _run_pass(const floating* x, floating* out, const floating* w,
-                    const Pass* ps, Py_ssize_t c_in, Py_ssize_t c_out,
-                    Py_ssize_t groups, floating* buf, Py_ssize_t window_rows,
-                    Py_ssize_t* off, int n_threads) noexcept nogil:
-    # One pass over one sample: x (C_in, prod(split.x_size)), out (C_out,
-    # prod(out_size)), w (C_out, C_in/groups, n_taps); buf holds the copy and
-    # wide output of one window, off n_taps offsets.
+cdef void _run_window(const floating* x, floating* out, const floating* w,
+                      const Pass* ps, Py_ssize_t c_in, Py_ssize_t c_out,
+                      Py_ssize_t groups, Py_ssize_t r0, Py_ssize_t rw,
+                      floating* buf, Py_ssize_t window_rows,
+                      const Py_ssize_t* off) noexcept nogil:
+    # Rows [r0, r0 + rw) of the pass over one sample, on the calling thread:
+    # x (C_in, prod(split.x_size)), out (C_out, prod(out_size)), w every
+    # part's weights; buf holds the window's copy and every part's wide
+    # output, off one offset per tap.
     cdef const Geometry* g = &ps.split
     cdef Py_ssize_t x_plane = g.x_size[0] * g.x_size[1] * g.x_size[2]
     cdef Py_ssize_t o_plane = ps.out_size[0] * ps.out_size[1] * ps.out_size[2]
-    cdef Py_ssize_t PH = ps.size[1], PW = ps.size[2], taps = ps.n_taps
+    cdef Py_ssize_t PH = ps.size[1], PW = ps.size[2]
     cdef Py_ssize_t cin_g = c_in // groups, cout_g = c_out // groups
-    cdef Py_ssize_t co_jobs = max(cout_g // _CHANNEL_JOB_CO, 1)
-    cdef Py_ssize_t extra = _extra_rows(ps)
-    # wide rows holding outputs, rows of the copy, then each one's row stride
-    cdef Py_ssize_t n_rows = (ps.out_count[0] - 1) * PH + ps.out_count[1]
-    cdef Py_ssize_t copy_rows = ps.size[0] * PH
-    cdef Py_ssize_t ldp = (window_rows + extra) * PW + FASTCONV_CHANNEL_SLACK
+    cdef Py_ssize_t ldp = (window_rows + ps.extra) * PW + FASTCONV_CHANNEL_SLACK
     cdef Py_ssize_t ldw = window_rows * PW + FASTCONV_CHANNEL_SLACK
+    cdef Py_ssize_t r_hi = min(r0 + rw + ps.extra, ps.size[0] * PH)
     cdef floating* wide = buf + ps.n_phases * c_in * ldp
-    cdef Py_ssize_t r0 = 0, rw, r_hi, n_pos_jobs, job, a, c, grp, c0, c1, p0, pn
-    cdef Py_ssize_t co, r, u0, u1, u2, t, o_row
+    cdef Py_ssize_t i, a, c, grp, co, r, u0, u1, u2, o_row
+    cdef const Part* part
     cdef floating* dst
     cdef floating* o_line
     cdef const floating* w_line
-    for t in range(taps):
-        off[t] = ps.phase[t] * c_in * ldp + ps.shift[t]
-    while r0 < n_rows:
-        rw = min(window_rows, n_rows - r0)
-        r_hi = min(r0 + rw + extra, copy_rows)
-        for job in prange(ps.n_phases * c_in, schedule="static", num_threads=n_threads):
-            a = job // c_in
-            c = job % c_in
-            dst = buf + job * ldp
-            split_phase_rows(x + c * x_plane, dst, g, ps.size,
-                             a // (g.stride[1] * g.stride[2]),
-                             a // g.stride[2] % g.stride[1], a % g.stride[2], r0, r_hi)
-            memset(dst + (r_hi - r0) * PW, 0, (ldp - (r_hi - r0) * PW) * sizeof(floating))
-        n_pos_jobs = (rw * PW + _CHANNEL_JOB - 1) // _CHANNEL_JOB
-        for job in prange(groups * co_jobs * n_pos_jobs, schedule="dynamic",
-                          num_threads=n_threads):
-            # group, its output channels [c0, c1), positions [p0, p0 + pn)
-            grp = job // (co_jobs * n_pos_jobs)
-            c0 = grp * cout_g + job // n_pos_jobs % co_jobs * cout_g // co_jobs
-            c1 = grp * cout_g + (job // n_pos_jobs % co_jobs + 1) * cout_g // co_jobs
-            p0 = job % n_pos_jobs * _CHANNEL_JOB
-            pn = min(_CHANNEL_JOB, rw * PW - p0)
-            _channels(wide + c0 * ldw + p0, ldw, pn, c1 - c0,
-                      buf + grp * cin_g * ldp + p0, ldp, cin_g, off, taps,
-                      w + c0 * cin_g * taps)
-        for co in prange(c_out, schedule="static", num_threads=n_threads):
+    # the copy: each phase of each input channel, its rows [r0, r_hi)
+    for i in range(ps.n_phases * c_in):
+        a = i // c_in
+        c = i % c_in
+        dst = buf + i * ldp
+        split_phase_rows(x + c * x_plane, dst, g, ps.size,
+                         a // (g.stride[1] * g.stride[2]),
+                         a // g.stride[2] % g.stride[1], a % g.stride[2], r0, r_hi)
+        memset(dst + (r_hi - r0) * PW, 0, (ldp - (r_hi - r0) * PW) * sizeof(floating))
+    # each part's wide output, then its valid positions into out
+    for i in range(ps.n_parts):
+        part = &ps.parts[i]
+        for grp in range(groups):
+            _channels(wide + (i * c_out + grp * cout_g) * ldw, ldw, rw * PW, cout_g,
+                      buf + grp * cin_g * ldp, ldp, cin_g, off + part.tap_at,
+                      part.n_taps, w + part.w_at + grp * cout_g * cin_g * part.n_taps)
+        for co in range(c_out):
             for r in range(r0, r0 + rw):
                 u0 = r // PH
                 u1 = r % PH
-                if u1 >= ps.out_count[1]:
+                if u0 >= part.out_count[0] or u1 >= part.out_count[1]:
                     continue
-                o_row = ((ps.out_start[0] + u0 * ps.out_step[0]) * ps.out_size[1]
-                         + ps.out_start[1] + u1 * ps.out_step[1]) * ps.out_size[2]
-                o_line = out + co * o_plane + o_row + ps.out_start[2]
-                w_line = wide + co * ldw + (r - r0) * PW
+                o_row = ((part.out_start[0] + u0 * ps.out_step[0]) * ps.out_size[1]
+                         + part.out_start[1] + u1 * ps.out_step[1]) * ps.out_size[2]
+                o_line = out + co * o_plane + o_row + part.out_start[2]
+                w_line = wide + (i * c_out + co) * ldw + (r - r0) * PW
                 if ps.out_step[2] == 1:
-                    memcpy(o_line, w_line, ps.out_count[2] * sizeof(floating))
+                    memcpy(o_line, w_line, part.out_count[2] * sizeof(floating))
                 else:
-                    for u2 in range(ps.out_count[2]):
+                    for u2 in range(part.out_count[2]):
                         o_line[u2 * ps.out_step[2]] = w_line[u2]
-        r0 += rw
-
-
-cdef Py_ssize_t _window_rows(const Pass* ps, Py_ssize_t c_in, Py_ssize_t c_out,
-                             Py_ssize_t itemsize, Py_ssize_t budget) noexcept nogil:
-    # Rows per window: the copy (its rows + the extra rows) and wide output
-    # within budget bytes, at least one row, at most the pass's rows.
-    cdef Py_ssize_t row_bytes = ps.size[2] * itemsize
-    cdef Py_ssize_t n_rows = (ps.out_count[0] - 1) * ps.size[1] + ps.out_count[1]
-    cdef Py_ssize_t rows = ((budget // row_bytes - ps.n_phases * c_in * _extra_rows(ps))
-                            // (ps.n_phases * c_in + c_out))
-    return min(max(rows, 1), n_rows)
-
-
-cdef Py_ssize_t _buffer_size(const Pass* ps, Py_ssize_t c_in, Py_ssize_t c_out,
-                             Py_ssize_t window_rows) noexcept nogil:
-    return ((ps.n_phases * c_in * (window_rows + _extra_rows(ps)) + c_out * window_rows)
-            * ps.size[2] + (ps.n_phases * c_in + c_out) * FASTCONV_CHANNEL_SLACK)
 
 
 cdef void _set3(Py_ssize_t* dst, values) except *:
@@ -545,105 +509,82 @@ cdef void _set3(Py_ssize_t* dst, values) except *:
         dst[i] = values[i]
 
 
-def _conv_channels(const floating[:, :, ::1] x, const floating[:, ::1] weight,
-                   floating[:, :, ::1] out, geom, Py_ssize_t groups, int n_threads,
+def _channels_pass(const floating[:, :, ::1] x, const floating[::1] weights,
+                   floating[:, :, ::1] out, Py_ssize_t groups, int n_threads,
+                   split, size, out_step, const Py_ssize_t[:, ::1] parts,
                    const Py_ssize_t[::1] tap_phase, const Py_ssize_t[::1] tap_shift,
-                   Py_ssize_t budget):
-    """out[n] = the convolution of x[n] by weight, one pass per sample
+                   Py_ssize_t rows):
+    """Run one pass over every sample (see the notes above).
 
-    x (N, C_in, X), weight (C_out, C_in/groups * taps), out (N, C_out, P),
-    X and P the flat spatial sizes of ``geom``'s input and output; tap t
-    reads phase tap_phase[t] from tap_shift[t] on (ConvGeometry.phase_taps);
-    windows of at most ``budget`` bytes.
+    x (N, C_in, X), out (N, C_out, O) with X, O flat spatial sizes;
+    ``split`` = (x_size, stride, pad) of the copy, ``size`` its phase grid,
+    ``out_step`` the output step per dim; one row of ``parts`` per part:
+    n_taps, tap_at, w_at, out_start (3), out_count (3), out_size (3, the
+    output's spatial size); windows of ``rows`` rows (see _window_rows).
+    Jobs are (sample, window) pairs, each on one thread with its own copy
+    and wide output.
     """
     cdef Pass ps
-    cdef Py_ssize_t n, c_in = x.shape[1], c_out = out.shape[1]
-    ps.split = geometry_struct(geom)
-    _set3(ps.size, geom.phase_size())
-    _set3(ps.out_count, geom.output_spatial)
-    _set3(ps.out_size, geom.output_spatial)
-    _set3(ps.out_start, (0, 0, 0))
-    _set3(ps.out_step, (1, 1, 1))
-    ps.n_phases = ps.split.stride[0] * ps.split.stride[1] * ps.split.stride[2]
-    ps.n_taps = tap_shift.shape[0]
-    ps.phase = &tap_phase[0]
-    ps.shift = &tap_shift[0]
-    cdef Py_ssize_t rows = _window_rows(&ps, c_in, c_out, sizeof(floating), budget)
-    cdef floating[::1] buf = np.empty(_buffer_size(&ps, c_in, c_out, rows),
-                                      dtype=x.base.dtype)
-    cdef Py_ssize_t[::1] off = np.empty(ps.n_taps, dtype=np.intp)
-    with nogil:
-        for n in range(x.shape[0]):
-            _run_pass(&x[n, 0, 0], &out[n, 0, 0], &weight[0, 0], &ps, c_in, c_out,
-                      groups, &buf[0], rows, &off[0], n_threads)
-
-
-def _conv_transpose_channels(const floating[:, :, ::1] x,
-                             const floating[::1] weights,
-                             floating[:, :, ::1] out, geom, Py_ssize_t groups,
-                             int n_threads, phases, Py_ssize_t budget):
-    """out[n] = the transposed convolution of x[n], one pass per output phase
-
-    x (N, C_in, Y), out (N, C_out, X), Y and X the flat spatial sizes of
-    ``geom``'s output and input (the transposed convolution's input and
-    output); ``phases`` from ConvGeometry.transpose_phases, without those
-    with no taps (whose outputs the caller zeroes); ``weights`` holds each
-    phase's weights, (C_out, C_in/groups, its taps), one after the other.
-    """
-    pad, size, phase_list = phases
-    cdef Py_ssize_t n_phases = len(phase_list), i, n, k, w_at, rows_i
-    cdef Py_ssize_t c_in = x.shape[1], c_out = out.shape[1], n_buf = 0
-    cdef Pass* ps = <Pass*> malloc(max(n_phases, 1) * sizeof(Pass))
-    cdef Py_ssize_t[::1] rows = np.empty(max(n_phases, 1), dtype=np.intp)
-    cdef Py_ssize_t[::1] w_offset = np.empty(max(n_phases, 1), dtype=np.intp)
-    shifts = [np.array([sh for _, sh in taps], dtype=np.intp)
-              for taps, _, _ in phase_list]
-    cdef Py_ssize_t[::1] zeros = np.zeros(max([len(t) for t, _, _ in phase_list] + [1]),
-                                          dtype=np.intp)
-    cdef Py_ssize_t[::1] shift
-    cdef Py_ssize_t[::1] off
+    cdef Part* part_list = <Part*> malloc(parts.shape[0] * sizeof(Part))
+    cdef Py_ssize_t c_in = x.shape[1], c_out = out.shape[1], n, i, k, max_shift = 0
+    cdef Py_ssize_t copy_values, windows, ldp, per_thread, job, r0
     cdef floating[::1] buf
-    if ps == NULL:
+    cdef Py_ssize_t[::1] off = np.empty(tap_shift.shape[0], dtype=np.intp)
+    if part_list == NULL:
         raise MemoryError()
     try:
-        w_at = 0
-        for i in range(n_phases):
-            taps, start, count = phase_list[i]
-            ps[i].split = geometry_struct(geom)
-            _set3(ps[i].split.x_size, geom.output_spatial)
-            _set3(ps[i].split.stride, (1, 1, 1))
-            _set3(ps[i].split.pad, pad)
-            _set3(ps[i].size, size)
-            _set3(ps[i].out_count, count)
-            _set3(ps[i].out_start, start)
-            _set3(ps[i].out_step, geom.stride)
-            _set3(ps[i].out_size, geom.input_spatial)
-            ps[i].n_phases = 1
-            ps[i].n_taps = len(taps)
-            shift = shifts[i]
-            ps[i].shift = &shift[0]
-            ps[i].phase = &zeros[0]
-            w_offset[i] = w_at
-            w_at += (c_in // groups) * len(taps)
-            rows[i] = _window_rows(&ps[i], c_in, c_out, sizeof(floating), budget)
-            n_buf = max(n_buf, _buffer_size(&ps[i], c_in, c_out, rows[i]))
-        buf = np.empty(n_buf, dtype=x.base.dtype)
-        off = np.empty(zeros.shape[0], dtype=np.intp)
+        memset(&ps, 0, sizeof(Pass))
+        _set3(ps.split.x_size, split[0])
+        _set3(ps.split.stride, split[1])
+        _set3(ps.split.pad, split[2])
+        _set3(ps.size, size)
+        _set3(ps.out_step, out_step)
+        _set3(ps.out_size, parts[0, 9:12])
+        ps.n_phases = ps.split.stride[0] * ps.split.stride[1] * ps.split.stride[2]
+        ps.n_parts = parts.shape[0]
+        ps.n_rows = 0
+        for i in range(ps.n_parts):
+            part_list[i].n_taps = parts[i, 0]
+            part_list[i].tap_at = parts[i, 1]
+            part_list[i].w_at = parts[i, 2]
+            for k in range(3):
+                part_list[i].out_start[k] = parts[i, 3 + k]
+                part_list[i].out_count[k] = parts[i, 6 + k]
+            ps.n_rows = max(ps.n_rows, (parts[i, 6] - 1) * ps.size[1] + parts[i, 7])
+        for i in range(tap_shift.shape[0]):
+            max_shift = max(max_shift, tap_shift[i])
+        ps.parts = part_list
+        ps.phase = &tap_phase[0]
+        ps.shift = &tap_shift[0]
+        ps.extra = _extra_rows(max_shift, ps.size[2])
+        copy_values = ps.n_phases * c_in
+        windows = (ps.n_rows + rows - 1) // rows
+        ldp = (rows + ps.extra) * ps.size[2] + FASTCONV_CHANNEL_SLACK
+        per_thread = copy_values * ldp + ps.n_parts * c_out * (
+            rows * ps.size[2] + FASTCONV_CHANNEL_SLACK)
+        buf = np.empty(per_thread * n_threads, dtype=x.base.dtype)
+        for i in range(tap_shift.shape[0]):
+            off[i] = tap_phase[i] * c_in * ldp + tap_shift[i]
         with nogil:
-            for n in range(x.shape[0]):
-                for i in range(n_phases):
-                    # phase i's weights: (C_out, C_in/groups, its taps), side by side
-                    _run_pass(&x[n, 0, 0], &out[n, 0, 0], &weights[0] + w_offset[i] * c_out,
-                              &ps[i], c_in, c_out, groups, &buf[0], rows[i], &off[0],
-                              n_threads)
+            for job in prange(x.shape[0] * windows, schedule="dynamic",
+                              num_threads=n_threads):
+                n = job // windows
+                r0 = job % windows * rows
+                _run_window(&x[n, 0, 0], &out[n, 0, 0], &weights[0], &ps, c_in, c_out,
+                            groups, r0, min(rows, ps.n_rows - r0),
+                            &buf[threadid() * per_thread], rows, &off[0])
     finally:
-        free(ps)
+        free(part_list)
 
 
 #: Largest size in bytes of one window of the channel-blocked kernel (its
 #: copy of the input and wide output); larger samples are cut into windows
 #: of rows.  Private: the tests shrink it to force windows.
 CHANNEL_WORKSPACE_BYTES = 4 * 2**20
+
+#: Jobs (windows of samples) per thread, at least: samples are cut into
+#: more windows when there are few of them, so that threads finish together.
+CHANNEL_JOBS_PER_THREAD = 4
 
 #: Input channels x taps per group from which a float convolution with at
 #: least CHANNEL_BLOCK output channels per group takes the channel-blocked
@@ -688,37 +629,88 @@ def _flat(a):
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
+cdef inline Py_ssize_t _extra_rows(Py_ssize_t max_shift, Py_ssize_t row) noexcept nogil:
+    # rows of the copy that a window reads past its last row
+    return max_shift // row + 1
+
+
+def _window_rows(n_batch, parts, shifts, size, copy_channels, wide_channels, itemsize,
+                 n_threads):
+    """Rows per window of _channels_pass: the copy (``copy_channels`` rows
+    of the window and the extra rows read past it) and the wide outputs
+    (``wide_channels`` rows) within CHANNEL_WORKSPACE_BYTES, at least one;
+    and at least CHANNEL_JOBS_PER_THREAD windows per thread in all."""
+    n_rows = max((count[0] - 1) * size[1] + count[1] for count in parts[:, 6:9])
+    extra = _extra_rows(int(shifts.max()), size[2])
+    rows = ((CHANNEL_WORKSPACE_BYTES // (size[2] * itemsize) - copy_channels * extra)
+            // (copy_channels + wide_channels))
+    windows = -(-CHANNEL_JOBS_PER_THREAD * n_threads // n_batch)
+    return min(max(rows, 1), -(-n_rows // windows))
+
+
+def _part_rows(parts, out_size, weights_per_tap):
+    """The parts table of _channels_pass from (n_taps, start, count) per
+    part, their weights one after the other."""
+    rows, tap_at = [], 0
+    for n_taps, start, count in parts:
+        rows.append([n_taps, tap_at, tap_at * weights_per_tap, *start, *count, *out_size])
+        tap_at += n_taps
+    return np.array(rows, dtype=np.intp)
+
+
 def conv_channels(x, weight, geom, groups, n_threads):
-    """The channel-blocked convolution (see _conv_channels), for calls that
-    takes_channels accepts: x (N, C_in, *geom.input_spatial), weight
-    (C_out, C_in/groups, *kernel), C-contiguous, float32 or float64.
-    Returns out (N, C_out, *geom.output_spatial).
+    """The channel-blocked convolution, for calls that takes_channels
+    accepts: x (N, C_in, *geom.input_spatial), weight (C_out, C_in/groups,
+    *kernel), C-contiguous, float32 or float64.  Returns out
+    (N, C_out, *geom.output_spatial).
+
+    One pass with one part: the copy is the padded input split into its
+    stride phases, which each tap reads at its phase and shift
+    (ConvGeometry.phase_taps).
     """
     out = np.empty((x.shape[0], weight.shape[0]) + geom.output_spatial, dtype=x.dtype)
     taps = np.array(geom.phase_taps(), dtype=np.intp).reshape(-1, 2)
-    _conv_channels(_flat(x), weight.reshape(weight.shape[0], -1), _flat(out), geom,
-                   groups, n_threads, np.ascontiguousarray(taps[:, 0]),
-                   np.ascontiguousarray(taps[:, 1]), CHANNEL_WORKSPACE_BYTES)
+    parts = _part_rows([(geom.n_taps, (0, 0, 0), geom.output_spatial)],
+                       geom.output_spatial, weight.shape[0] * weight.shape[1])
+    size = geom.phase_size()
+    rows = _window_rows(x.shape[0], parts, taps[:, 1], size,
+                        math.prod(geom.stride) * x.shape[1], out.shape[1], x.itemsize,
+                        n_threads)
+    _channels_pass(_flat(x), weight.ravel(), _flat(out), groups, n_threads,
+                   (geom.input_spatial, geom.stride, geom.pad_before), size, (1, 1, 1),
+                   parts, np.ascontiguousarray(taps[:, 0]),
+                   np.ascontiguousarray(taps[:, 1]), rows)
     return out
 
 
 def conv_transpose_channels(x, weight, geom, groups, n_threads):
-    """The channel-blocked transposed convolution (see
-    _conv_transpose_channels), for calls that takes_transpose_channels
-    accepts: x (N, C_in, *geom.output_spatial), weight (C_in, C_out/groups,
-    *kernel), C-contiguous, float32 or float64.  Returns out
-    (N, C_out, *geom.input_spatial).
+    """The channel-blocked transposed convolution, for calls that
+    takes_transpose_channels accepts: x (N, C_in, *geom.output_spatial),
+    weight (C_in, C_out/groups, *kernel), C-contiguous, float32 or float64.
+    Returns out (N, C_out, *geom.input_spatial).
+
+    One pass with a part per output phase (ConvGeometry.transpose_phases):
+    the copy is the zero-padded input, not split.
     """
     c_in, cout_g = weight.shape[:2]
     pad, size, phases = geom.transpose_phases()
     with_taps = [phase for phase in phases if phase[0]]
     shape = (x.shape[0], cout_g * groups) + geom.input_spatial
+    # phases without taps are zeros
     out = (np.empty if len(with_taps) == len(phases) else np.zeros)(shape, dtype=x.dtype)
+    if not with_taps:
+        return out
     # per phase: weight[ci, co, t] as (C_out, C_in/groups, its taps)
     w = weight.reshape(groups, c_in // groups, cout_g, -1)
-    weights = np.concatenate(
-        [w[..., [t for t, _ in taps]].transpose(0, 2, 1, 3).ravel()
-         for taps, _, _ in with_taps] or [np.empty(0, x.dtype)])
-    _conv_transpose_channels(_flat(x), weights, _flat(out), geom, groups, n_threads,
-                             (pad, size, with_taps), CHANNEL_WORKSPACE_BYTES)
+    weights = np.concatenate([w[..., [t for t, _ in taps]].transpose(0, 2, 1, 3).ravel()
+                              for taps, _, _ in with_taps])
+    parts = _part_rows([(len(taps), start, count) for taps, start, count in with_taps],
+                       geom.input_spatial, c_in // groups * cout_g * groups)
+    shifts = np.array([shift for taps, _, _ in with_taps for _, shift in taps],
+                      dtype=np.intp)
+    rows = _window_rows(x.shape[0], parts, shifts, size, x.shape[1],
+                        len(with_taps) * out.shape[1], x.itemsize, n_threads)
+    _channels_pass(_flat(x), weights, _flat(out), groups, n_threads,
+                   (geom.output_spatial, (1, 1, 1), pad), size, geom.stride, parts,
+                   np.zeros_like(shifts), shifts, rows)
     return out

@@ -98,13 +98,16 @@
  * (FASTCONV_CHANNEL_SLACK elements is always enough).  Blocks of
  * FASTCONV_CHANNELS output channels x NV vectors of positions are
  * accumulated in registers, each input vector loaded once for the
- * FASTCONV_CHANNELS channels; the last channel block is moved back to end
- * at n_co (recomputing channels, same values).  Each value is summed in the
- * order ci, then t, whatever block computes it. */
+ * FASTCONV_CHANNELS channels.  The input channels run in chunks of
+ * FASTCONV_CI_CHUNK, each chunk over every channel block before the next,
+ * so that the chunk's input stays in L1 (measured on a 16 x 64 -> 128
+ * stride-2 3x3 convolution: 8 channels 5-10 % faster than no chunks); y
+ * holds the partial sums between chunks.  The last channel block is moved
+ * back to end at n_co and stores only the channels no other block has.
+ * Each value is summed in the order ci, then t, with the same partial sums
+ * whatever block computes it. */
 #define FASTCONV_CHANNELS 4
-#ifndef FASTCONV_CI_CHUNK
 #define FASTCONV_CI_CHUNK 8
-#endif
 #define FASTCONV_CHANNEL_SLACK 128
 
 #define FASTCONV_DEFINE_CHANNELS(NAME, T, BYTES, NV, ATTR)                     \
@@ -143,7 +146,9 @@
                         }                                                     \
                     }                                                         \
                 }                                                             \
-                for (int c = 0; c < NC; c++)                                  \
+                /* a moved-back block stores only its new channels: the    \
+                 * others already hold this chunk's terms */                 \
+                for (int c = (int)(cb - c0); c < NC; c++)                     \
                     for (int v = 0; v < NV; v++)                              \
                         *(vec_u *)(yb + c * ldy + v * L) = acc[c][v];         \
             }                                                                 \
