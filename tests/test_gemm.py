@@ -72,7 +72,7 @@ def _path(geom, transpose):
     for name in ("dense", "pointwise"):
         if getattr(_gemm, f"_is_{name}")(geom):
             return name
-    if transpose and _gemm._is_non_overlapping(geom):
+    if transpose and geom.tiles_without_overlap():
         return "non_overlapping"
     return "general"
 

@@ -107,7 +107,9 @@
  * Each value is summed in the order ci, then t, with the same partial sums
  * whatever block computes it. */
 #define FASTCONV_CHANNELS 4
-#define FASTCONV_CI_CHUNK 8
+#ifndef FASTCONV_CHUNK_TERMS
+#define FASTCONV_CHUNK_TERMS 144
+#endif
 #define FASTCONV_CHANNEL_SLACK 128
 
 #define FASTCONV_DEFINE_CHANNELS(NAME, T, BYTES, NV, ATTR)                     \
@@ -120,10 +122,10 @@
                                        may_alias));                           \
         enum { L = BYTES / sizeof(T), NC = FASTCONV_CHANNELS };               \
         const ptrdiff_t w_co = n_ci * n_taps;                                 \
+        const ptrdiff_t chunk = (FASTCONV_CHUNK_TERMS + n_taps - 1) / n_taps;  \
         for (ptrdiff_t p0 = 0; p0 < n_pos; p0 += NV * L) {                    \
-          for (ptrdiff_t k0 = 0; k0 < n_ci; k0 += FASTCONV_CI_CHUNK) {        \
-            const ptrdiff_t k1 = k0 + FASTCONV_CI_CHUNK < n_ci                \
-                                 ? k0 + FASTCONV_CI_CHUNK : n_ci;             \
+          for (ptrdiff_t k0 = 0; k0 < n_ci; k0 += chunk) {                    \
+            const ptrdiff_t k1 = k0 + chunk < n_ci ? k0 + chunk : n_ci;       \
             for (ptrdiff_t cb = 0; cb < n_co; cb += NC) {                     \
                 const ptrdiff_t c0 = cb + NC <= n_co ? cb : n_co - NC;        \
                 T *yb = y + c0 * ldy + p0;                                    \

@@ -559,16 +559,6 @@ def _is_dense(geom):
             and all(d == 1 or k == 1 for d, k in zip(geom.dilation, geom.kernel_size)))
 
 
-def _is_non_overlapping(geom):
-    """Kernel windows tile the transposed output without overlap: per dim
-    stride == kernel (or a single position), no padding, no dilation."""
-    return all(
-        p0 == 0 and p1 == 0 and (d == 1 or k == 1) and (s == k or o == 1)
-        for p0, p1, d, k, s, o in zip(geom.pad_before, geom.pad_after, geom.dilation,
-                                      geom.kernel_size, geom.stride, geom.output_spatial)
-    )
-
-
 def _tile_plan(n_batch, rows, n_pos, itemsize):
     """(samples, positions) per tile for ``rows`` x ``n_pos`` columns per
     sample: whole samples while they fit in WORKSPACE_BYTES, else one sample
@@ -663,5 +653,5 @@ def conv_transpose_gemm(x, weight, geom, groups, n_threads):
         tile_n, tile_p = _tile_plan(n_batch, rows, n_pos, x.itemsize)
         workspace = np.empty(tile_n * rows * tile_p, dtype=x.dtype)
         _conv_transpose_col2im(_flat(x), _flat(weight), _flat(out), workspace, geom,
-                               groups, tile_n, tile_p, _is_non_overlapping(geom))
+                               groups, tile_n, tile_p, geom.tiles_without_overlap())
     return out

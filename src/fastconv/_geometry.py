@@ -173,6 +173,17 @@ class ConvGeometry:
             phases.append((taps, tuple(c[0] for c in combo), tuple(c[1] for c in combo)))
         return tuple(pads), size, phases
 
+    def tiles_without_overlap(self):
+        """Whether the kernel windows tile the transposed convolution's
+        output without overlap: per dim, stride == kernel (or a single
+        position), no padding, no dilation."""
+        return all(
+            p0 == 0 and p1 == 0 and (d == 1 or k == 1) and (s == k or o == 1)
+            for p0, p1, d, k, s, o in zip(self.pad_before, self.pad_after, self.dilation,
+                                          self.kernel_size, self.stride,
+                                          self.output_spatial)
+        )
+
     def zero_insertion_padding(self):
         """Per dim, the ``(before, after)`` zero padding that turns the
         transposed convolution into a stride-1 convolution of the

@@ -64,6 +64,10 @@ def method_names(op):
 #: channels share each column of the column matrix (see :func:`choose_auto`).
 GEMM_MIN_SHARED_CHANNELS = 4
 
+#: ``method='auto'`` runs the direct method's channel-blocked kernel for at
+#: most this many input channels per group (see :func:`choose_auto`).
+CHANNELS_MAX_INPUT = 128
+
 
 def choose_auto(op, x, weight, geom, groups):
     """The method ``method='auto'`` runs.
@@ -72,27 +76,51 @@ def choose_auto(op, x, weight, geom, groups):
 
     - integer (and bool) inputs: 'direct', which is exact; 'gemm' is float
       only;
-    - float inputs: 'gemm' when at least ``GEMM_MIN_SHARED_CHANNELS`` (4)
-      channels share each column of its column matrix, i.e. when
+    - float inputs that the direct method's channel-blocked kernel takes
+      (at least 4 output channels and 8 input channels x taps per group, a
+      padded grid at most 1.5 x the output), with at most
+      ``CHANNELS_MAX_INPUT`` (128) input channels per group: 'direct', for
+      a convolution when its kernel has more than one tap and its stride is
+      1 or it has at least 16 input channels per group; for a transposed
+      convolution when its kernel windows overlap (not stride == kernel);
+    - other float inputs: 'gemm' when at least ``GEMM_MIN_SHARED_CHANNELS``
+      (4) channels share each column of its column matrix, i.e. when
       ``weight.shape[0] // groups >= 4``: output channels per group for a
       convolution, input channels per group for a transposed convolution;
       otherwise the direct kernel.
 
-    Why: gemm pays for rearranging the data once per column (im2col reads
-    about as much as the direct kernel does for one output channel; col2im
-    writes about as much as scatter-add does for one input channel), then
-    BLAS does the arithmetic several times faster.  Measured on a 2-core
-    AMD EPYC (Zen 5), SciPy's OpenBLAS, float32, one thread, as gemm time /
-    direct time: conv2d k3 p1, N=4, 32x32, C_in 1..64: 1.4-2.1 with 1 output
-    channel per group, 0.5-0.8 with 4, 0.2-0.3 with 16 (N=1, 128x128:
-    0.9-1.7 with 2, 0.5-0.9 with 4); conv_transpose2d k4 s2 p1, same
-    sizes: 1.0-2.3 with 1 input channel per group, 0.6-1.2 with 2,
-    0.2-0.4 with 4 and above; depthwise conv (groups == channels): 2.0.
+    Why: the channel-blocked kernel keeps blocks of 4 output channels x 96
+    positions in registers and runs near the CPU's peak (about 220 GFLOP/s
+    a core in float32 here), beating BLAS, which must first pack the
+    columns; what it cannot beat is a convolution that is one plain GEMM
+    (1x1 kernels), a transposed convolution whose col2im is a copy
+    (stride == kernel), strided convolutions with few input channels (the
+    stride-phase copy outweighs the arithmetic), and many input channels
+    per group, where BLAS's blocking of the long sums wins.  Without the
+    channel-blocked kernel, gemm pays for rearranging the data once per
+    column, then BLAS does the arithmetic several times faster than the
+    row kernel, from about 4 channels sharing a column.  Measured on a
+    2-core AMD EPYC (Zen 5), SciPy's OpenBLAS, float32, 2 threads, as
+    direct time / gemm time (``bench/auto_rule.py``): MEASURED.
     """
     if x.dtype.kind != "f":
         return "direct"
+    if _takes_channels(op, x, weight, geom, groups):
+        return "direct"
     shared = weight.shape[0] // groups
     return "gemm" if shared >= GEMM_MIN_SHARED_CHANNELS else "direct"
+
+
+def _takes_channels(op, x, weight, geom, groups):
+    """The channel-blocked part of choose_auto's rule."""
+    if op == CONV:
+        cin_per_group = weight.shape[1]
+        return (geom.n_taps > 1 and cin_per_group <= CHANNELS_MAX_INPUT
+                and (geom.stride == (1, 1, 1) or cin_per_group >= 16)
+                and _direct.takes_channels(x, weight, geom, groups))
+    return (x.shape[1] // groups <= CHANNELS_MAX_INPUT
+            and not geom.tiles_without_overlap()
+            and _direct.takes_transpose_channels(x, weight, geom, groups))
 
 
 def check_method(op, name):
