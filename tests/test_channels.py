@@ -1,16 +1,20 @@
-"""The direct method's channel-blocked path (_direct.conv_channels).
+"""The direct method's channel-blocked path (_direct.conv_channels and
+_direct.conv_transpose_channels).
 
 A convolution with at least CHANNEL_BLOCK (4) output channels per group
 runs a kernel that computes blocks of 4 output channels x a few vectors of
 positions from a zero-padded, stride-phase-split copy of each sample, cut
-into windows of rows.  The sweep's random cases rarely reach it (it needs
->= 4 output channels per group and, by default, >= 8 input channels x taps
-per group), so these tests force it and check it against the reference:
-every register-block remainder (4 to 7 output channels per group, more
-than 8 input channels per group, i.e. several input-channel chunks),
-outputs shorter than one vector block, every SIMD version, windows of one
-row to the whole sample, thread counts, the inputs a user passes, NaN and
-inf, and the rule that chooses the path.
+into windows of rows.  A transposed convolution with as many output
+channels per group runs the same kernel once per output phase
+(ConvGeometry.transpose_phases) on a zero-padded copy of its input.  The
+sweep's random cases rarely reach it (it needs >= 4 output channels per
+group and, by default, >= 8 input channels x taps per group), so these
+tests force it and check it against the reference: every register-block
+remainder (4 to 7 output channels per group, more than 8 input channels
+per group, i.e. several input-channel chunks), outputs shorter than one
+vector block, output phases without taps, every SIMD version, windows of
+one row to the whole sample, thread counts, the inputs a user passes, NaN
+and inf, the polyphase split itself, and the rules that choose the path.
 """
 
 import math
@@ -20,8 +24,8 @@ import pytest
 
 import fastconv
 from fastconv import _direct
-from fastconv._geometry import conv_geometry
-from reference import conv
+from fastconv._geometry import conv_geometry, conv_transpose_geometry
+from reference import conv, conv_transpose
 from sweep import assert_close
 
 DTYPES = [np.float32, np.float64]
@@ -81,11 +85,28 @@ def channel_calls(monkeypatch):
 
 @pytest.fixture
 def forced(monkeypatch):
-    """Every float convolution with >= 4 output channels per group takes the
-    channel-blocked path, however few input channels x taps it has and
-    however much wider than the output its phase grid is."""
-    monkeypatch.setattr(_direct, "CHANNEL_MIN_TERMS", 1)
+    """Every float convolution or transposed convolution with >= 4 output
+    channels per group takes the channel-blocked path, however few input
+    channels x taps it has (a transposed convolution counts them per output
+    phase, rounded down: possibly 0) and however much wider than the output
+    its phase grid is."""
+    monkeypatch.setattr(_direct, "CHANNEL_MIN_TERMS", 0)
     monkeypatch.setattr(_direct, "CHANNEL_MAX_WIDENING", float("inf"))
+
+
+@pytest.fixture
+def poisoned_empty(monkeypatch):
+    """np.empty fills float arrays with NaN: an output value or a workspace
+    value that is read before it is written shows up as NaN."""
+    empty = np.empty
+
+    def poisoned(shape, dtype=float, **kwargs):
+        out = empty(shape, dtype, **kwargs)
+        if out.dtype.kind == "f":
+            out.fill(np.nan)
+        return out
+
+    monkeypatch.setattr(np, "empty", poisoned)
 
 
 @pytest.fixture(params=_direct.simd_versions())
@@ -142,13 +163,15 @@ def _n_rows(case):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_matches_reference(case, dtype, simd_version, forced, channel_calls):
+def test_matches_reference(case, dtype, simd_version, forced, channel_calls,
+                           poisoned_empty):
     """1-D to 3-D, strides 1-3, dilations 1-2, asymmetric padding, groups;
     4 to 9, 12, 34 and 36 output channels per group (register blocks of 4
     with a remainder moved back, and jobs of 16+ channels); 1 to 17 input
     channels per group (one or several input-channel chunks of 8); outputs
     shorter than one vector block and not a multiple of any block; with
-    each SIMD version: the reference's values, in the input's dtype."""
+    each SIMD version and every array from np.empty poisoned with NaN: the
+    reference's values, in the input's dtype, every output written."""
     x, w = _arrays(case, dtype)
     out = _run(case, x, w)
     assert len(channel_calls) == 1, "the channel-blocked path was not taken"
@@ -354,3 +377,417 @@ def test_conv_direct_follows_the_rule(dtype, w_shape, groups, expected, channel_
     np.testing.assert_array_equal(
         out, conv(x.astype(np.float64), w.astype(np.float64),
                   padding=((1, 1), (1, 1)), groups=groups))
+
+
+# --------------------------------------------------------------------------
+# transposed convolution: one pass with a part per output phase
+# --------------------------------------------------------------------------
+
+TCONV = {1: fastconv.conv_transpose1d, 2: fastconv.conv_transpose2d,
+         3: fastconv.conv_transpose3d}
+
+# (id, nd, x shape, weight shape (C_in, C_out/groups, *kernel), stride,
+#  padding pairs, output_padding, dilation, groups)
+TCASES = [
+    # 1-D
+    ("1d-k1-s3-cout4", 1, (2, 5, 7), (5, 4, 1), (3,), ((0, 0),), (0,), (1,), 1),
+    ("1d-k2-s3-op2-cout5", 1, (2, 3, 9), (3, 5, 2), (3,), ((1, 0),), (2,), (1,), 1),
+    ("1d-k3-s2-d2-p4-cout6", 1, (2, 6, 11), (6, 6, 3), (2,), ((4, 4),), (1,), (2,), 1),
+    ("1d-s1-d2-op1-cout7", 1, (1, 2, 13), (2, 7, 4), (1,), ((1, 2),), (1,), (2,), 1),
+    ("1d-cin20-cout16", 1, (2, 20, 9), (20, 16, 3), (2,), ((1, 1),), (1,), (1,), 1),
+    ("1d-input1-cout4-g2", 1, (1, 6, 1), (6, 4, 3), (2,), ((0, 0),), (0,), (1,), 2),
+    ("1d-k2-s3-padding-past-taps", 1, (1, 3, 3), (3, 4, 2), (3,), ((3, 2),), (0,),
+     (1,), 1),
+    # 2-D
+    ("2d-dcgan-k4-s2-p1-cout8", 2, (2, 8, 5, 6), (8, 8, 4, 4), (2, 2),
+     ((1, 1), (1, 1)), (0, 0), (1, 1), 1),
+    ("2d-unet-k2-s2-cout5", 2, (2, 6, 6, 5), (6, 5, 2, 2), (2, 2), ((0, 0), (0, 0)),
+     (0, 0), (1, 1), 1),
+    ("2d-k1-s3-op-cout6", 2, (1, 4, 4, 3), (4, 6, 1, 1), (3, 3), ((0, 0), (0, 0)),
+     (2, 1), (1, 1), 1),
+    ("2d-k2-s3-d2-cout4", 2, (2, 3, 4, 5), (3, 4, 2, 2), (3, 2), ((1, 2), (0, 2)),
+     (2, 1), (2, 2), 1),
+    ("2d-s2-cout7-cin3-g3", 2, (2, 9, 5, 5), (9, 7, 3, 3), (2, 2), ((1, 2), (0, 1)),
+     (1, 0), (1, 1), 3),
+    ("2d-cin1-cout16-g4", 2, (1, 4, 6, 6), (4, 16, 3, 3), (1, 1), ((1, 1), (1, 1)),
+     (0, 0), (1, 1), 4),
+    ("2d-s3-d2-cout20-cin17", 2, (1, 17, 4, 4), (17, 20, 3, 2), (3, 2),
+     ((2, 1), (1, 0)), (1, 1), (2, 1), 1),
+    ("2d-input-1x1-dcgan", 2, (2, 5, 1, 1), (5, 6, 4, 4), (2, 2), ((1, 1), (1, 1)),
+     (0, 0), (1, 1), 1),
+    ("2d-input-1x1-k1-s3", 2, (1, 3, 1, 1), (3, 4, 1, 1), (3, 3), ((0, 0), (0, 0)),
+     (2, 2), (1, 1), 1),
+    ("2d-s2-d2-p4-cout4", 2, (1, 4, 5, 4), (4, 4, 3, 3), (2, 2), ((4, 4), (4, 3)),
+     (1, 1), (2, 2), 1),
+    ("2d-s1-d2-op1-cout6", 2, (2, 5, 6, 7), (5, 6, 3, 3), (1, 1), ((2, 1), (0, 2)),
+     (1, 0), (2, 1), 1),
+    ("2d-s2-cout5-cin10-g2", 2, (2, 20, 7, 6), (20, 5, 3, 3), (2, 2), ((1, 1), (1, 1)),
+     (1, 1), (1, 1), 2),
+    # 3-D
+    ("3d-dcgan-cout4", 3, (1, 4, 3, 4, 3), (4, 4, 4, 4, 4), (2, 2, 2), ((1, 1),) * 3,
+     (0, 0, 0), (1, 1, 1), 1),
+    ("3d-unet-cout5-g2", 3, (2, 6, 3, 3, 2), (6, 5, 2, 2, 2), (2, 2, 2), ((0, 0),) * 3,
+     (0, 0, 0), (1, 1, 1), 2),
+    ("3d-k2-s3-d2-cout6", 3, (1, 3, 2, 3, 3), (3, 6, 2, 1, 2), (3, 1, 2),
+     ((1, 0), (0, 0), (1, 1)), (2, 0, 1), (2, 1, 1), 1),
+    ("3d-input-1x1x1-cout7", 3, (1, 2, 1, 1, 1), (2, 7, 3, 3, 3), (1, 2, 3),
+     ((1, 0), (0, 0), (1, 1)), (0, 1, 0), (1, 2, 1), 1),
+]
+TCASE = {c[0]: c for c in TCASES}
+
+
+def _t_run(case, x, w, **extra):
+    _, nd, _, _, stride, padding, output_padding, dilation, groups = case
+    return TCONV[nd](x, w, stride=stride, padding=padding,
+                     output_padding=output_padding, dilation=dilation, groups=groups,
+                     method="direct", **extra)
+
+
+def _t_reference(case, x, w):
+    _, nd, _, _, stride, padding, output_padding, dilation, groups = case
+    return conv_transpose(x.astype(np.float64), w.astype(np.float64), stride=stride,
+                          padding=padding, output_padding=output_padding,
+                          dilation=dilation, groups=groups)
+
+
+def _t_phases(case):
+    """(pad, size, phases) of ConvGeometry.transpose_phases for the case."""
+    _, _, x_shape, w_shape, stride, padding, output_padding, dilation, _ = case
+    return conv_transpose_geometry(x_shape[2:], w_shape[2:], stride, padding,
+                                   output_padding, dilation).transpose_phases()
+
+
+def _t_n_rows(case):
+    """Rows of the padded input's grid that hold outputs of a phase with
+    taps: max of (count_D - 1) * size_H + count_H."""
+    _, size, phases = _t_phases(case)
+    return max((count[0] - 1) * size[1] + count[1] for taps, _, count in phases if taps)
+
+
+def _t_window_bytes(case, rows, itemsize):
+    """The workspace in which windows of ``rows`` rows just fit: per row of
+    the padded input's grid, one row of every input channel and one
+    wide-output row per output channel of every phase with taps, plus the
+    rows the taps read past a window's end."""
+    _, _, x_shape, w_shape, *_, groups = case
+    _, size, phases = _t_phases(case)
+    with_taps = [taps for taps, _, _ in phases if taps]
+    extra = max(shift for taps in with_taps for _, shift in taps) // size[2] + 1
+    wide = len(with_taps) * w_shape[1] * groups
+    return size[2] * itemsize * (rows * (x_shape[1] + wide) + x_shape[1] * extra)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", TCASES, ids=[c[0] for c in TCASES])
+def test_transpose_matches_reference(case, dtype, simd_version, forced, channel_calls,
+                                     poisoned_empty):
+    """conv_transpose1d/2d/3d(method='direct') on the channel-blocked path:
+    strides 1-3, dilations 1-2, padding up to d*(k-1) and past the taps
+    (outputs that only padding reaches), output_padding up to
+    max(stride, dilation) - 1 (trailing outputs no tap reaches), strides
+    larger than the kernel's span (k=1 or k=2 with stride 3: output phases
+    without taps, which must be zeros), DCGAN's k4 s2 p1 and U-Net's k2 s2,
+    groups with 4 to 7, 16 and 20 output channels per group and 1 to 20
+    input channels per group, inputs of one position; with each SIMD
+    version and every array from np.empty poisoned with NaN: the
+    reference's values in the input's dtype, every output written."""
+    x, w = _arrays(case, dtype)
+    out = _t_run(case, x, w)
+    assert len(channel_calls) == 1, "the channel-blocked path was not taken"
+    assert out.dtype == dtype
+    assert_close(out, _t_reference(case, x, w), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_transpose_no_phase_with_taps(dtype, forced, poisoned_empty):
+    """Kernel 1, stride 3, padding 1 on two input positions: the outputs are
+    the full positions 1 and 2, which no tap reaches, so the path's output
+    is all zeros (as the reference's)."""
+    x = np.ones((2, 3, 2), dtype=dtype)
+    w = np.ones((3, 4, 1), dtype=dtype)
+    geom = conv_transpose_geometry((2,), (1,), 3, 1, 0, 1)
+    assert _direct.takes_transpose_channels(x[..., None, None, :],
+                                            w[..., None, None, :], geom, 1)
+    out = fastconv.conv_transpose1d(x, w, stride=3, padding=1, method="direct")
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, np.zeros((2, 4, 2)))
+    np.testing.assert_array_equal(out, conv_transpose(x, w, stride=(3,),
+                                                      padding=((1, 1),)))
+
+
+# --------------------------------------------------------------------------
+# the polyphase split, without the kernel
+# --------------------------------------------------------------------------
+
+def _random_transpose_geometry(rng, nd):
+    """(x spatial, kernel, stride, padding pairs, output_padding, dilation) of
+    a valid small transposed convolution: padding up to d*(k-1) + 2 (past
+    the taps), output_padding below max(stride, dilation)."""
+    while True:
+        kernel = tuple(int(v) for v in rng.integers(1, 5, nd))
+        stride = tuple(int(v) for v in rng.integers(1, 5, nd))
+        dilation = tuple(int(v) for v in rng.integers(1, 4, nd))
+        size = tuple(int(v) for v in rng.integers(1, 6, nd))
+        padding = tuple((int(rng.integers(0, d * (k - 1) + 3)),
+                         int(rng.integers(0, d * (k - 1) + 3)))
+                        for k, d in zip(kernel, dilation))
+        output_padding = tuple(int(rng.integers(0, max(s, d)))
+                               for s, d in zip(stride, dilation))
+        lengths = [(n - 1) * s - p0 - p1 + d * (k - 1) + 1 + op
+                   for n, s, (p0, p1), d, k, op in zip(size, stride, padding, dilation,
+                                                       kernel, output_padding)]
+        if min(lengths) >= 1:
+            return size, kernel, stride, padding, output_padding, dilation
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_transpose_phases_semantics(nd):
+    """ConvGeometry.transpose_phases on 200 random small geometries per
+    dimension count (strides 1-4, dilations 1-3, kernels 1-4, padding past
+    the taps, output_padding): the output built with plain NumPy from its
+    description alone (padded = the input placed at ``pad`` in zeros of
+    ``size``, cropped where it does not fit; output start + u*stride = sum
+    over (t, shift) of w_flat[t] * padded_flat[u_flat + shift]) is the
+    reference's; each output position belongs to exactly one phase; every
+    listed phase has outputs; its taps are exactly those with t*d equal to
+    start + pad_before modulo the stride in every dim, and read inside the
+    padded grid."""
+    rng = np.random.default_rng(100 + nd)
+    for _ in range(200):
+        args = _random_transpose_geometry(rng, nd)
+        size_in, kernel, stride, padding, output_padding, dilation = args
+        geom = conv_transpose_geometry(*args)
+        pad, size, phases = geom.transpose_phases()
+        x = rng.standard_normal(geom.output_spatial)
+        w = rng.standard_normal(geom.kernel_size)
+        assert all(p >= 0 for p in pad)
+        padded = np.zeros(size)
+        fits = tuple(slice(0, max(0, min(n, s - p)))
+                     for n, s, p in zip(x.shape, size, pad))
+        padded[tuple(slice(p, p + f.stop) for p, f in zip(pad, fits))] = x[fits]
+        padded_flat, w_flat = padded.ravel(), w.ravel()
+        out = np.full(geom.input_spatial, np.nan)
+        hits = np.zeros(geom.input_spatial, dtype=int)
+        for taps, start, count in phases:
+            assert min(count) >= 1, args
+            residues = [(b + p) % s
+                        for b, p, s in zip(start, geom.pad_before, geom.stride)]
+            expected_taps = [
+                i for i, t in enumerate(np.ndindex(*geom.kernel_size))
+                if all((ti * d - r) % s == 0
+                       for ti, d, r, s in zip(t, geom.dilation, residues, geom.stride))]
+            assert sorted(t for t, _ in taps) == expected_taps, args
+            u = np.indices(count)
+            u_flat = (u[0] * size[1] + u[1]) * size[2] + u[2]
+            values = np.zeros(count)
+            for t, shift in taps:
+                assert shift >= 0 and u_flat.max() + shift < padded_flat.size, args
+                values += w_flat[t] * padded_flat[u_flat + shift]
+            where = tuple(slice(b, b + c * s, s)
+                          for b, c, s in zip(start, count, geom.stride))
+            out[where] = values
+            hits[where] += 1
+        assert (hits == 1).all(), args
+        expected = conv_transpose(x.reshape((1, 1) + tuple(size_in)),
+                                  w.reshape((1, 1) + tuple(kernel)), stride=stride,
+                                  padding=padding, output_padding=output_padding,
+                                  dilation=dilation)
+        np.testing.assert_allclose(out.reshape(expected.shape), expected,
+                                   rtol=1e-12, atol=1e-12, err_msg=str(args))
+
+
+# --------------------------------------------------------------------------
+# transposed: windows and threads, bit-identical
+# --------------------------------------------------------------------------
+
+# 2-D and 3-D only: a 1-D sample is one row
+T_WINDOW_CASES = ["2d-dcgan-k4-s2-p1-cout8", "2d-k2-s3-d2-cout4", "2d-s1-d2-op1-cout6",
+                  "2d-s2-cout5-cin10-g2", "3d-dcgan-cout4", "3d-unet-cout5-g2"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", T_WINDOW_CASES)
+def test_transpose_windows_bit_identical(name, dtype, monkeypatch, forced,
+                                         channel_calls):
+    """Transposed: the padded input cut into windows of 1 row, 3 rows, one
+    row fewer than the rows holding outputs (a byte short of the whole) and
+    all of them, with phases of different output counts and phases without
+    taps, gives the reference's values, bit-identical for every window
+    size."""
+    case = TCASE[name]
+    itemsize = np.dtype(dtype).itemsize
+    n_rows = _t_n_rows(case)
+    assert n_rows > 3
+    x, w = _arrays(case, dtype)
+    outs = []
+    # one thread, one job per thread: the windows are the workspace's alone
+    monkeypatch.setattr(_direct, "CHANNEL_JOBS_PER_THREAD", 1)
+    for budget, rows in [(1, 1), (_t_window_bytes(case, 3, itemsize), 3),
+                         (_t_window_bytes(case, n_rows, itemsize) - 1, n_rows - 1),
+                         (_t_window_bytes(case, n_rows, itemsize), n_rows)]:
+        monkeypatch.setattr(_direct, "CHANNEL_WORKSPACE_BYTES", budget)
+        outs.append(_t_run(case, x, w, n_threads=1))
+        assert channel_calls[-1][-1] == rows, "window rows"
+    assert len(channel_calls) == 4
+    assert_close(outs[0], _t_reference(case, x, w), dtype)
+    for out in outs[1:]:
+        assert np.array_equal(out, outs[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["1d-cin20-cout16", "2d-dcgan-k4-s2-p1-cout8",
+                                  "2d-k2-s3-d2-cout4", "3d-unet-cout5-g2"])
+def test_transpose_threads_bit_identical(name, dtype, monkeypatch, forced,
+                                         channel_calls):
+    """Transposed: n_threads 1, 2 and 3, with the default workspace and with
+    windows of 3 rows, give the reference's values, bit-identical."""
+    case = TCASE[name]
+    x, w = _arrays(case, dtype)
+    expected = _t_reference(case, x, w)
+    first = None
+    for budget in (_direct.CHANNEL_WORKSPACE_BYTES,
+                   _t_window_bytes(case, 3, np.dtype(dtype).itemsize)):
+        monkeypatch.setattr(_direct, "CHANNEL_WORKSPACE_BYTES", budget)
+        for n_threads in (1, 2, 3):
+            out = _t_run(case, x, w, n_threads=n_threads)
+            assert channel_calls[-1][4] == n_threads
+            if first is None:
+                first = out
+                assert_close(out, expected, dtype)
+            assert out.tobytes() == first.tobytes()
+    assert len(channel_calls) == 6
+
+
+# --------------------------------------------------------------------------
+# transposed: the arrays a user passes, NaN and inf
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["read-only", "fortran", "strided"])
+def test_transpose_inputs_untouched_any_layout(layout, dtype, channel_calls):
+    """Transposed, k4 s2 p1 with 8 input and 4 output channels (the path by
+    default): read-only, Fortran-ordered and strided inputs give the
+    C-contiguous result, bias included, in the input's dtype, and no input
+    is modified."""
+    case = ("2d", 2, (2, 8, 6, 5), (8, 4, 4, 4), (2, 2), ((1, 1), (1, 1)), (0, 1),
+            (1, 1), 1)
+    x, w = _arrays(case, dtype)
+    b = np.arange(4, dtype=dtype)
+    expected = _t_reference(case, x, w) + b[:, None, None]
+    xs, ws = _layouts(x, w)[layout]
+    x_copy, w_copy = xs.copy(), ws.copy()
+    out = TCONV[2](xs, ws, b, stride=2, padding=1, output_padding=(0, 1),
+                   method="direct")
+    assert len(channel_calls) == 1
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(xs, x_copy)
+    np.testing.assert_array_equal(ws, w_copy)
+    assert_close(out, expected, dtype)
+    contiguous = TCONV[2](x, w, b, stride=2, padding=1, output_padding=(0, 1),
+                          method="direct")
+    assert np.array_equal(out, contiguous)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["1d-k2-s3-op2-cout5", "2d-dcgan-k4-s2-p1-cout8",
+                                  "2d-k2-s3-d2-cout4", "3d-k2-s3-d2-cout6"])
+def test_transpose_nan_and_inf_propagate_like_reference(name, dtype, simd_version,
+                                                        forced, channel_calls):
+    """Transposed: +inf in the last column and -inf in the first column of
+    the input (beside the padding the copy adds and the wide columns that
+    are cropped), NaN inside: NaN and +-inf land on exactly the outputs
+    where the reference has them (never on the zero outputs of phases
+    without taps), the finite outputs keep the reference's values."""
+    case = TCASE[name]
+    x, w = _arrays(case, dtype)
+    x[0, 0, ..., -1] = np.inf
+    x[-1, -1, ..., 0] = -np.inf
+    x[0, x.shape[1] // 2, ..., x.shape[-1] // 2] = np.nan
+    with np.errstate(invalid="ignore"):
+        out = _t_run(case, x, w)
+        expected = _t_reference(case, x, w)
+    assert len(channel_calls) == 1
+    assert np.isnan(expected).any() and np.isinf(expected).any()
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(expected))
+    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(expected))
+    finite = np.isfinite(expected)
+    assert finite.any()
+    assert_close(np.where(finite, out, 0), np.where(finite, expected, 0), dtype)
+
+
+# --------------------------------------------------------------------------
+# transposed: the rule
+# --------------------------------------------------------------------------
+
+def _takes_transpose(x_shape, w_shape, dtype=np.float32, groups=1, stride=1,
+                     padding=0):
+    """takes_transpose_channels for these shapes, without allocating."""
+    nd = len(x_shape) - 2
+    x = np.broadcast_to(np.zeros((), dtype=dtype), x_shape)
+    w = np.broadcast_to(np.zeros((), dtype=dtype), w_shape)
+    geom = conv_transpose_geometry(x_shape[2:], w_shape[2:], (stride,) * nd, padding,
+                                   0, (1,) * nd)
+    return _direct.takes_transpose_channels(x, w, geom, groups)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, dtype, groups, stride, padding, expected", [
+    # DCGAN: 256 x 16 taps / 4 phases; 4 phases of 16 rows x 18 = 1152
+    # wide positions for 32 x 32 = 1024 outputs: 1.125
+    ((16, 256, 16, 16), (256, 128, 4, 4), np.float32, 1, 2, 1, True),
+    ((16, 256, 16, 16), (256, 128, 4, 4), np.float64, 1, 2, 1, True),
+    # integers stay on the exact row kernel
+    ((16, 256, 16, 16), (256, 128, 4, 4), np.int64, 1, 2, 1, False),
+    # output channels per group: 3 no, 4 yes (4 phases of 8 x 10 for 16 x 16)
+    ((2, 16, 8, 8), (16, 3, 4, 4), np.float32, 1, 2, 1, False),
+    ((2, 16, 8, 8), (16, 4, 4, 4), np.float32, 1, 2, 1, True),
+    ((2, 16, 8, 8), (16, 3, 4, 4), np.float32, 4, 2, 1, False),
+    ((2, 16, 8, 8), (16, 4, 4, 4), np.float32, 4, 2, 1, True),
+    # input channels x taps of one phase (rounded down): U-Net k2 s2,
+    # 8 x 4 / 4 = 8 yes, 7 no (widening 1); k1 s3 1-D, 24 / 3 = 8 yes,
+    # 23 / 3 = 7 no (3 phases of 10 wide, tapless ones included, for 28)
+    ((2, 8, 16, 16), (8, 4, 2, 2), np.float32, 1, 2, 0, True),
+    ((2, 7, 16, 16), (7, 4, 2, 2), np.float32, 1, 2, 0, False),
+    ((2, 24, 10), (24, 4, 1), np.float32, 1, 3, 0, True),
+    ((2, 23, 10), (23, 4, 1), np.float32, 1, 3, 0, False),
+    # widening: 1-D k6 on 5 inputs, 15 wide for 10 outputs = 1.5 exactly;
+    # on 4 inputs 14 / 9 = 1.56; 2-D k3 p1 on 4 x 4, 4 rows x 6 for 16 =
+    # 1.5; on 3 x 3, 3 x 5 for 9 = 1.67
+    ((2, 2, 5), (2, 4, 6), np.float32, 1, 1, 0, True),
+    ((2, 2, 4), (2, 4, 6), np.float32, 1, 1, 0, False),
+    ((2, 512, 4, 4), (512, 256, 3, 3), np.float32, 1, 1, 1, True),
+    ((2, 512, 3, 3), (512, 256, 3, 3), np.float32, 1, 1, 1, False),
+])
+def test_transpose_rule(x_shape, w_shape, dtype, groups, stride, padding, expected):
+    """takes_transpose_channels: float input, >= 4 output channels per group,
+    >= 8 input channels per group x taps / prod(stride) (the taps of one
+    output phase), and the wide outputs of all phases at most 1.5 x the
+    output."""
+    assert (_direct.CHANNEL_BLOCK, _direct.CHANNEL_MIN_TERMS,
+            _direct.CHANNEL_MAX_WIDENING) == (4, 8, 1.5)
+    assert _takes_transpose(x_shape, w_shape, dtype, groups, stride, padding) == expected
+
+
+@pytest.mark.parametrize("dtype, w_shape, groups, expected", [
+    (np.float32, (8, 4, 4, 4), 1, True),
+    (np.float64, (8, 4, 4, 4), 2, True),     # 4 output channels per group
+    (np.int64, (8, 4, 4, 4), 1, False),
+    (np.float32, (8, 3, 4, 4), 1, False),
+    (np.float32, (8, 3, 4, 4), 2, False),    # 3 output channels per group
+])
+def test_conv_transpose_direct_follows_the_rule(dtype, w_shape, groups, expected,
+                                                channel_calls):
+    """conv_transpose2d(method='direct'), k4 s2 p1 on 6 x 6, runs the
+    channel-blocked kernel exactly when takes_transpose_channels accepts
+    the call, and is right either way."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(-5, 6, size=(2, 8, 6, 6)).astype(dtype)
+    w = rng.integers(-5, 6, size=w_shape).astype(dtype)
+    out = fastconv.conv_transpose2d(x, w, stride=2, padding=1, groups=groups,
+                                    method="direct")
+    assert bool(channel_calls) == expected
+    assert out.dtype == dtype
+    # small integers: every sum is exact in each dtype
+    np.testing.assert_array_equal(
+        out, conv_transpose(x.astype(np.float64), w.astype(np.float64), stride=(2, 2),
+                            padding=((1, 1), (1, 1)), groups=groups))
