@@ -609,13 +609,14 @@ def takes_channels(x, weight, geom, groups):
 
 def takes_transpose_channels(x, weight, geom, groups):
     """Whether conv_transpose_channels runs this transposed convolution:
-    as takes_channels, with the taps of one output phase (taps / stride)
-    and the wide outputs of all phases."""
+    as takes_channels, with the taps of one output phase (taps / stride,
+    rounded down) and the wide outputs of the phases that have taps."""
     if not _channels_apply(x, weight.shape[1],
                            x.shape[1] // groups * geom.n_taps // math.prod(geom.stride)):
         return False
     _, size, phases = geom.transpose_phases()
-    wide = sum(((count[0] - 1) * size[1] + count[1]) * size[2] for _, _, count in phases)
+    wide = sum(((count[0] - 1) * size[1] + count[1]) * size[2]
+               for taps, _, count in phases if taps)
     return wide <= CHANNEL_MAX_WIDENING * math.prod(geom.input_spatial)
 
 

@@ -98,17 +98,12 @@
  * (FASTCONV_CHANNEL_SLACK elements is always enough).  Blocks of
  * FASTCONV_CHANNELS output channels x NV vectors of positions are
  * accumulated in registers, each input vector loaded once for the
- * FASTCONV_CHANNELS channels.  The input channels run in chunks of
- * FASTCONV_CHUNK_TERMS channel x tap terms, each chunk over every channel
- * block before the next, so that the chunk's input stays in L1 (measured:
- * 144 terms beat 72 and 36 by 5-15 % on 16 x 64 -> 128 stride-2 3x3
- * convolutions and 16 x 256 -> 128 stride-2 4x4 transposed ones); y holds
- * the partial sums between chunks.  The last channel block is moved back
- * to end at n_co and stores only the channels no other block has.  Each
- * value is summed in the order ci, then t, with the same partial sums
- * whatever block computes it. */
+ * FASTCONV_CHANNELS channels; the last channel block is moved back to end
+ * at n_co (recomputing channels, same values).  Each value is summed in the
+ * order ci, then t, whatever block computes it.  (Cutting the input
+ * channels into chunks kept in L1, the partial sums in y between chunks,
+ * measured no faster on the benchmark's workloads.) */
 #define FASTCONV_CHANNELS 4
-#define FASTCONV_CHUNK_TERMS 144
 #define FASTCONV_CHANNEL_SLACK 128
 
 #define FASTCONV_DEFINE_CHANNELS(NAME, T, BYTES, NV, ATTR)                     \
@@ -121,20 +116,13 @@
                                        may_alias));                           \
         enum { L = BYTES / sizeof(T), NC = FASTCONV_CHANNELS };               \
         const ptrdiff_t w_co = n_ci * n_taps;                                 \
-        const ptrdiff_t chunk = (FASTCONV_CHUNK_TERMS + n_taps - 1) / n_taps;  \
         for (ptrdiff_t p0 = 0; p0 < n_pos; p0 += NV * L) {                    \
-          for (ptrdiff_t k0 = 0; k0 < n_ci; k0 += chunk) {                    \
-            const ptrdiff_t k1 = k0 + chunk < n_ci ? k0 + chunk : n_ci;       \
             for (ptrdiff_t cb = 0; cb < n_co; cb += NC) {                     \
                 const ptrdiff_t c0 = cb + NC <= n_co ? cb : n_co - NC;        \
-                T *yb = y + c0 * ldy + p0;                                    \
                 vec acc[NC][NV];                                              \
                 for (int c = 0; c < NC; c++)                                  \
-                    for (int v = 0; v < NV; v++) {                            \
-                        if (k0 == 0) acc[c][v] = (vec){0};                    \
-                        else acc[c][v] = *(const vec_u *)(yb + c * ldy + v * L); \
-                    }                                                         \
-                for (ptrdiff_t ci = k0; ci < k1; ci++) {                      \
+                    for (int v = 0; v < NV; v++) acc[c][v] = (vec){0};        \
+                for (ptrdiff_t ci = 0; ci < n_ci; ci++) {                     \
                     const T *xc = x + ci * ldx + p0;                          \
                     const T *wc = w + c0 * w_co + ci * n_taps;                \
                     for (ptrdiff_t t = 0; t < n_taps; t++) {                  \
@@ -147,13 +135,10 @@
                         }                                                     \
                     }                                                         \
                 }                                                             \
-                /* a moved-back block stores only its new channels: the    \
-                 * others already hold this chunk's terms */                 \
-                for (int c = (int)(cb - c0); c < NC; c++)                     \
+                for (int c = 0; c < NC; c++)                                  \
                     for (int v = 0; v < NV; v++)                              \
-                        *(vec_u *)(yb + c * ldy + v * L) = acc[c][v];         \
+                        *(vec_u *)(y + (c0 + c) * ldy + p0 + v * L) = acc[c][v]; \
             }                                                                 \
-          }                                                                   \
         }                                                                     \
     }
 
