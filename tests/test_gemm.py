@@ -355,19 +355,41 @@ def test_inputs_untouched_and_read_only_accepted(fn, w_shape):
                                           method="gemm"))
 
 
-@pytest.mark.parametrize("op, x_dtype, w_shape, groups, expected", [
-    ("conv", np.float32, (4, 3, 3, 3), 1, "gemm"),        # 4 output channels share columns
-    ("conv", np.float64, (3, 8, 3, 3), 1, "direct"),      # 3 do not
-    ("conv", np.float32, (8, 1, 3, 3), 8, "direct"),      # depthwise: 1 per group
-    ("conv", np.int64, (64, 3, 3, 3), 1, "direct"),       # integers stay exact
-    ("conv_transpose", np.float32, (8, 1, 4, 4), 2, "gemm"),   # 4 input channels per group
-    ("conv_transpose", np.float32, (3, 16, 4, 4), 1, "direct"),
-    ("conv_transpose", np.int64, (64, 3, 4, 4), 1, "direct"),
+@pytest.mark.parametrize("op, x_dtype, x_shape, w_shape, stride, padding, groups, expected", [
+    # few output channels per group, or integers: the direct row kernel
+    ("conv", np.float64, (1, 8, 6, 6), (3, 8, 3, 3), 1, 0, 1, "direct"),
+    ("conv", np.float32, (1, 8, 6, 6), (8, 1, 3, 3), 1, 0, 8, "direct"),   # depthwise
+    ("conv", np.int64, (1, 3, 6, 6), (64, 3, 3, 3), 1, 0, 1, "direct"),
+    ("conv_transpose", np.float32, (1, 3, 6, 6), (3, 16, 4, 4), 2, 1, 1, "direct"),
+    ("conv_transpose", np.int64, (1, 64, 6, 6), (64, 3, 4, 4), 2, 1, 1, "direct"),
+    # the channel-blocked kernel
+    ("conv", np.float32, (2, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1, "direct"),  # resnet
+    ("conv", np.float32, (2, 8, 28, 28), (8, 8, 3, 3), 2, 1, 1, "direct"),
+    ("conv", np.float32, (2, 256, 14, 14), (256, 256, 3, 3), 1, 1, 1, "direct"),
+    ("conv", np.float32, (2, 128, 28, 28), (128, 128, 3, 3), 2, 1, 1, "direct"),
+    ("conv", np.float32, (2, 64, 8, 8), (64, 64, 3, 3), 1, 1, 1, "direct"),  # grid 1.56x
+    ("conv_transpose", np.float32, (2, 128, 16, 16), (128, 64, 4, 4), 2, 1, 1, "direct"),
+    ("conv_transpose", np.float32, (2, 8, 16, 16), (8, 8, 3, 3), 1, 1, 1, "direct"),
+    # gemm where the channel-blocked kernel does not apply or measured slower
+    ("conv", np.float32, (1, 3, 5, 5), (4, 3, 4, 4), 1, 0, 1, "gemm"),   # grid 6.25x
+    ("conv", np.float32, (2, 64, 56, 56), (64, 64, 1, 1), 1, 0, 1, "gemm"),  # one tap
+    ("conv", np.float32, (2, 256, 28, 28), (256, 256, 3, 3), 2, 1, 1, "gemm"),  # > 128 in
+    ("conv_transpose", np.float32, (2, 256, 16, 16), (256, 128, 4, 4), 2, 1, 1, "gemm"),
+    ("conv_transpose", np.float32, (2, 128, 64, 64), (128, 64, 2, 2), 2, 0, 1, "gemm"),  # k = s
+    ("conv_transpose", np.float32, (2, 128, 32, 32), (128, 3, 4, 4), 2, 1, 1, "gemm"),
+    ("conv_transpose", np.float32, (1, 8, 6, 6), (8, 1, 4, 4), 2, 1, 2, "gemm"),
 ])
-def test_auto_rule(op, x_dtype, w_shape, groups, expected):
-    """The rule of choose_auto's docstring: gemm for floats when
-    weight.shape[0] // groups >= 4, the direct kernel otherwise."""
-    x = np.zeros((1, 8, 6, 6), dtype=x_dtype)
-    w = np.zeros(w_shape, dtype=x_dtype)
-    geom = conv_geometry((6, 6), w_shape[2:])
+def test_auto_rule(op, x_dtype, x_shape, w_shape, stride, padding, groups, expected):
+    """The rule of choose_auto's docstring: for floats, the direct method's
+    channel-blocked kernel where it applies, for a convolution with more
+    than one tap and stride 1 or at most 128 input channels per group, for
+    a transposed convolution with at most 128 input channels per group and
+    overlapping windows; else gemm when
+    weight.shape[0] // groups >= 4; the direct kernel otherwise."""
+    x = np.zeros(x_shape, dtype=x_dtype)[:, :, None]
+    w = np.zeros(w_shape, dtype=x_dtype)[:, :, None]
+    if op == "conv":
+        geom = conv_geometry(x_shape[2:], w_shape[2:], stride, padding)
+    else:
+        geom = conv_transpose_geometry(x_shape[2:], w_shape[2:], stride, padding)
     assert _methods.choose_auto(op, x, w, geom, groups) == expected

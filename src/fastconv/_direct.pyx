@@ -16,6 +16,11 @@
 # inside the source row go to the vectorised kernel of _direct_simd.h when
 # the stride along W is 1; the border outputs (padding), strided rows and
 # int64 take the scalar loops below.
+#
+# Float calls with many channels take the channel-blocked kernel instead
+# (the end of this file): it reuses each input vector for 4 output channels
+# from registers, on a zero-padded copy of the input, and allocates its own
+# output.
 
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
@@ -594,7 +599,7 @@ CHANNEL_MIN_TERMS = 8
 #: Largest ratio of wide-output positions to output positions for which
 #: the channel-blocked kernel is taken: the padding columns it computes and
 #: drops.
-CHANNEL_MAX_WIDENING = 1.5
+CHANNEL_MAX_WIDENING = 4.0
 
 
 def takes_channels(x, weight, geom, groups):
@@ -621,8 +626,8 @@ def takes_transpose_channels(x, weight, geom, groups):
 
 
 def _channels_apply(x, cout_per_group, terms):
-    return (FASTCONV_HAVE_SIMD and x.dtype.kind == "f"
-            and cout_per_group >= FASTCONV_CHANNELS and terms >= CHANNEL_MIN_TERMS)
+    return (cout_per_group >= FASTCONV_CHANNELS and terms >= CHANNEL_MIN_TERMS
+            and x.dtype.kind == "f" and FASTCONV_HAVE_SIMD)
 
 
 def _flat(a):

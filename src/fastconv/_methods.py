@@ -64,8 +64,9 @@ def method_names(op):
 #: channels share each column of the column matrix (see :func:`choose_auto`).
 GEMM_MIN_SHARED_CHANNELS = 4
 
-#: ``method='auto'`` runs the direct method's channel-blocked kernel for at
-#: most this many input channels per group (see :func:`choose_auto`).
+#: ``method='auto'`` runs the direct method's channel-blocked kernel for
+#: transposed convolutions with at most this many input channels per group
+#: (see :func:`choose_auto`).
 CHANNELS_MAX_INPUT = 128
 
 
@@ -78,11 +79,11 @@ def choose_auto(op, x, weight, geom, groups):
       only;
     - float inputs that the direct method's channel-blocked kernel takes
       (at least 4 output channels and 8 input channels x taps per group, a
-      padded grid at most 1.5 x the output), with at most
-      ``CHANNELS_MAX_INPUT`` (128) input channels per group: 'direct', for
-      a convolution when its kernel has more than one tap and its stride is
-      1 or it has at least 16 input channels per group; for a transposed
-      convolution when its kernel windows overlap (not stride == kernel);
+      padded grid at most 4 x the output): 'direct', for a convolution when
+      its kernel has more than one tap and it has stride 1 or at most
+      ``CHANNELS_MAX_INPUT`` (128) input channels per group, for a
+      transposed convolution when it has at most 128 input channels per
+      group and its kernel windows overlap (not stride == kernel);
     - other float inputs: 'gemm' when at least ``GEMM_MIN_SHARED_CHANNELS``
       (4) channels share each column of its column matrix, i.e. when
       ``weight.shape[0] // groups >= 4``: output channels per group for a
@@ -91,34 +92,40 @@ def choose_auto(op, x, weight, geom, groups):
 
     Why: the channel-blocked kernel keeps blocks of 4 output channels x 96
     positions in registers and runs near the CPU's peak (about 220 GFLOP/s
-    a core in float32 here), beating BLAS, which must first pack the
-    columns; what it cannot beat is a convolution that is one plain GEMM
-    (1x1 kernels), a transposed convolution whose col2im is a copy
-    (stride == kernel), strided convolutions with few input channels (the
-    stride-phase copy outweighs the arithmetic), and many input channels
-    per group, where BLAS's blocking of the long sums wins.  Without the
-    channel-blocked kernel, gemm pays for rearranging the data once per
-    column, then BLAS does the arithmetic several times faster than the
-    row kernel, from about 4 channels sharing a column.  Measured on a
-    2-core AMD EPYC (Zen 5), SciPy's OpenBLAS, float32, 2 threads, as
-    direct time / gemm time (``bench/auto_rule.py``): MEASURED.
+    a core in float32 here), where BLAS must first pack its operands; what
+    it does not beat is a convolution that is one plain GEMM (1x1
+    kernels), a transposed convolution whose col2im is a copy (stride ==
+    kernel), and strided or transposed convolutions with many input
+    channels, whose long sums BLAS blocks better.  Without the channel-blocked kernel, gemm
+    pays for rearranging the data once per column, then BLAS does the
+    arithmetic several times faster than the row kernel, from about 4
+    channels sharing a column.  Measured with ``bench/auto_rule.py``
+    (2-core AMD EPYC, Zen 5, SciPy's OpenBLAS, float32, 2 threads; direct
+    time / gemm time): 3x3 and 5x5 convolutions of 4 to 256 channels on 14
+    to 56 pixel images 0.2-1.0 (64 -> 64 on 56x56: 0.67-0.78; 256 -> 256
+    at stride 1: 0.83-0.99, at stride 2: 1.0-1.3); 1x1 convolutions
+    1.3-4.8 at stride 1;
+    transposed convolutions 3x3 and 4x4 of 8 to 128 input channels
+    0.1-1.0, of 256 and 512 input channels 0.94-1.9, kernel 2 stride 2
+    (U-Net) 0.76-1.1.
     """
     if x.dtype.kind != "f":
         return "direct"
+    shared = weight.shape[0] // groups
+    if op == CONV and shared < GEMM_MIN_SHARED_CHANNELS:
+        return "direct"   # too few output channels for either kernel
     if _takes_channels(op, x, weight, geom, groups):
         return "direct"
-    shared = weight.shape[0] // groups
     return "gemm" if shared >= GEMM_MIN_SHARED_CHANNELS else "direct"
 
 
 def _takes_channels(op, x, weight, geom, groups):
     """The channel-blocked part of choose_auto's rule."""
+    many_inputs = x.shape[1] // groups > CHANNELS_MAX_INPUT
     if op == CONV:
-        cin_per_group = weight.shape[1]
-        return (geom.n_taps > 1 and cin_per_group <= CHANNELS_MAX_INPUT
-                and (geom.stride == (1, 1, 1) or cin_per_group >= 16)
+        return (geom.n_taps > 1 and not (many_inputs and geom.stride != (1, 1, 1))
                 and _direct.takes_channels(x, weight, geom, groups))
-    return (x.shape[1] // groups <= CHANNELS_MAX_INPUT
+    return (not many_inputs
             and not geom.tiles_without_overlap()
             and _direct.takes_transpose_channels(x, weight, geom, groups))
 
@@ -157,9 +164,15 @@ def get_method(op, name, x, weight, geom, groups):
 def conv_direct(x, weight, geom, groups, n_threads):
     """Direct convolution: each output value gathers kernel x input.
 
-    Needs no memory beyond the output and is exact for integers; what
-    'auto' runs for integers and few channels.  Work is split over blocks of
-    output rows, so a single one-channel image uses every thread.
+    Exact for integers; what 'auto' runs for integers, few channels and
+    most float convolutions with many.  Float inputs with at least 4 output
+    channels per group take the channel-blocked kernel: blocks of 4 output
+    channels x 96 positions summed in registers from a zero-padded,
+    stride-phase-split copy of a window of rows of each sample (at most
+    4 MiB per thread beside the output), windows shared out between
+    threads.  Other calls need no memory beyond the output and split their
+    work over blocks of output rows, so a single one-channel image uses
+    every thread.
     """
     if _direct.takes_channels(x, weight, geom, groups):
         return _direct.conv_channels(x, weight, geom, groups, n_threads)
@@ -180,7 +193,11 @@ def conv_transpose_direct(x, weight, geom, groups, n_threads):
 
     The same sums as the scatter-add, reordered so that one thread owns each
     output row and the inner loop vectorises; no memory beyond the output,
-    exact for integers.  Work is split over output rows.
+    exact for integers.  Work is split over output rows.  Float inputs with
+    at least 4 output channels per group instead run one stride-1
+    convolution per output phase (the outputs one stride apart) on the
+    channel-blocked kernel of the convolution, all phases reading one
+    zero-padded copy of a window of each sample.
     """
     if _direct.takes_transpose_channels(x, weight, geom, groups):
         return _direct.conv_transpose_channels(x, weight, geom, groups, n_threads)
