@@ -607,6 +607,8 @@ def takes_channels(x, weight, geom, groups):
     kernel exists, at least CHANNEL_BLOCK output channels and
     CHANNEL_MIN_TERMS input channels x taps per group, and the wide output
     is at most CHANNEL_MAX_WIDENING x the output."""
+    if weight.shape[0] // groups < FASTCONV_CHANNELS:   # the common few-channel case, first
+        return False
     return (_channels_apply(x, weight.shape[0] // groups, weight.shape[1] * geom.n_taps)
             and math.prod(geom.phase_size()) <= CHANNEL_MAX_WIDENING
             * math.prod(geom.output_spatial))
@@ -616,6 +618,8 @@ def takes_transpose_channels(x, weight, geom, groups):
     """Whether conv_transpose_channels runs this transposed convolution:
     as takes_channels, with the taps of one output phase (taps / stride,
     rounded down) and the wide outputs of the phases that have taps."""
+    if weight.shape[1] < FASTCONV_CHANNELS:   # the common few-channel case, first
+        return False
     if not _channels_apply(x, weight.shape[1],
                            x.shape[1] // groups * geom.n_taps // math.prod(geom.stride)):
         return False
