@@ -122,3 +122,35 @@ def test_omp_num_threads_respected(value):
         env=env, capture_output=True, text=True, check=True,
     )
     assert int(result.stdout) == value
+
+
+def _import_fastconv_and_report(extra_env):
+    """In a fresh interpreter with ``extra_env`` set (a value of None
+    removes the variable): the spin variables after ``import fastconv``."""
+    package_root = str(Path(fastconv.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    for name, value in extra_env.items():
+        env.pop(name, None)
+        if value is not None:
+            env[name] = value
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root,
+                                                      env.get("PYTHONPATH")]))
+    code = ("import os, fastconv; "
+            "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))")
+    result = subprocess.run([sys.executable, "-c", code], env=env,
+                            capture_output=True, text=True, check=True)
+    return result.stdout.split()
+
+
+@pytest.mark.parametrize("extra_env, expected", [
+    # fastconv's short spin is set only while its OpenMP runtime loads
+    ({"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": None}, ["None", "None"]),
+    # a user's setting is left as it is
+    ({"GOMP_SPINCOUNT": "123", "OMP_WAIT_POLICY": None}, ["123", "None"]),
+    ({"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": "active"}, ["None", "active"]),
+])
+def test_import_leaves_the_environment_as_it_was(extra_env, expected):
+    """``import fastconv`` shortens its own OpenMP threads' spin (see
+    fastconv/__init__.py) without leaving GOMP_SPINCOUNT set for libraries
+    loaded later, and keeps a spin setting the user made."""
+    assert _import_fastconv_and_report(extra_env) == expected

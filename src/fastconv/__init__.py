@@ -6,17 +6,41 @@ convolution is the adjoint of the convolution with the same arguments: if a
 convolution is ``y = C @ x``, the transposed convolution is ``C.T @ y``.
 """
 
-from ._version import __version__
-from ._geometry import conv_output_shape, conv_transpose_output_shape
-from ._api import (
+import os as _os
+
+# fastconv's OpenMP threads go to sleep soon after they run out of work,
+# rather than spin for milliseconds as GNU OpenMP's threads do by default:
+# they share the cores with SciPy's BLAS threads (the "gemm" method), which
+# spin too, and a spinning thread of either kind holds the core the other
+# needs.  Measured on 2 cores (bench/test_mixing.py): a 0.2 ms direct call
+# right after a gemm call took 10 ms with the default spin, 0.7 ms with
+# GOMP_SPINCOUNT=3000, while calls alone were no slower (sleeping at once,
+# OMP_WAIT_POLICY=passive, made small calls 30 us slower).  The OpenMP
+# runtime reads the variable once, when it loads, which is here, with the
+# first compiled module; the variable is then put back as it was, so
+# libraries loaded later do not see it.  A spin setting of the user's
+# (GOMP_SPINCOUNT or OMP_WAIT_POLICY) is kept; other OpenMP runtimes
+# ignore the variable.
+_set_spin = not {"GOMP_SPINCOUNT", "OMP_WAIT_POLICY"} & set(_os.environ)
+if _set_spin:
+    _os.environ["GOMP_SPINCOUNT"] = "3000"
+try:
+    from . import _openmp  # noqa: F401  (loads the OpenMP runtime)
+finally:
+    if _set_spin:
+        del _os.environ["GOMP_SPINCOUNT"]
+
+from ._version import __version__  # noqa: E402
+from ._geometry import conv_output_shape, conv_transpose_output_shape  # noqa: E402
+from ._api import (  # noqa: E402
     conv1d, conv2d, conv3d,
     conv_transpose1d, conv_transpose2d, conv_transpose3d,
 )
-from . import _methods, plot
+from . import _methods, plot  # noqa: E402
 # these register their methods, so they come before the lists below
-from ._matrix import convolution_matrix, conv_operator
-from ._zero_insertion import zero_insert
-from . import _gemm  # registers method 'gemm'
+from ._matrix import convolution_matrix, conv_operator  # noqa: E402
+from ._zero_insertion import zero_insert  # noqa: E402
+from . import _gemm  # noqa: E402  (registers method 'gemm')
 
 #: Valid ``method=`` values of the convolution functions.
 CONV_METHODS: tuple[str, ...] = _methods.method_names(_methods.CONV)
