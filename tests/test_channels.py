@@ -144,8 +144,8 @@ def _window_bytes(case, rows, itemsize):
     past a window's end."""
     _, _, x_shape, w_shape, stride, padding, dilation, _ = case
     geom = conv_geometry(x_shape[2:], w_shape[2:], stride, padding, dilation)
-    width = geom.phase_size()[2]
-    extra = max(shift for _, shift in geom.phase_taps()) // width + 1
+    width = geom.phase_row()
+    extra = max(shift for _, shift in geom.phase_taps(width)) // width + 1
     phase_rows = math.prod(stride) * x_shape[1]
     return width * itemsize * (rows * (phase_rows + w_shape[0]) + phase_rows * extra)
 
@@ -460,7 +460,7 @@ def _t_reference(case, x, w):
 
 
 def _t_phases(case):
-    """(pad, size, phases) of ConvGeometry.transpose_phases for the case."""
+    """(pad, size, row, phases) of ConvGeometry.transpose_phases for the case."""
     _, _, x_shape, w_shape, stride, padding, output_padding, dilation, _ = case
     return conv_transpose_geometry(x_shape[2:], w_shape[2:], stride, padding,
                                    output_padding, dilation).transpose_phases()
@@ -469,7 +469,7 @@ def _t_phases(case):
 def _t_n_rows(case):
     """Rows of the padded input's grid that hold outputs of a phase with
     taps: max of (count_D - 1) * size_H + count_H."""
-    _, size, phases = _t_phases(case)
+    _, size, _, phases = _t_phases(case)
     return max((count[0] - 1) * size[1] + count[1] for taps, _, count in phases if taps)
 
 
@@ -479,11 +479,11 @@ def _t_window_bytes(case, rows, itemsize):
     wide-output row per output channel of every phase with taps, plus the
     rows the taps read past a window's end."""
     _, _, x_shape, w_shape, *_, groups = case
-    _, size, phases = _t_phases(case)
+    _, size, row, phases = _t_phases(case)
     with_taps = [taps for taps, _, _ in phases if taps]
-    extra = max(shift for taps in with_taps for _, shift in taps) // size[2] + 1
+    extra = max(shift for taps in with_taps for _, shift in taps) // row + 1
     wide = len(with_taps) * w_shape[1] * groups
-    return size[2] * itemsize * (rows * (x_shape[1] + wide) + x_shape[1] * extra)
+    return row * itemsize * (rows * (x_shape[1] + wide) + x_shape[1] * extra)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -566,7 +566,7 @@ def test_transpose_phases_semantics(nd):
         args = _random_transpose_geometry(rng, nd)
         size_in, kernel, stride, padding, output_padding, dilation = args
         geom = conv_transpose_geometry(*args)
-        pad, size, phases = geom.transpose_phases()
+        pad, size, row, phases = geom.transpose_phases()
         x = rng.standard_normal(geom.output_spatial)
         w = rng.standard_normal(geom.kernel_size)
         assert all(p >= 0 for p in pad)
@@ -574,7 +574,15 @@ def test_transpose_phases_semantics(nd):
         fits = tuple(slice(0, max(0, min(n, s - p)))
                      for n, s, p in zip(x.shape, size, pad))
         padded[tuple(slice(p, p + f.stop) for p, f in zip(pad, fits))] = x[fits]
-        padded_flat, w_flat = padded.ravel(), w.ravel()
+        # rows stored ``row`` apart: the columns dropped at the end of a row
+        # and the ones they stand in for at the start of the next are zeros
+        assert 1 <= row <= size[2]
+        assert not padded[..., row:].any() and not padded[..., :size[2] - row].any()
+        # (the last row's dropped columns read past the end: the kernel's
+        # zeroed tail)
+        padded_flat = np.concatenate([padded[..., :row].ravel(),
+                                      np.zeros(size[2] - row)])
+        w_flat = w.ravel()
         out = np.full(geom.input_spatial, np.nan)
         hits = np.zeros(geom.input_spatial, dtype=int)
         for taps, start, count in phases:
@@ -587,7 +595,8 @@ def test_transpose_phases_semantics(nd):
                        for ti, d, r, s in zip(t, geom.dilation, residues, geom.stride))]
             assert sorted(t for t, _ in taps) == expected_taps, args
             u = np.indices(count)
-            u_flat = (u[0] * size[1] + u[1]) * size[2] + u[2]
+            assert max(count[2] for _, _, count in phases) <= row
+            u_flat = (u[0] * size[1] + u[1]) * row + u[2]
             values = np.zeros(count)
             for t, shift in taps:
                 assert shift >= 0 and u_flat.max() + shift < padded_flat.size, args
@@ -759,13 +768,14 @@ def _takes_transpose(x_shape, w_shape, dtype=np.float32, groups=1, stride=1,
     ((2, 7, 16, 16), (7, 4, 2, 2), np.float32, 1, 2, 0, False),
     ((2, 24, 10), (24, 4, 1), np.float32, 1, 3, 0, True),
     ((2, 23, 10), (23, 4, 1), np.float32, 1, 3, 0, False),
-    # widening: 1-D k6 on 5 inputs, 15 wide for 10 outputs = 1.5 exactly;
-    # on 4 inputs 14 / 9 = 1.56; 2-D k3 p1 on 4 x 4, 4 rows x 6 for 16 =
-    # 1.5; on 3 x 3, 3 x 5 for 9 = 1.67
-    ((2, 2, 5), (2, 4, 6), np.float32, 1, 1, 0, True),
-    ((2, 2, 4), (2, 4, 6), np.float32, 1, 1, 0, False),
-    ((2, 512, 4, 4), (512, 256, 3, 3), np.float32, 1, 1, 1, True),
-    ((2, 512, 3, 3), (512, 256, 3, 3), np.float32, 1, 1, 1, False),
+    # widening, rows stored with the zero columns they share dropped: 1-D
+    # k6 p2 on 3 inputs, pad 3 and 9 wide, 3 shared, one row of 6 for 4
+    # outputs = 1.5 exactly; on 2 inputs 5 for 3 = 1.67; 2-D k3 p1 on
+    # 2 x 2, 2 rows of 3 for 4 = 1.5; on 1 x 1, 1 row of 2 for 1 = 2
+    ((2, 2, 3), (2, 4, 6), np.float32, 1, 1, 2, True),
+    ((2, 2, 2), (2, 4, 6), np.float32, 1, 1, 2, False),
+    ((2, 512, 2, 2), (512, 256, 3, 3), np.float32, 1, 1, 1, True),
+    ((2, 512, 1, 1), (512, 256, 3, 3), np.float32, 1, 1, 1, False),
 ])
 def test_transpose_rule(x_shape, w_shape, dtype, groups, stride, padding, expected,
                         monkeypatch):

@@ -431,6 +431,7 @@ ctypedef struct Part:
 ctypedef struct Pass:
     Geometry split              # the copy: x_size, stride, pad of the split
     Py_ssize_t size[3]          # its phase grid
+    Py_ssize_t row              # its rows' stored length (<= size[2])
     Py_ssize_t n_phases         # stride phases in the copy
     Py_ssize_t out_step[3]
     Py_ssize_t out_size[3]      # the output's spatial size
@@ -464,7 +465,7 @@ cdef void _run_window(const floating* x, floating* out, const floating* w,
     cdef const Geometry* g = &ps.split
     cdef Py_ssize_t x_plane = g.x_size[0] * g.x_size[1] * g.x_size[2]
     cdef Py_ssize_t o_plane = ps.out_size[0] * ps.out_size[1] * ps.out_size[2]
-    cdef Py_ssize_t PH = ps.size[1], PW = ps.size[2]
+    cdef Py_ssize_t PH = ps.size[1], PW = ps.row
     cdef Py_ssize_t cin_g = c_in // groups, cout_g = c_out // groups
     cdef Py_ssize_t ldp = (window_rows + ps.extra) * PW + FASTCONV_CHANNEL_SLACK
     cdef Py_ssize_t ldw = window_rows * PW + FASTCONV_CHANNEL_SLACK
@@ -480,7 +481,7 @@ cdef void _run_window(const floating* x, floating* out, const floating* w,
         a = i // c_in
         c = i % c_in
         dst = buf + i * ldp
-        split_phase_rows(x + c * x_plane, dst, g, ps.size,
+        split_phase_rows(x + c * x_plane, dst, g, ps.size, PW,
                          a // (g.stride[1] * g.stride[2]),
                          a // g.stride[2] % g.stride[1], a % g.stride[2], r0, r_hi)
         memset(dst + (r_hi - r0) * PW, 0, (ldp - (r_hi - r0) * PW) * sizeof(floating))
@@ -516,14 +517,16 @@ cdef void _set3(Py_ssize_t* dst, values) except *:
 
 def _channels_pass(const floating[:, :, ::1] x, const floating[::1] weights,
                    floating[:, :, ::1] out, Py_ssize_t groups, int n_threads,
-                   split, size, out_step, const Py_ssize_t[:, ::1] parts,
+                   split, size, Py_ssize_t row, out_step,
+                   const Py_ssize_t[:, ::1] parts,
                    const Py_ssize_t[::1] tap_phase, const Py_ssize_t[::1] tap_shift,
                    Py_ssize_t rows):
     """Run one pass over every sample (see the notes above).
 
     x (N, C_in, X), out (N, C_out, O) with X, O flat spatial sizes;
     ``split`` = (x_size, stride, pad) of the copy, ``size`` its phase grid,
-    ``out_step`` the output step per dim; one row of ``parts`` per part:
+    ``row`` the stored length of its rows, ``out_step`` the output step
+    per dim; one row of ``parts`` per part:
     n_taps, tap_at, w_at, out_start (3), out_count (3), out_size (3, the
     output's spatial size); windows of ``rows`` rows (see _window_rows).
     Jobs are (sample, window) pairs, each on one thread with its own copy
@@ -543,6 +546,7 @@ def _channels_pass(const floating[:, :, ::1] x, const floating[::1] weights,
         _set3(ps.split.stride, split[1])
         _set3(ps.split.pad, split[2])
         _set3(ps.size, size)
+        ps.row = row
         _set3(ps.out_step, out_step)
         _set3(ps.out_size, parts[0, 9:12])
         ps.n_phases = ps.split.stride[0] * ps.split.stride[1] * ps.split.stride[2]
@@ -561,12 +565,12 @@ def _channels_pass(const floating[:, :, ::1] x, const floating[::1] weights,
         ps.parts = part_list
         ps.phase = &tap_phase[0]
         ps.shift = &tap_shift[0]
-        ps.extra = _extra_rows(max_shift, ps.size[2])
+        ps.extra = _extra_rows(max_shift, row)
         copy_values = ps.n_phases * c_in
         windows = (ps.n_rows + rows - 1) // rows
-        ldp = (rows + ps.extra) * ps.size[2] + FASTCONV_CHANNEL_SLACK
+        ldp = (rows + ps.extra) * row + FASTCONV_CHANNEL_SLACK
         per_thread = copy_values * ldp + ps.n_parts * c_out * (
-            rows * ps.size[2] + FASTCONV_CHANNEL_SLACK)
+            rows * row + FASTCONV_CHANNEL_SLACK)
         buf = np.empty(per_thread * n_threads, dtype=x.base.dtype)
         for i in range(tap_shift.shape[0]):
             off[i] = tap_phase[i] * c_in * ldp + tap_shift[i]
@@ -623,8 +627,8 @@ def takes_transpose_channels(x, weight, geom, groups):
     if not _channels_apply(x, weight.shape[1],
                            x.shape[1] // groups * geom.n_taps // math.prod(geom.stride)):
         return False
-    _, size, phases = geom.transpose_phases()
-    wide = sum(((count[0] - 1) * size[1] + count[1]) * size[2]
+    _, size, row, phases = geom.transpose_phases()
+    wide = sum(((count[0] - 1) * size[1] + count[1]) * row
                for taps, _, count in phases if taps)
     return wide <= CHANNEL_MAX_WIDENING * math.prod(geom.input_spatial)
 
@@ -644,15 +648,15 @@ cdef inline Py_ssize_t _extra_rows(Py_ssize_t max_shift, Py_ssize_t row) noexcep
     return max_shift // row + 1
 
 
-def _window_rows(n_batch, parts, shifts, size, copy_channels, wide_channels, itemsize,
-                 n_threads):
+def _window_rows(n_batch, parts, shifts, size, row, copy_channels, wide_channels,
+                 itemsize, n_threads):
     """Rows per window of _channels_pass: the copy (``copy_channels`` rows
     of the window and the extra rows read past it) and the wide outputs
     (``wide_channels`` rows) within CHANNEL_WORKSPACE_BYTES, at least one;
     and at least CHANNEL_JOBS_PER_THREAD windows per thread in all."""
     n_rows = max((count[0] - 1) * size[1] + count[1] for count in parts[:, 6:9])
-    extra = _extra_rows(int(shifts.max()), size[2])
-    rows = ((CHANNEL_WORKSPACE_BYTES // (size[2] * itemsize) - copy_channels * extra)
+    extra = _extra_rows(int(shifts.max()), row)
+    rows = ((CHANNEL_WORKSPACE_BYTES // (row * itemsize) - copy_channels * extra)
             // (copy_channels + wide_channels))
     windows = -(-CHANNEL_JOBS_PER_THREAD * n_threads // n_batch)
     return min(max(rows, 1), -(-n_rows // windows))
@@ -679,15 +683,17 @@ def conv_channels(x, weight, geom, groups, n_threads):
     (ConvGeometry.phase_taps).
     """
     out = np.empty((x.shape[0], weight.shape[0]) + geom.output_spatial, dtype=x.dtype)
-    taps = np.array(geom.phase_taps(), dtype=np.intp).reshape(-1, 2)
+    row = geom.phase_row()
+    taps = np.array(geom.phase_taps(row), dtype=np.intp).reshape(-1, 2)
     parts = _part_rows([(geom.n_taps, (0, 0, 0), geom.output_spatial)],
                        geom.output_spatial, weight.shape[0] * weight.shape[1])
     size = geom.phase_size()
-    rows = _window_rows(x.shape[0], parts, taps[:, 1], size,
+    rows = _window_rows(x.shape[0], parts, taps[:, 1], size, row,
                         math.prod(geom.stride) * x.shape[1], out.shape[1], x.itemsize,
                         n_threads)
     _channels_pass(_flat(x), weight.ravel(), _flat(out), groups, n_threads,
-                   (geom.input_spatial, geom.stride, geom.pad_before), size, (1, 1, 1),
+                   (geom.input_spatial, geom.stride, geom.pad_before), size, row,
+                   (1, 1, 1),
                    parts, np.ascontiguousarray(taps[:, 0]),
                    np.ascontiguousarray(taps[:, 1]), rows)
     return out
@@ -703,7 +709,7 @@ def conv_transpose_channels(x, weight, geom, groups, n_threads):
     the copy is the zero-padded input, not split.
     """
     c_in, cout_g = weight.shape[:2]
-    pad, size, phases = geom.transpose_phases()
+    pad, size, row, phases = geom.transpose_phases()
     with_taps = [phase for phase in phases if phase[0]]
     shape = (x.shape[0], cout_g * groups) + geom.input_spatial
     # phases without taps are zeros
@@ -718,9 +724,9 @@ def conv_transpose_channels(x, weight, geom, groups, n_threads):
                        geom.input_spatial, c_in // groups * cout_g * groups)
     shifts = np.array([shift for taps, _, _ in with_taps for _, shift in taps],
                       dtype=np.intp)
-    rows = _window_rows(x.shape[0], parts, shifts, size, x.shape[1],
+    rows = _window_rows(x.shape[0], parts, shifts, size, row, x.shape[1],
                         len(with_taps) * out.shape[1], x.itemsize, n_threads)
     _channels_pass(_flat(x), weights, _flat(out), groups, n_threads,
-                   (geom.output_spatial, (1, 1, 1), pad), size, geom.stride, parts,
+                   (geom.output_spatial, (1, 1, 1), pad), size, row, geom.stride, parts,
                    np.zeros_like(shifts), shifts, rows)
     return out

@@ -94,7 +94,7 @@
  *                     w[(co*n_ci + ci)*n_taps + t] * x[ci*ldx + p + off[t]]
  *
  * for co < n_co (n_co >= FASTCONV_CHANNELS) and p < n_pos rounded up to a
- * whole block of NV vectors: y and x must have that many positions of slack
+ * whole vector: y and x must have that many positions of slack
  * (FASTCONV_CHANNEL_SLACK elements is always enough).  Blocks of
  * FASTCONV_CHANNELS output channels x NV vectors of positions are
  * accumulated in registers, each input vector loaded once for the
@@ -106,6 +106,33 @@
 #define FASTCONV_CHANNELS 4
 #define FASTCONV_CHANNEL_SLACK 128
 
+/* One block: FASTCONV_CHANNELS output channels from c0 x NVB vectors of
+ * positions from p0, in the scope of FASTCONV_DEFINE_CHANNELS. */
+#define FASTCONV_CHANNEL_BLOCK(NVB)                                           \
+    {                                                                         \
+        vec acc[NC][NVB];                                                     \
+        for (int c = 0; c < NC; c++)                                          \
+            for (int v = 0; v < NVB; v++) acc[c][v] = (vec){0};               \
+        for (ptrdiff_t ci = 0; ci < n_ci; ci++) {                             \
+            const elem *xc = x + ci * ldx + p0;                               \
+            const elem *wc = w + c0 * w_co + ci * n_taps;                     \
+            for (ptrdiff_t t = 0; t < n_taps; t++) {                          \
+                vec xv[NVB];                                                  \
+                for (int v = 0; v < NVB; v++)                                 \
+                    xv[v] = *(const vec_u *)(xc + off[t] + v * L);            \
+                for (int c = 0; c < NC; c++) {                                \
+                    const elem wv = wc[c * w_co + t];                         \
+                    for (int v = 0; v < NVB; v++) acc[c][v] += wv * xv[v];    \
+                }                                                             \
+            }                                                                 \
+        }                                                                     \
+        for (int c = 0; c < NC; c++)                                          \
+            for (int v = 0; v < NVB; v++)                                     \
+                *(vec_u *)(y + (c0 + c) * ldy + p0 + v * L) = acc[c][v];      \
+    }
+
+/* Whole blocks of NV vectors, then the last positions in one block of as
+ * few vectors as cover them (NV is at most 6). */
 #define FASTCONV_DEFINE_CHANNELS(NAME, T, BYTES, NV, ATTR)                     \
     ATTR static void NAME(T *y, ptrdiff_t ldy, ptrdiff_t n_pos, ptrdiff_t n_co, \
                           const T *x, ptrdiff_t ldx, ptrdiff_t n_ci,           \
@@ -114,30 +141,21 @@
         typedef T vec __attribute__((vector_size(BYTES)));                    \
         typedef T vec_u __attribute__((vector_size(BYTES), aligned(sizeof(T)), \
                                        may_alias));                           \
+        typedef T elem;                                                       \
         enum { L = BYTES / sizeof(T), NC = FASTCONV_CHANNELS };               \
         const ptrdiff_t w_co = n_ci * n_taps;                                 \
         for (ptrdiff_t p0 = 0; p0 < n_pos; p0 += NV * L) {                    \
+            const ptrdiff_t left = (n_pos - p0 + L - 1) / L;                  \
             for (ptrdiff_t cb = 0; cb < n_co; cb += NC) {                     \
                 const ptrdiff_t c0 = cb + NC <= n_co ? cb : n_co - NC;        \
-                vec acc[NC][NV];                                              \
-                for (int c = 0; c < NC; c++)                                  \
-                    for (int v = 0; v < NV; v++) acc[c][v] = (vec){0};        \
-                for (ptrdiff_t ci = 0; ci < n_ci; ci++) {                     \
-                    const T *xc = x + ci * ldx + p0;                          \
-                    const T *wc = w + c0 * w_co + ci * n_taps;                \
-                    for (ptrdiff_t t = 0; t < n_taps; t++) {                  \
-                        vec xv[NV];                                           \
-                        for (int v = 0; v < NV; v++)                          \
-                            xv[v] = *(const vec_u *)(xc + off[t] + v * L);    \
-                        for (int c = 0; c < NC; c++) {                        \
-                            const T wv = wc[c * w_co + t];                    \
-                            for (int v = 0; v < NV; v++) acc[c][v] += wv * xv[v]; \
-                        }                                                     \
-                    }                                                         \
+                switch (left < NV ? left : NV) {                              \
+                case 1: FASTCONV_CHANNEL_BLOCK(1) break;                      \
+                case 2: FASTCONV_CHANNEL_BLOCK(2) break;                      \
+                case 3: FASTCONV_CHANNEL_BLOCK((NV < 3 ? NV : 3)) break;      \
+                case 4: FASTCONV_CHANNEL_BLOCK((NV < 4 ? NV : 4)) break;      \
+                case 5: FASTCONV_CHANNEL_BLOCK((NV < 5 ? NV : 5)) break;      \
+                default: FASTCONV_CHANNEL_BLOCK(NV) break;                    \
                 }                                                             \
-                for (int c = 0; c < NC; c++)                                  \
-                    for (int v = 0; v < NV; v++)                              \
-                        *(vec_u *)(y + (c0 + c) * ldy + p0 + v * L) = acc[c][v]; \
             }                                                                 \
         }                                                                     \
     }

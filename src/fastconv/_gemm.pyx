@@ -340,7 +340,8 @@ cdef void _split_phases(const floating* x, floating* phases, const Geometry* g,
     for a0 in range(g.stride[0]):
         for a1 in range(g.stride[1]):
             for a2 in range(g.stride[2]):
-                split_phase_rows(x, phases, g, size, a0, a1, a2, 0, size[0] * size[1])
+                split_phase_rows(x, phases, g, size, size[2], a0, a1, a2, 0,
+                                 size[0] * size[1])
                 phases += phase_ld
 
 

@@ -111,22 +111,37 @@ class ConvGeometry:
                                   self.dilation)
         )
 
-    def phase_taps(self):
+    def phase_row(self):
+        """The row length with which the phase images of :meth:`phase_size`
+        can be stored: ``phase_size()[2]`` less the columns that are zero
+        padding at both ends of a row, which consecutive rows can then
+        share (the last ones of a row read as the first ones of the next).
+        At stride 1 along W that is ``min(pad_before, pad_after, (k-1)*d)``
+        columns; a strided W keeps the whole row."""
+        width = self.phase_size()[2]
+        if self.stride[2] != 1:
+            return width
+        return width - min(self.pad_before[2], self.pad_after[2],
+                           width - self.output_spatial[2])
+
+    def phase_taps(self, row=None):
         """For each kernel tap, in (d, h, w) order, where it reads the stride
         phases of the padded input (see :meth:`phase_size`): the pair
         ``(phase, shift)``, with ``phase`` the flat index of phase
         ``t*d % s`` over the ``s0 x s1 x s2`` phases, ``shift`` the flat
-        offset ``t*d // s`` within a phase image of :meth:`phase_size`.
-        Output position ``o`` (flat over that phase grid) reads the phase
-        position ``o + shift``."""
+        offset ``t*d // s`` within a phase image of :meth:`phase_size`
+        whose rows are ``row`` long (default ``phase_size()[2]``; see
+        :meth:`phase_row`).  Output position ``o`` (flat over that phase
+        grid) reads the phase position ``o + shift``."""
         size = self.phase_size()
+        row = size[2] if row is None else row
         taps = []
         for t in itertools.product(*(range(k) for k in self.kernel_size)):
             e = [ti * d for ti, d in zip(t, self.dilation)]
             phase = ((e[0] % self.stride[0]) * self.stride[1]
                      + e[1] % self.stride[1]) * self.stride[2] + e[2] % self.stride[2]
             shift = ((e[0] // self.stride[0]) * size[1]
-                     + e[1] // self.stride[1]) * size[2] + e[2] // self.stride[2]
+                     + e[1] // self.stride[1]) * row + e[2] // self.stride[2]
             taps.append((phase, shift))
         return taps
 
@@ -134,12 +149,15 @@ class ConvGeometry:
         """The transposed convolution split by output phase (polyphase), as
         stride-1 convolutions of one zero-padded copy of its input.
 
-        Returns ``(pad, size, phases)``.  The padded input is the transposed
-        convolution's input (``output_spatial``) with ``pad`` zeros before
-        it, ``size`` long (3 entries each).  Each phase is a tuple
-        ``(taps, start, count)``: its outputs are the positions
-        ``start + u*stride`` for ``u < count`` (per dim), and, flat over a
-        grid of ``size``, output ``u`` is the sum over ``(t, shift)`` in
+        Returns ``(pad, size, row, phases)``.  The padded input is the
+        transposed convolution's input (``output_spatial``) with ``pad``
+        zeros before it, ``size`` long (3 entries each), its rows stored
+        ``row`` apart: ``size[2]`` less the columns that are zero padding at
+        both ends of a row, which consecutive rows share (as in
+        :meth:`phase_row`).  Each phase is a tuple ``(taps, start,
+        count)``: its outputs are the positions ``start + u*stride`` for
+        ``u < count`` (per dim), and, flat over a grid of ``size`` with rows
+        ``row`` long, output ``u`` is the sum over ``(t, shift)`` in
         ``taps`` of ``w[t] * padded[u + shift]`` (``t`` the flat tap index).
         The taps of an output position are those with ``t*d = o + p`` modulo
         the stride; a phase with no taps is listed with an empty ``taps``
@@ -162,16 +180,19 @@ class ConvGeometry:
         size = tuple(
             max([1] + [count + o + pad for _, count, taps in residues for _, o in taps])
             for residues, pad in zip(per_dim, pads))
+        # columns of zeros at both ends of every row, beyond the widest phase
+        row = size[2] - max(0, min(pads[2], size[2] - pads[2] - self.output_spatial[2],
+                                   size[2] - max([1] + [c[1] for c in per_dim[2]])))
         phases = []
         for combo in itertools.product(*per_dim):
             taps = [
                 ((t0 * self.kernel_size[1] + t1) * self.kernel_size[2] + t2,
-                 ((o0 + pads[0]) * size[1] + o1 + pads[1]) * size[2] + o2 + pads[2])
+                 ((o0 + pads[0]) * size[1] + o1 + pads[1]) * row + o2 + pads[2])
                 for (t0, o0), (t1, o1), (t2, o2) in itertools.product(
                     *(taps for _, _, taps in combo))
             ]
             phases.append((taps, tuple(c[0] for c in combo), tuple(c[1] for c in combo)))
-        return tuple(pads), size, phases
+        return tuple(pads), size, row, phases
 
     def tiles_without_overlap(self):
         """Whether the kernel windows tile the transposed convolution's

@@ -28,14 +28,17 @@ cdef inline void gather_strided(floating* dst, const floating* src, Py_ssize_t l
 
 
 cdef inline void split_phase_rows(const floating* x, floating* dst, const Geometry* g,
-                                  const Py_ssize_t* size, Py_ssize_t a0, Py_ssize_t a1,
-                                  Py_ssize_t a2, Py_ssize_t row0,
-                                  Py_ssize_t row1) noexcept nogil:
+                                  const Py_ssize_t* size, Py_ssize_t width,
+                                  Py_ssize_t a0, Py_ssize_t a1, Py_ssize_t a2,
+                                  Py_ssize_t row0, Py_ssize_t row1) noexcept nogil:
     # Rows [row0, row1) of phase (a0, a1, a2), of size (size[0], size[1],
     # size[2]), of one channel x, its rows flattened over (pd, ph), written
-    # size[2] apart from dst on:
+    # width apart from dst on:
     #   phase[p] = x[p*s + a - pad], 0 where that is padding.
-    # At stride 1 this is the zero-padded channel alone.
+    # At stride 1 this is the zero-padded channel alone.  With width <
+    # size[2], the last size[2] - width columns of a row, which must be
+    # padding, are left to the next row's first ones, also padding (see
+    # ConvGeometry.phase_row).
     cdef Py_ssize_t XD = g.x_size[0], XH = g.x_size[1], XW = g.x_size[2]
     cdef Py_ssize_t PH = size[1], PW = size[2]
     cdef Py_ssize_t r, pw, xd, xh, low, hiw, offw = a2 - g.pad[2]
@@ -49,9 +52,9 @@ cdef inline void split_phase_rows(const floating* x, floating* dst, const Geomet
             for pw in range(low):
                 dst[pw] = 0
             gather_strided(dst, x_row, low, hiw, g.stride[2])
-            for pw in range(hiw, PW):
+            for pw in range(hiw, width):
                 dst[pw] = 0
         else:
-            for pw in range(PW):
+            for pw in range(width):
                 dst[pw] = 0
-        dst += PW
+        dst += width
