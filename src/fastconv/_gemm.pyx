@@ -43,7 +43,9 @@
 # busy-wait for about 8 ms, taking the cores the next BLAS call needs
 # (OpenBLAS issue #3187).  On a 2-core machine, with 2 OpenMP threads for
 # im2col a 16x64x56x56 -> 128 stride-2 3x3 convolution took 28-31 ms, with
-# the calling thread alone 8-10 ms.
+# the calling thread alone 8-10 ms.  (That was with OpenMP's default spin;
+# fastconv now loads its runtime with a shorter one, see
+# fastconv/__init__.py, which this measurement predates.)
 
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
