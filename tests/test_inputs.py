@@ -192,3 +192,20 @@ def test_shape_helpers_agree_with_the_functions():
     assert fastconv.conv_transpose2d(X, WT, **KW).shape[2:] == (13, 5)
     assert fastconv.conv_output_shape(10, 3, stride=3, padding="same") == (4,)
     assert fastconv.conv_transpose_output_shape(5, 4, stride=3, padding="same") == (15,)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transposed_direct_with_an_inf_weight_matches_the_scatter_add(dtype):
+    """An inf weight in a transposed convolution with enough channels for
+    the channel-blocked kernel: 'direct' gives the scatter-add's values, in
+    which the inf weight multiplies only real inputs (the kernel's phases
+    would multiply zero padding by it: inf * 0 = nan), so that kernel is
+    not taken for non-finite weights."""
+    x = np.ones((1, 8, 4), dtype=dtype)
+    w = np.ones((8, 4, 3), dtype=dtype)
+    w[0, 0, 0] = np.inf
+    out = fastconv.conv_transpose1d(x, w, method="direct")
+    np.testing.assert_array_equal(out, fastconv.conv_transpose1d(x, w, method="scatter"))
+    expected = conv_transpose(x.astype(np.float64), w.astype(np.float64))
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    assert not np.isnan(out).any()

@@ -621,7 +621,9 @@ def takes_channels(x, weight, geom, groups):
 def takes_transpose_channels(x, weight, geom, groups):
     """Whether conv_transpose_channels runs this transposed convolution:
     as takes_channels, with the taps of one output phase (taps / stride,
-    rounded down) and the wide outputs of the phases that have taps."""
+    rounded down) and the wide outputs of the phases that have taps; and
+    finite weights: the phases read zero padding, where an inf or NaN weight
+    would add NaN (inf * 0) that the scatter-add definition never adds."""
     if weight.shape[1] < FASTCONV_CHANNELS:   # the common few-channel case, first
         return False
     if not _channels_apply(x, weight.shape[1],
@@ -630,7 +632,8 @@ def takes_transpose_channels(x, weight, geom, groups):
     _, size, row, phases = geom.transpose_phases()
     wide = sum(((count[0] - 1) * size[1] + count[1]) * row
                for taps, _, count in phases if taps)
-    return wide <= CHANNEL_MAX_WIDENING * math.prod(geom.input_spatial)
+    return (wide <= CHANNEL_MAX_WIDENING * math.prod(geom.input_spatial)
+            and bool(np.isfinite(weight).all()))
 
 
 def _channels_apply(x, cout_per_group, terms):

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -69,6 +71,10 @@ GEMM_MIN_SHARED_CHANNELS = 4
 #: (see :func:`choose_auto`).
 CHANNELS_MAX_INPUT = 128
 
+#: ... and for calls of at least this many multiply-adds: below, its
+#: set-up, about 12 us a call, outweighs what it saves.
+CHANNELS_MIN_WORK = 2**20
+
 
 def choose_auto(op, x, weight, geom, groups):
     """The method ``method='auto'`` runs.
@@ -77,13 +83,15 @@ def choose_auto(op, x, weight, geom, groups):
 
     - integer (and bool) inputs: 'direct', which is exact; 'gemm' is float
       only;
-    - float inputs that the direct method's channel-blocked kernel takes
+    - float inputs of at least ``CHANNELS_MIN_WORK`` (2**20)
+      multiply-adds that the direct method's channel-blocked kernel takes
       (at least 4 output channels and 8 input channels x taps per group, a
       padded grid at most 4 x the output): 'direct', for a convolution when
       its kernel has more than one tap and it has stride 1 or at most
       ``CHANNELS_MAX_INPUT`` (128) input channels per group, for a
       transposed convolution when it has at most 128 input channels per
-      group and its kernel windows overlap (not stride == kernel);
+      group and its kernel windows do not tile the output (stride ==
+      kernel, no padding, no dilation: ``tiles_without_overlap``);
     - other float inputs: 'gemm' when at least ``GEMM_MIN_SHARED_CHANNELS``
       (4) channels share each column of its column matrix, i.e. when
       ``weight.shape[0] // groups >= 4``: output channels per group for a
@@ -91,7 +99,7 @@ def choose_auto(op, x, weight, geom, groups):
       otherwise the direct kernel.
 
     Why: the channel-blocked kernel keeps blocks of 4 output channels x 96
-    positions in registers and runs near the CPU's peak (about 220 GFLOP/s
+    positions (AVX-512, float32) in registers and runs near the CPU's peak (about 220 GFLOP/s
     a core in float32 here), where BLAS must first pack its operands; what
     it does not beat is a convolution that is one plain GEMM (1x1
     kernels), a transposed convolution whose col2im is a copy (stride ==
@@ -121,6 +129,11 @@ def choose_auto(op, x, weight, geom, groups):
 
 def _takes_channels(op, x, weight, geom, groups):
     """The channel-blocked part of choose_auto's rule."""
+    # multiply-adds: per sample, weight.size x the convolution's output
+    # positions (for a transposed convolution, its input positions)
+    work = x.shape[0] * weight.size * math.prod(geom.output_spatial)
+    if work < CHANNELS_MIN_WORK:
+        return False
     many_inputs = x.shape[1] // groups > CHANNELS_MAX_INPUT
     if op == CONV:
         return (geom.n_taps > 1 and not (many_inputs and geom.stride != (1, 1, 1))
@@ -165,12 +178,15 @@ def conv_direct(x, weight, geom, groups, n_threads):
     """Direct convolution: each output value gathers kernel x input.
 
     Exact for integers; what 'auto' runs for integers, few channels and
-    most float convolutions with many.  Float inputs with at least 4 output
-    channels per group take the channel-blocked kernel: blocks of 4 output
-    channels x 96 positions summed in registers from a zero-padded,
-    stride-phase-split copy of a window of rows of each sample (at most
-    4 MiB per thread beside the output), windows shared out between
-    threads.  Other calls need no memory beyond the output and split their
+    most float convolutions with many.  Float inputs that
+    ``_direct.takes_channels`` accepts (at least 4 output channels and 8
+    input channels x taps per group, a padded grid at most 4 x the output)
+    take the channel-blocked kernel: blocks of 4 output channels x 96
+    positions (AVX-512, float32) summed in registers from a zero-padded,
+    stride-phase-split copy of a window of rows of each sample (about
+    4 MiB per thread beside the output; more when a single row, with the
+    rows the kernel reads past it, does not fit), windows shared out
+    between threads.  Other calls need no memory beyond the output and split their
     work over blocks of output rows, so a single one-channel image uses
     every thread.
     """
@@ -193,9 +209,10 @@ def conv_transpose_direct(x, weight, geom, groups, n_threads):
 
     The same sums as the scatter-add, reordered so that one thread owns each
     output row and the inner loop vectorises; no memory beyond the output,
-    exact for integers.  Work is split over output rows.  Float inputs with
-    at least 4 output channels per group instead run one stride-1
-    convolution per output phase (the outputs one stride apart) on the
+    exact for integers.  Work is split over output rows.  Float inputs that
+    ``_direct.takes_transpose_channels`` accepts (as for the convolution,
+    and finite weights) instead run one stride-1 convolution per output
+    phase (the outputs one stride apart) on the
     channel-blocked kernel of the convolution, all phases reading one
     zero-padded copy of a window of each sample.
     """
