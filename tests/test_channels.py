@@ -10,11 +10,14 @@ channels per group runs the same kernel once per output phase
 sweep's random cases rarely reach it (it needs >= 4 output channels per
 group and, by default, >= 8 input channels x taps per group), so these
 tests force it and check it against the reference: every register-block
-remainder (4 to 7 output channels per group, more than 8 input channels
-per group, i.e. several input-channel chunks), outputs shorter than one
-vector block, output phases without taps, every SIMD version, windows of
+remainder (4 to 7 output channels per group), 1 to 20 input channels per
+group, outputs shorter than one vector block or one vector past whole
+blocks, output phases without taps, every SIMD version, windows of
 one row to the whole sample, thread counts, the inputs a user passes, NaN
 and inf, the polyphase split itself, and the rules that choose the path.
+Each behaviour the two operations share is one test, run for both through
+a small class per operation (its cases, its call, its reference and the
+workspace of its windows).
 """
 
 import math
@@ -29,7 +32,6 @@ from reference import conv, conv_transpose
 from sweep import assert_close
 
 DTYPES = [np.float32, np.float64]
-CONV = {1: fastconv.conv1d, 2: fastconv.conv2d, 3: fastconv.conv3d}
 
 # (id, nd, x shape, weight shape, stride, padding pairs, dilation, groups)
 CASES = [
@@ -70,7 +72,188 @@ CASES = [
     ("3d-cin1-k3-cout4-g2", 3, (1, 2, 6, 6, 6), (8, 1, 3, 3, 3), (1, 1, 1),
      ((1, 1), (1, 1), (1, 1)), (1, 1, 1), 2),
 ]
-CASE = {c[0]: c for c in CASES}
+
+# (id, nd, x shape, weight shape (C_in, C_out/groups, *kernel), stride,
+#  padding pairs, output_padding, dilation, groups)
+TCASES = [
+    # 1-D
+    ("1d-k1-s3-cout4", 1, (2, 5, 7), (5, 4, 1), (3,), ((0, 0),), (0,), (1,), 1),
+    ("1d-k2-s3-op2-cout5", 1, (2, 3, 9), (3, 5, 2), (3,), ((1, 0),), (2,), (1,), 1),
+    ("1d-k3-s2-d2-p4-cout6", 1, (2, 6, 11), (6, 6, 3), (2,), ((4, 4),), (1,), (2,), 1),
+    ("1d-s1-d2-op1-cout7", 1, (1, 2, 13), (2, 7, 4), (1,), ((1, 2),), (1,), (2,), 1),
+    ("1d-cin20-cout16", 1, (2, 20, 9), (20, 16, 3), (2,), ((1, 1),), (1,), (1,), 1),
+    ("1d-input1-cout4-g2", 1, (1, 6, 1), (6, 4, 3), (2,), ((0, 0),), (0,), (1,), 2),
+    ("1d-k2-s3-padding-past-taps", 1, (1, 3, 3), (3, 4, 2), (3,), ((3, 2),), (0,),
+     (1,), 1),
+    # 2-D
+    ("2d-dcgan-k4-s2-p1-cout8", 2, (2, 8, 5, 6), (8, 8, 4, 4), (2, 2),
+     ((1, 1), (1, 1)), (0, 0), (1, 1), 1),
+    ("2d-unet-k2-s2-cout5", 2, (2, 6, 6, 5), (6, 5, 2, 2), (2, 2), ((0, 0), (0, 0)),
+     (0, 0), (1, 1), 1),
+    ("2d-k1-s3-op-cout6", 2, (1, 4, 4, 3), (4, 6, 1, 1), (3, 3), ((0, 0), (0, 0)),
+     (2, 1), (1, 1), 1),
+    ("2d-k2-s3-d2-cout4", 2, (2, 3, 4, 5), (3, 4, 2, 2), (3, 2), ((1, 2), (0, 2)),
+     (2, 1), (2, 2), 1),
+    ("2d-s2-cout7-cin3-g3", 2, (2, 9, 5, 5), (9, 7, 3, 3), (2, 2), ((1, 2), (0, 1)),
+     (1, 0), (1, 1), 3),
+    ("2d-cin1-cout16-g4", 2, (1, 4, 6, 6), (4, 16, 3, 3), (1, 1), ((1, 1), (1, 1)),
+     (0, 0), (1, 1), 4),
+    ("2d-s3-d2-cout20-cin17", 2, (1, 17, 4, 4), (17, 20, 3, 2), (3, 2),
+     ((2, 1), (1, 0)), (1, 1), (2, 1), 1),
+    ("2d-input-1x1-dcgan", 2, (2, 5, 1, 1), (5, 6, 4, 4), (2, 2), ((1, 1), (1, 1)),
+     (0, 0), (1, 1), 1),
+    ("2d-input-1x1-k1-s3", 2, (1, 3, 1, 1), (3, 4, 1, 1), (3, 3), ((0, 0), (0, 0)),
+     (2, 2), (1, 1), 1),
+    ("2d-s2-d2-p4-cout4", 2, (1, 4, 5, 4), (4, 4, 3, 3), (2, 2), ((4, 4), (4, 3)),
+     (1, 1), (2, 2), 1),
+    ("2d-s1-d2-op1-cout6", 2, (2, 5, 6, 7), (5, 6, 3, 3), (1, 1), ((2, 1), (0, 2)),
+     (1, 0), (2, 1), 1),
+    ("2d-s2-cout5-cin10-g2", 2, (2, 20, 7, 6), (20, 5, 3, 3), (2, 2), ((1, 1), (1, 1)),
+     (1, 1), (1, 1), 2),
+    # 3-D
+    ("3d-dcgan-cout4", 3, (1, 4, 3, 4, 3), (4, 4, 4, 4, 4), (2, 2, 2), ((1, 1),) * 3,
+     (0, 0, 0), (1, 1, 1), 1),
+    ("3d-unet-cout5-g2", 3, (2, 6, 3, 3, 2), (6, 5, 2, 2, 2), (2, 2, 2), ((0, 0),) * 3,
+     (0, 0, 0), (1, 1, 1), 2),
+    ("3d-k2-s3-d2-cout6", 3, (1, 3, 2, 3, 3), (3, 6, 2, 1, 2), (3, 1, 2),
+     ((1, 0), (0, 0), (1, 1)), (2, 0, 1), (2, 1, 1), 1),
+    ("3d-input-1x1x1-cout7", 3, (1, 2, 1, 1, 1), (2, 7, 3, 3, 3), (1, 2, 3),
+     ((1, 0), (0, 0), (1, 1)), (0, 1, 0), (1, 2, 1), 1),
+]
+
+
+class _Operation:
+    """One operation on the channel-blocked path, as these tests drive it.
+
+    A case is a row of the operation's table: ``(id, nd, x shape, weight
+    shape, *fields, groups)``, with ``fields`` the geometry arguments named
+    in ``FIELDS``, in the form both the library and the reference take."""
+
+    def named(self, name):
+        """The case of the table with this id."""
+        return next(case for case in self.cases if case[0] == name)
+
+    def fields(self, case):
+        """The case's geometry arguments by name."""
+        return dict(zip(self.FIELDS, case[4:-1]))
+
+    def arguments(self, case):
+        """The case's keyword arguments, groups included."""
+        return {**self.fields(case), "groups": case[-1]}
+
+    def geometry(self, case):
+        """The case's ConvGeometry."""
+        _, _, x_shape, w_shape, *_ = case
+        return self.make_geometry(x_shape[2:], w_shape[2:], **self.fields(case))
+
+    def run(self, case, x, w, bias=None, **extra):
+        """The library's result for the case, method 'direct'."""
+        return self.functions[case[1]](x, w, bias, method="direct",
+                                       **self.arguments(case), **extra)
+
+    def expected(self, case, x, w):
+        """The reference's result for the case, in float64."""
+        return self.reference(x.astype(np.float64), w.astype(np.float64),
+                              **self.arguments(case))
+
+
+class _Convolution(_Operation):
+    """conv1d/2d/3d: the cases of CASES, the phase grid of the stride-split
+    padded sample."""
+
+    name = "conv"
+    functions = {1: fastconv.conv1d, 2: fastconv.conv2d, 3: fastconv.conv3d}
+    reference = staticmethod(conv)
+    make_geometry = staticmethod(conv_geometry)
+    takes = staticmethod(_direct.takes_channels)
+    FIELDS = ("stride", "padding", "dilation")
+    cases = CASES
+    # 8 input and 12 output channels: the path by default
+    layout_case = ("2d", 2, (2, 8, 12, 10), (12, 8, 3, 3), (2, 1), ((1, 1), (1, 2)),
+                   (1, 1), 1)
+
+    def rule_case(self, w_shape, groups):
+        """3 x 3 padding 1 on 8 input channels of 12 x 12."""
+        return ("rule", 2, (2, 8, 12, 12), w_shape, (1, 1), ((1, 1), (1, 1)), (1, 1),
+                groups)
+
+    def window_bytes(self, case, rows, itemsize):
+        """The workspace in which windows of ``rows`` rows just fit: per row of
+        the phase grid, one row of every phase of every input channel and one
+        wide-output row per output channel, plus the phase rows the taps read
+        past a window's end."""
+        _, _, x_shape, w_shape, stride, *_ = case
+        geom = self.geometry(case)
+        width = geom.phase_row()
+        extra = max(shift for _, shift in geom.phase_taps(width)) // width + 1
+        phase_rows = math.prod(stride) * x_shape[1]
+        return width * itemsize * (rows * (phase_rows + w_shape[0])
+                                   + phase_rows * extra)
+
+    def n_rows(self, case):
+        """Rows of the phase grid that hold outputs: (OD - 1) * PH + OH."""
+        geom = self.geometry(case)
+        return ((geom.output_spatial[0] - 1) * geom.phase_size()[1]
+                + geom.output_spatial[1])
+
+
+class _Transposed(_Operation):
+    """conv_transpose1d/2d/3d: the cases of TCASES, one part per output
+    phase (ConvGeometry.transpose_phases) on the zero-padded input."""
+
+    name = "transpose"
+    functions = {1: fastconv.conv_transpose1d, 2: fastconv.conv_transpose2d,
+                 3: fastconv.conv_transpose3d}
+    reference = staticmethod(conv_transpose)
+    make_geometry = staticmethod(conv_transpose_geometry)
+    takes = staticmethod(_direct.takes_transpose_channels)
+    FIELDS = ("stride", "padding", "output_padding", "dilation")
+    cases = TCASES
+    # k4 s2 p1 with 8 input and 4 output channels: the path by default
+    layout_case = ("2d", 2, (2, 8, 6, 5), (8, 4, 4, 4), (2, 2), ((1, 1), (1, 1)),
+                   (0, 1), (1, 1), 1)
+
+    def rule_case(self, w_shape, groups):
+        """k4 s2 p1 on 8 input channels of 6 x 6."""
+        return ("rule", 2, (2, 8, 6, 6), w_shape, (2, 2), ((1, 1), (1, 1)), (0, 0),
+                (1, 1), groups)
+
+    def window_bytes(self, case, rows, itemsize):
+        """The workspace in which windows of ``rows`` rows just fit: per row of
+        the padded input's grid, one row of every input channel and one
+        wide-output row per output channel of every phase with taps, plus the
+        rows the taps read past a window's end."""
+        _, _, x_shape, w_shape, *_, groups = case
+        _, _, row, phases = self.geometry(case).transpose_phases()
+        with_taps = [taps for taps, _, _ in phases if taps]
+        extra = max(shift for taps in with_taps for _, shift in taps) // row + 1
+        wide = len(with_taps) * w_shape[1] * groups
+        return row * itemsize * (rows * (x_shape[1] + wide) + x_shape[1] * extra)
+
+    def n_rows(self, case):
+        """Rows of the padded input's grid that hold outputs of a phase with
+        taps: max of (count_D - 1) * size_H + count_H."""
+        _, size, _, phases = self.geometry(case).transpose_phases()
+        return max((count[0] - 1) * size[1] + count[1]
+                   for taps, _, count in phases if taps)
+
+
+CONVOLUTION = _Convolution()
+TRANSPOSED = _Transposed()
+OPERATIONS = {op.name: op for op in (CONVOLUTION, TRANSPOSED)}
+
+
+def _op_cases(**names):
+    """(operation, case) parameters from the case ids of each operation
+    (keyword: the operation's name), with test ids 'conv-<id>' and
+    'transpose-<id>'."""
+    return [pytest.param(OPERATIONS[op], OPERATIONS[op].named(name), id=f"{op}-{name}")
+            for op, op_names in names.items() for name in op_names]
+
+
+def _ids(value):
+    """Test ids: an operation by its name, anything else as pytest names it."""
+    return value.name if isinstance(value, _Operation) else None
 
 
 @pytest.fixture
@@ -125,58 +308,36 @@ def _arrays(case, dtype, seed=11):
             rng.standard_normal(w_shape).astype(dtype))
 
 
-def _run(case, x, w, **extra):
-    _, nd, _, _, stride, padding, dilation, groups = case
-    return CONV[nd](x, w, stride=stride, padding=padding, dilation=dilation,
-                    groups=groups, method="direct", **extra)
-
-
-def _reference(case, x, w):
-    _, nd, _, _, stride, padding, dilation, groups = case
-    return conv(x.astype(np.float64), w.astype(np.float64), stride=stride,
-                padding=padding, dilation=dilation, groups=groups)
-
-
-def _window_bytes(case, rows, itemsize):
-    """The workspace in which windows of ``rows`` rows just fit: per row of
-    the phase grid, one row of every phase of every input channel and one
-    wide-output row per output channel, plus the phase rows the taps read
-    past a window's end."""
-    _, _, x_shape, w_shape, stride, padding, dilation, _ = case
-    geom = conv_geometry(x_shape[2:], w_shape[2:], stride, padding, dilation)
-    width = geom.phase_row()
-    extra = max(shift for _, shift in geom.phase_taps(width)) // width + 1
-    phase_rows = math.prod(stride) * x_shape[1]
-    return width * itemsize * (rows * (phase_rows + w_shape[0]) + phase_rows * extra)
-
-
-def _n_rows(case):
-    """Rows of the phase grid that hold outputs: (OD - 1) * PH + OH."""
-    _, _, x_shape, w_shape, stride, padding, dilation, _ = case
-    geom = conv_geometry(x_shape[2:], w_shape[2:], stride, padding, dilation)
-    return (geom.output_spatial[0] - 1) * geom.phase_size()[1] + geom.output_spatial[1]
-
-
 # --------------------------------------------------------------------------
 # results against the reference
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_matches_reference(case, dtype, simd_version, forced, channel_calls,
+@pytest.mark.parametrize("op, case", _op_cases(conv=[c[0] for c in CASES],
+                                               transpose=[c[0] for c in TCASES]))
+def test_matches_reference(op, case, dtype, simd_version, forced, channel_calls,
                            poisoned_empty):
-    """1-D to 3-D, strides 1-3, dilations 1-2, asymmetric padding, groups;
-    4 to 9, 12, 34 and 36 output channels per group (register blocks of 4
-    with a remainder moved back, and jobs of 16+ channels); 1 to 17 input
-    channels per group (one or several input-channel chunks of 8); outputs
-    shorter than one vector block and not a multiple of any block; with
-    each SIMD version and every array from np.empty poisoned with NaN: the
-    reference's values, in the input's dtype, every output written."""
+    """conv1d/2d/3d(method='direct') on the channel-blocked path: 1-D to
+    3-D, strides 1-3, dilations 1-2, asymmetric padding, groups; 4 to 9,
+    12, 34 and 36 output channels per group (register blocks of 4 with a
+    remainder moved back, and jobs of 16+ channels); 1 to 17 input channels
+    per group; outputs shorter
+    than one vector block and not a multiple of any block.
+    conv_transpose1d/2d/3d(method='direct') on the path: strides 1-3,
+    dilations 1-2, padding up to d*(k-1) and past the taps (outputs that
+    only padding reaches), output_padding up to max(stride, dilation) - 1
+    (trailing outputs no tap reaches), strides larger than the kernel's
+    span (k=1 or k=2 with stride 3: output phases without taps, which must
+    be zeros), DCGAN's k4 s2 p1 and U-Net's k2 s2, groups with 4 to 7, 16
+    and 20 output channels per group and 1 to 20 input channels per group,
+    inputs of one position.  Both with each SIMD version and every array
+    from np.empty poisoned with NaN: the reference's values, in the input's
+    dtype, every output written."""
     x, w = _arrays(case, dtype)
-    out = _run(case, x, w)
+    out = op.run(case, x, w)
     assert len(channel_calls) == 1, "the channel-blocked path was not taken"
     assert out.dtype == dtype
-    assert_close(out, _reference(case, x, w), dtype)
+    assert_close(out, op.expected(case, x, w), dtype)
 
 
 # --------------------------------------------------------------------------
@@ -184,55 +345,57 @@ def test_matches_reference(case, dtype, simd_version, forced, channel_calls,
 # --------------------------------------------------------------------------
 
 # 2-D and 3-D only: a 1-D sample is one row
-WINDOW_CASES = ["2d-d2-cout9", "2d-s2-cout12", "2d-cout34", "2d-cin1-k5-cout5-g3",
-                "3d-s3-d2-cout5-g2", "3d-s2-d2-cout4"]
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", WINDOW_CASES)
-def test_windows_bit_identical(name, dtype, monkeypatch, forced, channel_calls):
-    """A sample cut into windows of 1 row, 3 rows (the last one shorter
-    unless 3 divides the rows; in 3-D, windows across depth slices), one
-    row fewer than the sample (a byte short of the whole) and exactly the
-    whole sample gives the reference's values, bit-identical for every
-    window size."""
-    case = CASE[name]
+@pytest.mark.parametrize("op, case", _op_cases(
+    conv=["2d-d2-cout9", "2d-s2-cout12", "2d-cout34", "2d-cin1-k5-cout5-g3",
+          "3d-s3-d2-cout5-g2", "3d-s2-d2-cout4"],
+    transpose=["2d-dcgan-k4-s2-p1-cout8", "2d-k2-s3-d2-cout4", "2d-s1-d2-op1-cout6",
+               "2d-s2-cout5-cin10-g2", "3d-dcgan-cout4", "3d-unet-cout5-g2"]))
+def test_windows_bit_identical(op, case, dtype, monkeypatch, forced, channel_calls):
+    """A convolution's sample, or a transposed convolution's padded input
+    (with phases of different output counts and phases without taps), cut
+    into windows of 1 row, 3 rows (the last one shorter unless 3 divides
+    the rows; in 3-D, windows across depth slices), one row fewer than the
+    rows holding outputs (a byte short of the whole) and all of them gives
+    the reference's values, bit-identical for every window size."""
     itemsize = np.dtype(dtype).itemsize
-    n_rows = _n_rows(case)
+    n_rows = op.n_rows(case)
     assert n_rows > 3
     x, w = _arrays(case, dtype)
     outs = []
     # one thread, one job per thread: the windows are the workspace's alone
     monkeypatch.setattr(_direct, "CHANNEL_JOBS_PER_THREAD", 1)
-    for budget, rows in [(1, 1), (_window_bytes(case, 3, itemsize), 3),
-                         (_window_bytes(case, n_rows, itemsize) - 1, n_rows - 1),
-                         (_window_bytes(case, n_rows, itemsize), n_rows)]:
+    for budget, rows in [(1, 1), (op.window_bytes(case, 3, itemsize), 3),
+                         (op.window_bytes(case, n_rows, itemsize) - 1, n_rows - 1),
+                         (op.window_bytes(case, n_rows, itemsize), n_rows)]:
         monkeypatch.setattr(_direct, "CHANNEL_WORKSPACE_BYTES", budget)
-        outs.append(_run(case, x, w, n_threads=1))
+        outs.append(op.run(case, x, w, n_threads=1))
         assert channel_calls[-1][-1] == rows, "window rows"
     assert len(channel_calls) == 4
-    assert_close(outs[0], _reference(case, x, w), dtype)
+    assert_close(outs[0], op.expected(case, x, w), dtype)
     for out in outs[1:]:
         assert np.array_equal(out, outs[0])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", ["1d-450-positions", "2d-cout34", "2d-s2-cout12",
-                                  "3d-s3-d2-cout5-g2"])
-def test_threads_bit_identical(name, dtype, monkeypatch, forced, channel_calls):
-    """n_threads 1, 2 and 3, with the whole sample in one window and in
-    windows of 3 rows, give the reference's values, bit-identical: each job
-    (a window of a sample) is computed whole by one thread, and the window
-    sizes, which change with the thread count, do not change the sums."""
-    case = CASE[name]
+@pytest.mark.parametrize("op, case", _op_cases(
+    conv=["1d-450-positions", "2d-cout34", "2d-s2-cout12", "3d-s3-d2-cout5-g2"],
+    transpose=["1d-cin20-cout16", "2d-dcgan-k4-s2-p1-cout8", "2d-k2-s3-d2-cout4",
+               "3d-unet-cout5-g2"]))
+def test_threads_bit_identical(op, case, dtype, monkeypatch, forced, channel_calls):
+    """n_threads 1, 2 and 3, with the default workspace (for a convolution
+    the whole sample in one window) and with windows of 3 rows, give the
+    reference's values, bit-identical: each job (a window of a sample) is
+    computed whole by one thread, and the window sizes, which change with
+    the thread count, do not change the sums."""
     x, w = _arrays(case, dtype)
-    expected = _reference(case, x, w)
+    expected = op.expected(case, x, w)
     first = None
     for budget in (_direct.CHANNEL_WORKSPACE_BYTES,
-                   _window_bytes(case, 3, np.dtype(dtype).itemsize)):
+                   op.window_bytes(case, 3, np.dtype(dtype).itemsize)):
         monkeypatch.setattr(_direct, "CHANNEL_WORKSPACE_BYTES", budget)
         for n_threads in (1, 2, 3):
-            out = _run(case, x, w, n_threads=n_threads)
+            out = op.run(case, x, w, n_threads=n_threads)
             assert channel_calls[-1][4] == n_threads
             if first is None:
                 first = out
@@ -242,7 +405,7 @@ def test_threads_bit_identical(name, dtype, monkeypatch, forced, channel_calls):
 
 
 # --------------------------------------------------------------------------
-# the arrays a user passes
+# the arrays a user passes, NaN and inf
 # --------------------------------------------------------------------------
 
 def _layouts(x, w):
@@ -261,46 +424,50 @@ def _layouts(x, w):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("layout", ["read-only", "fortran", "strided"])
-def test_inputs_untouched_any_layout(layout, dtype, channel_calls):
+@pytest.mark.parametrize("op", [CONVOLUTION, TRANSPOSED], ids=_ids)
+def test_inputs_untouched_any_layout(op, layout, dtype, channel_calls):
     """Read-only, Fortran-ordered and strided inputs give the same result
     as C-contiguous ones, bias included, in the input's dtype, and no input
-    is modified.  Default thresholds: the shape takes the path by itself."""
-    case = ("2d", 2, (2, 8, 12, 10), (12, 8, 3, 3), (2, 1), ((1, 1), (1, 2)),
-            (1, 1), 1)
+    is modified.  Default thresholds: each operation's 2-D case
+    (a convolution with 12 output channels, a transposed k4 s2 p1 with 8
+    input and 4 output channels) takes the path by itself."""
+    case = op.layout_case
     x, w = _arrays(case, dtype)
-    b = np.arange(12, dtype=dtype)
-    expected = _reference(case, x, w) + b[:, None, None]
+    expected = op.expected(case, x, w)
+    b = np.arange(expected.shape[1], dtype=dtype)
+    expected = expected + b[:, None, None]
     xs, ws = _layouts(x, w)[layout]
     x_copy, w_copy = xs.copy(), ws.copy()
-    out = CONV[2](xs, ws, b, stride=(2, 1), padding=((1, 1), (1, 2)),
-                  method="direct")
+    out = op.run(case, xs, ws, b)
     assert len(channel_calls) == 1
     assert out.dtype == dtype
     np.testing.assert_array_equal(xs, x_copy)
     np.testing.assert_array_equal(ws, w_copy)
     assert_close(out, expected, dtype)
-    contiguous = CONV[2](x, w, b, stride=(2, 1), padding=((1, 1), (1, 2)),
-                         method="direct")
+    contiguous = op.run(case, x, w, b)
     assert np.array_equal(out, contiguous)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", ["2d-s2-d2-cout5-g2", "2d-d2-cout9", "3d-s2-d2-cout4",
-                                  "1d-s3-cout7"])
-def test_nan_and_inf_propagate_like_reference(name, dtype, simd_version, forced,
+@pytest.mark.parametrize("op, case", _op_cases(
+    conv=["2d-s2-d2-cout5-g2", "2d-d2-cout9", "3d-s2-d2-cout4", "1d-s3-cout7"],
+    transpose=["1d-k2-s3-op2-cout5", "2d-dcgan-k4-s2-p1-cout8", "2d-k2-s3-d2-cout4",
+               "3d-k2-s3-d2-cout6"]))
+def test_nan_and_inf_propagate_like_reference(op, case, dtype, simd_version, forced,
                                               channel_calls):
     """+inf in the last column and -inf in the first column of the input
-    (beside the padding columns the kernel computes and crops), NaN inside:
-    NaN and +-inf land on exactly the outputs where the reference has them,
-    the finite outputs keep the reference's values."""
-    case = CASE[name]
+    (beside the padding columns the kernel computes and crops; for a
+    transposed convolution, beside the padding the copy adds and the wide
+    columns that are cropped), NaN inside: NaN and +-inf land on exactly
+    the outputs where the reference has them (never on the zero outputs of
+    phases without taps), the finite outputs keep the reference's values."""
     x, w = _arrays(case, dtype)
     x[0, 0, ..., -1] = np.inf
     x[-1, -1, ..., 0] = -np.inf
     x[0, x.shape[1] // 2, ..., x.shape[-1] // 2] = np.nan
     with np.errstate(invalid="ignore"):
-        out = _run(case, x, w)
-        expected = _reference(case, x, w)
+        out = op.run(case, x, w)
+        expected = op.expected(case, x, w)
     assert len(channel_calls) == 1
     assert np.isnan(expected).any() and np.isinf(expected).any()
     np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
@@ -315,16 +482,8 @@ def test_nan_and_inf_propagate_like_reference(name, dtype, simd_version, forced,
 # the rule
 # --------------------------------------------------------------------------
 
-def _takes(x_shape, w_shape, dtype=np.float32, groups=1, stride=1, padding=1):
-    """takes_channels for these shapes, without allocating the input."""
-    nd = len(x_shape) - 2
-    x = np.broadcast_to(np.zeros((), dtype=dtype), x_shape)
-    w = np.broadcast_to(np.zeros((), dtype=dtype), w_shape)
-    geom = conv_geometry(x_shape[2:], w_shape[2:], (stride,) * nd, padding, (1,) * nd)
-    return _direct.takes_channels(x, w, geom, groups)
-
-
-@pytest.mark.parametrize("x_shape, w_shape, dtype, groups, stride, padding, expected", [
+# (x shape, weight shape, dtype, groups, stride, padding, expected)
+CONV_RULE_CASES = [
     # ResNet's 3x3 layers: 58*58 / 56*56 = 1.07, 29*29 / 28*28 = 1.07
     ((16, 64, 56, 56), (64, 64, 3, 3), np.float32, 1, 1, 1, True),
     ((16, 64, 56, 56), (128, 64, 3, 3), np.float32, 1, 2, 1, True),
@@ -348,13 +507,58 @@ def _takes(x_shape, w_shape, dtype=np.float32, groups=1, stride=1, padding=1):
     ((2, 8, 56, 56), (32, 1, 2, 2), np.float32, 8, 1, 1, False),  # 1 x 4 taps
     ((2, 1, 64), (4, 1, 8), np.float32, 1, 1, 0, True),           # 1 x 8 taps
     ((2, 1, 64), (4, 1, 7), np.float32, 1, 1, 0, False),          # 1 x 7 taps
-])
-def test_rule(x_shape, w_shape, dtype, groups, stride, padding, expected, monkeypatch):
+]
+TRANSPOSE_RULE_CASES = [
+    # DCGAN: 256 x 16 taps / 4 phases; 4 phases of 16 rows x 18 = 1152
+    # wide positions for 32 x 32 = 1024 outputs: 1.125
+    ((16, 256, 16, 16), (256, 128, 4, 4), np.float32, 1, 2, 1, True),
+    ((16, 256, 16, 16), (256, 128, 4, 4), np.float64, 1, 2, 1, True),
+    # integers stay on the exact row kernel
+    ((16, 256, 16, 16), (256, 128, 4, 4), np.int64, 1, 2, 1, False),
+    # output channels per group: 3 no, 4 yes (4 phases of 8 x 10 for 16 x 16)
+    ((2, 16, 8, 8), (16, 3, 4, 4), np.float32, 1, 2, 1, False),
+    ((2, 16, 8, 8), (16, 4, 4, 4), np.float32, 1, 2, 1, True),
+    ((2, 16, 8, 8), (16, 3, 4, 4), np.float32, 4, 2, 1, False),
+    ((2, 16, 8, 8), (16, 4, 4, 4), np.float32, 4, 2, 1, True),
+    # input channels x taps of one phase (rounded down): U-Net k2 s2,
+    # 8 x 4 / 4 = 8 yes, 7 no (widening 1); k1 s3 1-D, 24 / 3 = 8 yes,
+    # 23 / 3 = 7 no (the one phase with taps, 10 wide, for 28)
+    ((2, 8, 16, 16), (8, 4, 2, 2), np.float32, 1, 2, 0, True),
+    ((2, 7, 16, 16), (7, 4, 2, 2), np.float32, 1, 2, 0, False),
+    ((2, 24, 10), (24, 4, 1), np.float32, 1, 3, 0, True),
+    ((2, 23, 10), (23, 4, 1), np.float32, 1, 3, 0, False),
+    # widening, rows stored with the zero columns they share dropped: 1-D
+    # k6 p2 on 3 inputs, pad 3 and 9 wide, 3 shared, one row of 6 for 4
+    # outputs = 1.5 exactly; on 2 inputs 5 for 3 = 1.67; 2-D k3 p1 on
+    # 2 x 2, 2 rows of 3 for 4 = 1.5; on 1 x 1, 1 row of 2 for 1 = 2
+    ((2, 2, 3), (2, 4, 6), np.float32, 1, 1, 2, True),
+    ((2, 2, 2), (2, 4, 6), np.float32, 1, 1, 2, False),
+    ((2, 512, 2, 2), (512, 256, 3, 3), np.float32, 1, 1, 1, True),
+    ((2, 512, 1, 1), (512, 256, 3, 3), np.float32, 1, 1, 1, False),
+]
+
+
+@pytest.mark.parametrize(
+    "op, x_shape, w_shape, dtype, groups, stride, padding, expected",
+    [(CONVOLUTION, *row) for row in CONV_RULE_CASES]
+    + [(TRANSPOSED, *row) for row in TRANSPOSE_RULE_CASES], ids=_ids)
+def test_rule(op, x_shape, w_shape, dtype, groups, stride, padding, expected,
+              monkeypatch):
     """takes_channels: float input, >= 4 output channels and >= 8 input
     channels x taps per group, phase grid at most CHANNEL_MAX_WIDENING x the
-    output (set to 1.5 here, where the widening cases sit)."""
+    output.  takes_transpose_channels: float input, >= 4 output channels per
+    group, >= 8 input channels per group x taps / prod(stride) (the taps of
+    one output phase), and the wide outputs of the phases with taps at most
+    CHANNEL_MAX_WIDENING x the output.  (CHANNEL_MAX_WIDENING is set to 1.5
+    here, where the widening cases sit.)  The shapes are broadcast views:
+    the input is not allocated."""
     monkeypatch.setattr(_direct, "CHANNEL_MAX_WIDENING", 1.5)
-    assert _takes(x_shape, w_shape, dtype, groups, stride, padding) == expected
+    nd = len(x_shape) - 2
+    x = np.broadcast_to(np.zeros((), dtype=dtype), x_shape)
+    w = np.broadcast_to(np.zeros((), dtype=dtype), w_shape)
+    geom = op.make_geometry(x_shape[2:], w_shape[2:], stride=(stride,) * nd,
+                            padding=padding)
+    assert op.takes(x, w, geom, groups) == expected
 
 
 def test_rule_constants():
@@ -366,146 +570,37 @@ def test_rule_constants():
             _direct.CHANNEL_MAX_WIDENING) == (4, 8, 4.0)
 
 
-@pytest.mark.parametrize("dtype, w_shape, groups, expected", [
-    (np.float32, (8, 8, 3, 3), 1, True),
-    (np.float64, (8, 4, 3, 3), 2, True),     # 4 output channels per group
-    (np.int64, (8, 8, 3, 3), 1, False),
-    (np.float32, (3, 8, 3, 3), 1, False),
-    (np.float32, (6, 4, 3, 3), 2, False),    # 3 output channels per group
-])
-def test_conv_direct_follows_the_rule(dtype, w_shape, groups, expected, channel_calls):
-    """conv2d(method='direct') runs the channel-blocked kernel exactly when
-    takes_channels accepts the call, and is right either way."""
+@pytest.mark.parametrize("op, dtype, w_shape, groups, expected", [
+    (CONVOLUTION, np.float32, (8, 8, 3, 3), 1, True),
+    (CONVOLUTION, np.float64, (8, 4, 3, 3), 2, True),    # 4 output channels per group
+    (CONVOLUTION, np.int64, (8, 8, 3, 3), 1, False),
+    (CONVOLUTION, np.float32, (3, 8, 3, 3), 1, False),
+    (CONVOLUTION, np.float32, (6, 4, 3, 3), 2, False),   # 3 output channels per group
+    (TRANSPOSED, np.float32, (8, 4, 4, 4), 1, True),
+    (TRANSPOSED, np.float64, (8, 4, 4, 4), 2, True),     # 4 output channels per group
+    (TRANSPOSED, np.int64, (8, 4, 4, 4), 1, False),
+    (TRANSPOSED, np.float32, (8, 3, 4, 4), 1, False),
+    (TRANSPOSED, np.float32, (8, 3, 4, 4), 2, False),    # 3 output channels per group
+], ids=_ids)
+def test_direct_follows_the_rule(op, dtype, w_shape, groups, expected, channel_calls):
+    """conv2d(method='direct'), 3 x 3 padding 1 on 12 x 12, and
+    conv_transpose2d(method='direct'), k4 s2 p1 on 6 x 6, run the
+    channel-blocked kernel exactly when takes_channels or
+    takes_transpose_channels accepts the call, and are right either way."""
+    case = op.rule_case(w_shape, groups)
     rng = np.random.default_rng(4)
-    x = rng.integers(-5, 6, size=(2, 8, 12, 12)).astype(dtype)
+    x = rng.integers(-5, 6, size=case[2]).astype(dtype)
     w = rng.integers(-5, 6, size=w_shape).astype(dtype)
-    out = fastconv.conv2d(x, w, padding=1, groups=groups, method="direct")
+    out = op.run(case, x, w)
     assert bool(channel_calls) == expected
     assert out.dtype == dtype
     # small integers: every sum is exact in each dtype
-    np.testing.assert_array_equal(
-        out, conv(x.astype(np.float64), w.astype(np.float64),
-                  padding=((1, 1), (1, 1)), groups=groups))
+    np.testing.assert_array_equal(out, op.expected(case, x, w))
 
 
 # --------------------------------------------------------------------------
-# transposed convolution: one pass with a part per output phase
+# transposed convolution: output phases without taps
 # --------------------------------------------------------------------------
-
-TCONV = {1: fastconv.conv_transpose1d, 2: fastconv.conv_transpose2d,
-         3: fastconv.conv_transpose3d}
-
-# (id, nd, x shape, weight shape (C_in, C_out/groups, *kernel), stride,
-#  padding pairs, output_padding, dilation, groups)
-TCASES = [
-    # 1-D
-    ("1d-k1-s3-cout4", 1, (2, 5, 7), (5, 4, 1), (3,), ((0, 0),), (0,), (1,), 1),
-    ("1d-k2-s3-op2-cout5", 1, (2, 3, 9), (3, 5, 2), (3,), ((1, 0),), (2,), (1,), 1),
-    ("1d-k3-s2-d2-p4-cout6", 1, (2, 6, 11), (6, 6, 3), (2,), ((4, 4),), (1,), (2,), 1),
-    ("1d-s1-d2-op1-cout7", 1, (1, 2, 13), (2, 7, 4), (1,), ((1, 2),), (1,), (2,), 1),
-    ("1d-cin20-cout16", 1, (2, 20, 9), (20, 16, 3), (2,), ((1, 1),), (1,), (1,), 1),
-    ("1d-input1-cout4-g2", 1, (1, 6, 1), (6, 4, 3), (2,), ((0, 0),), (0,), (1,), 2),
-    ("1d-k2-s3-padding-past-taps", 1, (1, 3, 3), (3, 4, 2), (3,), ((3, 2),), (0,),
-     (1,), 1),
-    # 2-D
-    ("2d-dcgan-k4-s2-p1-cout8", 2, (2, 8, 5, 6), (8, 8, 4, 4), (2, 2),
-     ((1, 1), (1, 1)), (0, 0), (1, 1), 1),
-    ("2d-unet-k2-s2-cout5", 2, (2, 6, 6, 5), (6, 5, 2, 2), (2, 2), ((0, 0), (0, 0)),
-     (0, 0), (1, 1), 1),
-    ("2d-k1-s3-op-cout6", 2, (1, 4, 4, 3), (4, 6, 1, 1), (3, 3), ((0, 0), (0, 0)),
-     (2, 1), (1, 1), 1),
-    ("2d-k2-s3-d2-cout4", 2, (2, 3, 4, 5), (3, 4, 2, 2), (3, 2), ((1, 2), (0, 2)),
-     (2, 1), (2, 2), 1),
-    ("2d-s2-cout7-cin3-g3", 2, (2, 9, 5, 5), (9, 7, 3, 3), (2, 2), ((1, 2), (0, 1)),
-     (1, 0), (1, 1), 3),
-    ("2d-cin1-cout16-g4", 2, (1, 4, 6, 6), (4, 16, 3, 3), (1, 1), ((1, 1), (1, 1)),
-     (0, 0), (1, 1), 4),
-    ("2d-s3-d2-cout20-cin17", 2, (1, 17, 4, 4), (17, 20, 3, 2), (3, 2),
-     ((2, 1), (1, 0)), (1, 1), (2, 1), 1),
-    ("2d-input-1x1-dcgan", 2, (2, 5, 1, 1), (5, 6, 4, 4), (2, 2), ((1, 1), (1, 1)),
-     (0, 0), (1, 1), 1),
-    ("2d-input-1x1-k1-s3", 2, (1, 3, 1, 1), (3, 4, 1, 1), (3, 3), ((0, 0), (0, 0)),
-     (2, 2), (1, 1), 1),
-    ("2d-s2-d2-p4-cout4", 2, (1, 4, 5, 4), (4, 4, 3, 3), (2, 2), ((4, 4), (4, 3)),
-     (1, 1), (2, 2), 1),
-    ("2d-s1-d2-op1-cout6", 2, (2, 5, 6, 7), (5, 6, 3, 3), (1, 1), ((2, 1), (0, 2)),
-     (1, 0), (2, 1), 1),
-    ("2d-s2-cout5-cin10-g2", 2, (2, 20, 7, 6), (20, 5, 3, 3), (2, 2), ((1, 1), (1, 1)),
-     (1, 1), (1, 1), 2),
-    # 3-D
-    ("3d-dcgan-cout4", 3, (1, 4, 3, 4, 3), (4, 4, 4, 4, 4), (2, 2, 2), ((1, 1),) * 3,
-     (0, 0, 0), (1, 1, 1), 1),
-    ("3d-unet-cout5-g2", 3, (2, 6, 3, 3, 2), (6, 5, 2, 2, 2), (2, 2, 2), ((0, 0),) * 3,
-     (0, 0, 0), (1, 1, 1), 2),
-    ("3d-k2-s3-d2-cout6", 3, (1, 3, 2, 3, 3), (3, 6, 2, 1, 2), (3, 1, 2),
-     ((1, 0), (0, 0), (1, 1)), (2, 0, 1), (2, 1, 1), 1),
-    ("3d-input-1x1x1-cout7", 3, (1, 2, 1, 1, 1), (2, 7, 3, 3, 3), (1, 2, 3),
-     ((1, 0), (0, 0), (1, 1)), (0, 1, 0), (1, 2, 1), 1),
-]
-TCASE = {c[0]: c for c in TCASES}
-
-
-def _t_run(case, x, w, **extra):
-    _, nd, _, _, stride, padding, output_padding, dilation, groups = case
-    return TCONV[nd](x, w, stride=stride, padding=padding,
-                     output_padding=output_padding, dilation=dilation, groups=groups,
-                     method="direct", **extra)
-
-
-def _t_reference(case, x, w):
-    _, nd, _, _, stride, padding, output_padding, dilation, groups = case
-    return conv_transpose(x.astype(np.float64), w.astype(np.float64), stride=stride,
-                          padding=padding, output_padding=output_padding,
-                          dilation=dilation, groups=groups)
-
-
-def _t_phases(case):
-    """(pad, size, row, phases) of ConvGeometry.transpose_phases for the case."""
-    _, _, x_shape, w_shape, stride, padding, output_padding, dilation, _ = case
-    return conv_transpose_geometry(x_shape[2:], w_shape[2:], stride, padding,
-                                   output_padding, dilation).transpose_phases()
-
-
-def _t_n_rows(case):
-    """Rows of the padded input's grid that hold outputs of a phase with
-    taps: max of (count_D - 1) * size_H + count_H."""
-    _, size, _, phases = _t_phases(case)
-    return max((count[0] - 1) * size[1] + count[1] for taps, _, count in phases if taps)
-
-
-def _t_window_bytes(case, rows, itemsize):
-    """The workspace in which windows of ``rows`` rows just fit: per row of
-    the padded input's grid, one row of every input channel and one
-    wide-output row per output channel of every phase with taps, plus the
-    rows the taps read past a window's end."""
-    _, _, x_shape, w_shape, *_, groups = case
-    _, size, row, phases = _t_phases(case)
-    with_taps = [taps for taps, _, _ in phases if taps]
-    extra = max(shift for taps in with_taps for _, shift in taps) // row + 1
-    wide = len(with_taps) * w_shape[1] * groups
-    return row * itemsize * (rows * (x_shape[1] + wide) + x_shape[1] * extra)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", TCASES, ids=[c[0] for c in TCASES])
-def test_transpose_matches_reference(case, dtype, simd_version, forced, channel_calls,
-                                     poisoned_empty):
-    """conv_transpose1d/2d/3d(method='direct') on the channel-blocked path:
-    strides 1-3, dilations 1-2, padding up to d*(k-1) and past the taps
-    (outputs that only padding reaches), output_padding up to
-    max(stride, dilation) - 1 (trailing outputs no tap reaches), strides
-    larger than the kernel's span (k=1 or k=2 with stride 3: output phases
-    without taps, which must be zeros), DCGAN's k4 s2 p1 and U-Net's k2 s2,
-    groups with 4 to 7, 16 and 20 output channels per group and 1 to 20
-    input channels per group, inputs of one position; with each SIMD
-    version and every array from np.empty poisoned with NaN: the
-    reference's values in the input's dtype, every output written."""
-    x, w = _arrays(case, dtype)
-    out = _t_run(case, x, w)
-    assert len(channel_calls) == 1, "the channel-blocked path was not taken"
-    assert out.dtype == dtype
-    assert_close(out, _t_reference(case, x, w), dtype)
-
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_transpose_no_phase_with_taps(dtype, forced, poisoned_empty):
@@ -614,200 +709,3 @@ def test_transpose_phases_semantics(nd):
                                    rtol=1e-12, atol=1e-12, err_msg=str(args))
 
 
-# --------------------------------------------------------------------------
-# transposed: windows and threads, bit-identical
-# --------------------------------------------------------------------------
-
-# 2-D and 3-D only: a 1-D sample is one row
-T_WINDOW_CASES = ["2d-dcgan-k4-s2-p1-cout8", "2d-k2-s3-d2-cout4", "2d-s1-d2-op1-cout6",
-                  "2d-s2-cout5-cin10-g2", "3d-dcgan-cout4", "3d-unet-cout5-g2"]
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", T_WINDOW_CASES)
-def test_transpose_windows_bit_identical(name, dtype, monkeypatch, forced,
-                                         channel_calls):
-    """Transposed: the padded input cut into windows of 1 row, 3 rows, one
-    row fewer than the rows holding outputs (a byte short of the whole) and
-    all of them, with phases of different output counts and phases without
-    taps, gives the reference's values, bit-identical for every window
-    size."""
-    case = TCASE[name]
-    itemsize = np.dtype(dtype).itemsize
-    n_rows = _t_n_rows(case)
-    assert n_rows > 3
-    x, w = _arrays(case, dtype)
-    outs = []
-    # one thread, one job per thread: the windows are the workspace's alone
-    monkeypatch.setattr(_direct, "CHANNEL_JOBS_PER_THREAD", 1)
-    for budget, rows in [(1, 1), (_t_window_bytes(case, 3, itemsize), 3),
-                         (_t_window_bytes(case, n_rows, itemsize) - 1, n_rows - 1),
-                         (_t_window_bytes(case, n_rows, itemsize), n_rows)]:
-        monkeypatch.setattr(_direct, "CHANNEL_WORKSPACE_BYTES", budget)
-        outs.append(_t_run(case, x, w, n_threads=1))
-        assert channel_calls[-1][-1] == rows, "window rows"
-    assert len(channel_calls) == 4
-    assert_close(outs[0], _t_reference(case, x, w), dtype)
-    for out in outs[1:]:
-        assert np.array_equal(out, outs[0])
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", ["1d-cin20-cout16", "2d-dcgan-k4-s2-p1-cout8",
-                                  "2d-k2-s3-d2-cout4", "3d-unet-cout5-g2"])
-def test_transpose_threads_bit_identical(name, dtype, monkeypatch, forced,
-                                         channel_calls):
-    """Transposed: n_threads 1, 2 and 3, with the default workspace and with
-    windows of 3 rows, give the reference's values, bit-identical."""
-    case = TCASE[name]
-    x, w = _arrays(case, dtype)
-    expected = _t_reference(case, x, w)
-    first = None
-    for budget in (_direct.CHANNEL_WORKSPACE_BYTES,
-                   _t_window_bytes(case, 3, np.dtype(dtype).itemsize)):
-        monkeypatch.setattr(_direct, "CHANNEL_WORKSPACE_BYTES", budget)
-        for n_threads in (1, 2, 3):
-            out = _t_run(case, x, w, n_threads=n_threads)
-            assert channel_calls[-1][4] == n_threads
-            if first is None:
-                first = out
-                assert_close(out, expected, dtype)
-            assert out.tobytes() == first.tobytes()
-    assert len(channel_calls) == 6
-
-
-# --------------------------------------------------------------------------
-# transposed: the arrays a user passes, NaN and inf
-# --------------------------------------------------------------------------
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("layout", ["read-only", "fortran", "strided"])
-def test_transpose_inputs_untouched_any_layout(layout, dtype, channel_calls):
-    """Transposed, k4 s2 p1 with 8 input and 4 output channels (the path by
-    default): read-only, Fortran-ordered and strided inputs give the
-    C-contiguous result, bias included, in the input's dtype, and no input
-    is modified."""
-    case = ("2d", 2, (2, 8, 6, 5), (8, 4, 4, 4), (2, 2), ((1, 1), (1, 1)), (0, 1),
-            (1, 1), 1)
-    x, w = _arrays(case, dtype)
-    b = np.arange(4, dtype=dtype)
-    expected = _t_reference(case, x, w) + b[:, None, None]
-    xs, ws = _layouts(x, w)[layout]
-    x_copy, w_copy = xs.copy(), ws.copy()
-    out = TCONV[2](xs, ws, b, stride=2, padding=1, output_padding=(0, 1),
-                   method="direct")
-    assert len(channel_calls) == 1
-    assert out.dtype == dtype
-    np.testing.assert_array_equal(xs, x_copy)
-    np.testing.assert_array_equal(ws, w_copy)
-    assert_close(out, expected, dtype)
-    contiguous = TCONV[2](x, w, b, stride=2, padding=1, output_padding=(0, 1),
-                          method="direct")
-    assert np.array_equal(out, contiguous)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", ["1d-k2-s3-op2-cout5", "2d-dcgan-k4-s2-p1-cout8",
-                                  "2d-k2-s3-d2-cout4", "3d-k2-s3-d2-cout6"])
-def test_transpose_nan_and_inf_propagate_like_reference(name, dtype, simd_version,
-                                                        forced, channel_calls):
-    """Transposed: +inf in the last column and -inf in the first column of
-    the input (beside the padding the copy adds and the wide columns that
-    are cropped), NaN inside: NaN and +-inf land on exactly the outputs
-    where the reference has them (never on the zero outputs of phases
-    without taps), the finite outputs keep the reference's values."""
-    case = TCASE[name]
-    x, w = _arrays(case, dtype)
-    x[0, 0, ..., -1] = np.inf
-    x[-1, -1, ..., 0] = -np.inf
-    x[0, x.shape[1] // 2, ..., x.shape[-1] // 2] = np.nan
-    with np.errstate(invalid="ignore"):
-        out = _t_run(case, x, w)
-        expected = _t_reference(case, x, w)
-    assert len(channel_calls) == 1
-    assert np.isnan(expected).any() and np.isinf(expected).any()
-    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
-    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(expected))
-    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(expected))
-    finite = np.isfinite(expected)
-    assert finite.any()
-    assert_close(np.where(finite, out, 0), np.where(finite, expected, 0), dtype)
-
-
-# --------------------------------------------------------------------------
-# transposed: the rule
-# --------------------------------------------------------------------------
-
-def _takes_transpose(x_shape, w_shape, dtype=np.float32, groups=1, stride=1,
-                     padding=0):
-    """takes_transpose_channels for these shapes, without allocating."""
-    nd = len(x_shape) - 2
-    x = np.broadcast_to(np.zeros((), dtype=dtype), x_shape)
-    w = np.broadcast_to(np.zeros((), dtype=dtype), w_shape)
-    geom = conv_transpose_geometry(x_shape[2:], w_shape[2:], (stride,) * nd, padding,
-                                   0, (1,) * nd)
-    return _direct.takes_transpose_channels(x, w, geom, groups)
-
-
-@pytest.mark.parametrize("x_shape, w_shape, dtype, groups, stride, padding, expected", [
-    # DCGAN: 256 x 16 taps / 4 phases; 4 phases of 16 rows x 18 = 1152
-    # wide positions for 32 x 32 = 1024 outputs: 1.125
-    ((16, 256, 16, 16), (256, 128, 4, 4), np.float32, 1, 2, 1, True),
-    ((16, 256, 16, 16), (256, 128, 4, 4), np.float64, 1, 2, 1, True),
-    # integers stay on the exact row kernel
-    ((16, 256, 16, 16), (256, 128, 4, 4), np.int64, 1, 2, 1, False),
-    # output channels per group: 3 no, 4 yes (4 phases of 8 x 10 for 16 x 16)
-    ((2, 16, 8, 8), (16, 3, 4, 4), np.float32, 1, 2, 1, False),
-    ((2, 16, 8, 8), (16, 4, 4, 4), np.float32, 1, 2, 1, True),
-    ((2, 16, 8, 8), (16, 3, 4, 4), np.float32, 4, 2, 1, False),
-    ((2, 16, 8, 8), (16, 4, 4, 4), np.float32, 4, 2, 1, True),
-    # input channels x taps of one phase (rounded down): U-Net k2 s2,
-    # 8 x 4 / 4 = 8 yes, 7 no (widening 1); k1 s3 1-D, 24 / 3 = 8 yes,
-    # 23 / 3 = 7 no (the one phase with taps, 10 wide, for 28)
-    ((2, 8, 16, 16), (8, 4, 2, 2), np.float32, 1, 2, 0, True),
-    ((2, 7, 16, 16), (7, 4, 2, 2), np.float32, 1, 2, 0, False),
-    ((2, 24, 10), (24, 4, 1), np.float32, 1, 3, 0, True),
-    ((2, 23, 10), (23, 4, 1), np.float32, 1, 3, 0, False),
-    # widening, rows stored with the zero columns they share dropped: 1-D
-    # k6 p2 on 3 inputs, pad 3 and 9 wide, 3 shared, one row of 6 for 4
-    # outputs = 1.5 exactly; on 2 inputs 5 for 3 = 1.67; 2-D k3 p1 on
-    # 2 x 2, 2 rows of 3 for 4 = 1.5; on 1 x 1, 1 row of 2 for 1 = 2
-    ((2, 2, 3), (2, 4, 6), np.float32, 1, 1, 2, True),
-    ((2, 2, 2), (2, 4, 6), np.float32, 1, 1, 2, False),
-    ((2, 512, 2, 2), (512, 256, 3, 3), np.float32, 1, 1, 1, True),
-    ((2, 512, 1, 1), (512, 256, 3, 3), np.float32, 1, 1, 1, False),
-])
-def test_transpose_rule(x_shape, w_shape, dtype, groups, stride, padding, expected,
-                        monkeypatch):
-    """takes_transpose_channels: float input, >= 4 output channels per group,
-    >= 8 input channels per group x taps / prod(stride) (the taps of one
-    output phase), and the wide outputs of the phases with taps at most
-    CHANNEL_MAX_WIDENING x the output (set to 1.5 here, where the widening
-    cases sit)."""
-    monkeypatch.setattr(_direct, "CHANNEL_MAX_WIDENING", 1.5)
-    assert _takes_transpose(x_shape, w_shape, dtype, groups, stride, padding) == expected
-
-
-@pytest.mark.parametrize("dtype, w_shape, groups, expected", [
-    (np.float32, (8, 4, 4, 4), 1, True),
-    (np.float64, (8, 4, 4, 4), 2, True),     # 4 output channels per group
-    (np.int64, (8, 4, 4, 4), 1, False),
-    (np.float32, (8, 3, 4, 4), 1, False),
-    (np.float32, (8, 3, 4, 4), 2, False),    # 3 output channels per group
-])
-def test_conv_transpose_direct_follows_the_rule(dtype, w_shape, groups, expected,
-                                                channel_calls):
-    """conv_transpose2d(method='direct'), k4 s2 p1 on 6 x 6, runs the
-    channel-blocked kernel exactly when takes_transpose_channels accepts
-    the call, and is right either way."""
-    rng = np.random.default_rng(4)
-    x = rng.integers(-5, 6, size=(2, 8, 6, 6)).astype(dtype)
-    w = rng.integers(-5, 6, size=w_shape).astype(dtype)
-    out = fastconv.conv_transpose2d(x, w, stride=2, padding=1, groups=groups,
-                                    method="direct")
-    assert bool(channel_calls) == expected
-    assert out.dtype == dtype
-    # small integers: every sum is exact in each dtype
-    np.testing.assert_array_equal(
-        out, conv_transpose(x.astype(np.float64), w.astype(np.float64), stride=(2, 2),
-                            padding=((1, 1), (1, 1)), groups=groups))
