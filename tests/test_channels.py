@@ -320,9 +320,8 @@ def test_matches_reference(op, case, dtype, simd_version, forced, channel_calls,
     """conv1d/2d/3d(method='direct') on the channel-blocked path: 1-D to
     3-D, strides 1-3, dilations 1-2, asymmetric padding, groups; 4 to 9,
     12, 34 and 36 output channels per group (register blocks of 4 with a
-    remainder moved back, and jobs of 16+ channels); 1 to 17 input channels
-    per group; outputs shorter
-    than one vector block and not a multiple of any block.
+    remainder moved back); 1 to 17 input channels per group; outputs
+    shorter than one vector block and not a multiple of any block.
     conv_transpose1d/2d/3d(method='direct') on the path: strides 1-3,
     dilations 1-2, padding up to d*(k-1) and past the taps (outputs that
     only padding reaches), output_padding up to max(stride, dilation) - 1
