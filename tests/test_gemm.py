@@ -367,6 +367,9 @@ def test_inputs_untouched_and_read_only_accepted(fn, w_shape):
     ("conv", np.float32, (16, 8, 28, 28), (8, 8, 3, 3), 2, 1, 1, "direct"),
     ("conv", np.float32, (2, 256, 14, 14), (256, 256, 3, 3), 1, 1, 1, "direct"),
     ("conv", np.float32, (2, 128, 28, 28), (128, 128, 3, 3), 2, 1, 1, "direct"),
+    ("conv", np.float32, (2, 256, 28, 28), (256, 256, 3, 3), 2, 1, 1, "direct"),
+    ("conv", np.float32, (2, 64, 56, 56), (64, 64, 1, 1), 2, 0, 1, "direct"),  # 1x1 s2
+    ("conv_transpose", np.float32, (2, 256, 16, 16), (256, 128, 4, 4), 2, 1, 1, "direct"),
     ("conv", np.float32, (2, 64, 8, 8), (64, 64, 3, 3), 1, 1, 1, "direct"),  # grid 1.56x
     ("conv_transpose", np.float32, (2, 128, 16, 16), (128, 64, 4, 4), 2, 1, 1, "direct"),
     ("conv_transpose", np.float32, (8, 8, 16, 16), (8, 8, 3, 3), 1, 1, 1, "direct"),
@@ -375,8 +378,7 @@ def test_inputs_untouched_and_read_only_accepted(fn, w_shape):
     ("conv_transpose", np.float32, (2, 8, 16, 16), (8, 8, 3, 3), 1, 1, 1, "gemm"),  # same
     ("conv", np.float32, (1, 3, 5, 5), (4, 3, 4, 4), 1, 0, 1, "gemm"),   # grid 6.25x
     ("conv", np.float32, (2, 64, 56, 56), (64, 64, 1, 1), 1, 0, 1, "gemm"),  # one tap
-    ("conv", np.float32, (2, 256, 28, 28), (256, 256, 3, 3), 2, 1, 1, "gemm"),  # > 128 in
-    ("conv_transpose", np.float32, (2, 256, 16, 16), (256, 128, 4, 4), 2, 1, 1, "gemm"),
+    ("conv_transpose", np.float32, (2, 512, 8, 8), (512, 256, 4, 4), 2, 1, 1, "gemm"),
     ("conv_transpose", np.float32, (2, 128, 64, 64), (128, 64, 2, 2), 2, 0, 1, "gemm"),  # k = s
     ("conv_transpose", np.float32, (2, 128, 32, 32), (128, 3, 4, 4), 2, 1, 1, "gemm"),
     ("conv_transpose", np.float32, (1, 8, 6, 6), (8, 1, 4, 4), 2, 1, 2, "gemm"),
@@ -384,10 +386,9 @@ def test_inputs_untouched_and_read_only_accepted(fn, w_shape):
 def test_auto_rule(op, x_dtype, x_shape, w_shape, stride, padding, groups, expected):
     """The rule of choose_auto's docstring: for floats, the direct method's
     channel-blocked kernel where it applies to at least 2**20 multiply-adds,
-    for a convolution with more
-    than one tap and stride 1 or at most 128 input channels per group, for
-    a transposed convolution with at most 128 input channels per group and
-    overlapping windows; else gemm when
+    for a convolution unless 1x1 with stride 1, for a transposed
+    convolution with at most 256 input channels per group whose windows do
+    not tile the output; else gemm when
     weight.shape[0] // groups >= 4; the direct kernel otherwise."""
     x = np.zeros(x_shape, dtype=x_dtype)[:, :, None]
     w = np.zeros(w_shape, dtype=x_dtype)[:, :, None]

@@ -69,7 +69,7 @@ GEMM_MIN_SHARED_CHANNELS = 4
 #: ``method='auto'`` runs the direct method's channel-blocked kernel for
 #: transposed convolutions with at most this many input channels per group
 #: (see :func:`choose_auto`).
-CHANNELS_MAX_INPUT = 128
+CHANNELS_MAX_INPUT = 256
 
 #: ... and for calls of at least this many multiply-adds: below, its
 #: set-up, about 12 us a call, outweighs what it saves.
@@ -86,12 +86,12 @@ def choose_auto(op, x, weight, geom, groups):
     - float inputs of at least ``CHANNELS_MIN_WORK`` (2**20)
       multiply-adds that the direct method's channel-blocked kernel takes
       (at least 4 output channels and 8 input channels x taps per group, a
-      padded grid at most 4 x the output): 'direct', for a convolution when
-      its kernel has more than one tap and it has stride 1 or at most
-      ``CHANNELS_MAX_INPUT`` (128) input channels per group, for a
-      transposed convolution when it has at most 128 input channels per
-      group and its kernel windows do not tile the output (stride ==
-      kernel, no padding, no dilation: ``tiles_without_overlap``);
+      padded grid at most 4 x the output): 'direct', for a convolution
+      unless it is 1x1 with stride 1 (one plain GEMM), for a transposed
+      convolution when it has at most ``CHANNELS_MAX_INPUT`` (256) input
+      channels per group and its kernel windows do not tile the output
+      (stride == kernel, no padding, no dilation:
+      ``tiles_without_overlap``);
     - other float inputs: 'gemm' when at least ``GEMM_MIN_SHARED_CHANNELS``
       (4) channels share each column of its column matrix, i.e. when
       ``weight.shape[0] // groups >= 4``: output channels per group for a
@@ -99,23 +99,24 @@ def choose_auto(op, x, weight, geom, groups):
       otherwise the direct kernel.
 
     Why: the channel-blocked kernel keeps blocks of 4 output channels x 96
-    positions (AVX-512, float32) in registers and runs near the CPU's peak (about 220 GFLOP/s
-    a core in float32 here), where BLAS must first pack its operands; what
-    it does not beat is a convolution that is one plain GEMM (1x1
-    kernels), a transposed convolution whose col2im is a copy (stride ==
-    kernel), and strided or transposed convolutions with many input
-    channels, whose long sums BLAS blocks better.  Without the channel-blocked kernel, gemm
-    pays for rearranging the data once per column, then BLAS does the
-    arithmetic several times faster than the row kernel, from about 4
-    channels sharing a column.  Measured with ``bench/auto_rule.py``
-    (2-core AMD EPYC, Zen 5, SciPy's OpenBLAS, float32, 2 threads; direct
-    time / gemm time): 3x3 and 5x5 convolutions of 4 to 256 channels on 14
-    to 56 pixel images 0.2-1.0 (64 -> 64 on 56x56: 0.67-0.78; 256 -> 256
-    at stride 1: 0.83-0.99, at stride 2: 1.0-1.3); 1x1 convolutions
-    1.3-4.8 at stride 1;
-    transposed convolutions 3x3 and 4x4 of 8 to 128 input channels
-    0.1-1.0, of 256 and 512 input channels 0.94-1.9, kernel 2 stride 2
-    (U-Net) 0.76-1.1.
+    positions (AVX-512, float32) in registers and runs near the CPU's peak
+    (about 220 GFLOP/s a core in float32 here), where BLAS must first pack
+    its operands; what it does not beat is a convolution that is one plain
+    GEMM (1x1, stride 1), a transposed convolution whose col2im is a copy
+    (stride == kernel), and transposed convolutions with more input
+    channels, whose long sums BLAS blocks better.  Without the
+    channel-blocked kernel, gemm pays for rearranging the data once per
+    column, then BLAS does the arithmetic several times faster than the
+    row kernel, from about 4 channels sharing a column.  Measured with
+    ``bench/auto_rule.py`` (2-core AMD EPYC, Zen 5, SciPy's OpenBLAS,
+    float32, 2 threads; direct time / gemm time, the middle half of each
+    group): 3x3 and 5x5 convolutions of 4 to 256 channels on 14 to 56 pixel
+    images 0.35-0.75 (256 -> 256 alone 0.54-0.86); 1x1 convolutions at
+    stride 1 1.2-5 (at stride 2 0.6-0.99); 3x3 and 4x4 transposed
+    convolutions of 8 to 128 input channels 0.35-0.7, of 256 0.9-1.06, of
+    512 1.03-1.14; kernel 2 stride 2 1.0-1.8.  On those measurements this
+    rule picks the faster method for 194 of 216 convolutions and 138 of
+    168 transposed ones, most misses within 20 %.
     """
     if x.dtype.kind != "f":
         return "direct"
@@ -134,11 +135,10 @@ def _takes_channels(op, x, weight, geom, groups):
     work = x.shape[0] * weight.size * math.prod(geom.output_spatial)
     if work < CHANNELS_MIN_WORK:
         return False
-    many_inputs = x.shape[1] // groups > CHANNELS_MAX_INPUT
     if op == CONV:
-        return (geom.n_taps > 1 and not (many_inputs and geom.stride != (1, 1, 1))
-                and _direct.takes_channels(x, weight, geom, groups))
-    return (not many_inputs
+        pointwise = geom.n_taps == 1 and geom.stride == (1, 1, 1)
+        return not pointwise and _direct.takes_channels(x, weight, geom, groups)
+    return (x.shape[1] // groups <= CHANNELS_MAX_INPUT
             and not geom.tiles_without_overlap()
             and _direct.takes_transpose_channels(x, weight, geom, groups))
 
