@@ -184,6 +184,48 @@ def test_nan_spreads_over_the_kernel_footprint(method):
     assert np.isfinite(out[0]).all() and np.isfinite(out[:, 0]).all()
 
 
+@pytest.mark.parametrize("c", [1, 8])  # direct's row kernel, and its channel-blocked one
+@pytest.mark.parametrize("method", fastconv.CONV_METHODS)
+def test_an_inf_weight_differs_between_methods_only_where_it_meets_padding(method, c):
+    """The reference (and torch) multiply the zero padding by the weights, so
+    an inf weight gives inf * 0 = nan in the outputs whose window puts it on
+    padding.  A method either does the same there or skips the padding and
+    sums the real inputs only (a finite value); everywhere else every method
+    gives the reference's values, infs included (docs/conventions.rst)."""
+    x = rng.random((1, c, 6, 5)) + 0.5
+    w = rng.random((c, c, 3, 3)) + 0.5
+    w[0, 0, 0, 0] = np.inf
+    expected = conv(x, w, padding=((1, 1), (1, 1)))
+    meets_padding = np.isnan(expected)
+    assert meets_padding[0, 0, 0].all() and meets_padding[0, 0, :, 0].all()
+    assert meets_padding.sum() == 6 + 5 - 1
+    out = fastconv.conv2d(x, w, padding=1, method=method)
+    there = out[meets_padding]
+    assert np.isnan(there).all() or np.isfinite(there).all()
+    np.testing.assert_allclose(out[~meets_padding], expected[~meets_padding], rtol=1e-12)
+    assert np.isinf(out[~meets_padding]).sum() == np.isinf(expected).sum() > 0
+
+
+@pytest.mark.parametrize("c", [1, 8])
+@pytest.mark.parametrize("method", fastconv.CONV_TRANSPOSE_METHODS)
+def test_an_inf_weight_in_a_transposed_convolution(method, c):
+    """The scatter-add multiplies weights by real inputs only, so an inf
+    weight gives infs and no nan, in every method but zero insertion, which
+    also multiplies it by the inserted zeros (nan there)."""
+    x = rng.random((1, c, 4, 5)) + 0.5
+    w = rng.random((c, c, 3, 3)) + 0.5
+    w[0, 0, 0, 0] = np.inf
+    expected = conv_transpose(x, w, stride=(2, 2), padding=((1, 1), (1, 1)))
+    assert not np.isnan(expected).any() and np.isinf(expected).any()
+    out = fastconv.conv_transpose2d(x, w, stride=2, padding=1, method=method)
+    if method == "zero_insertion":
+        assert np.isnan(out).any()
+        real = ~np.isnan(out)
+        np.testing.assert_allclose(out[real], expected[real], rtol=1e-12)
+        return
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
 def test_shape_helpers_agree_with_the_functions():
     assert fastconv.conv_output_shape((7, 6), (3, 2), stride=(2, 1), padding=1) == (4, 7)
     assert fastconv.conv2d(X, W, **KW).shape[2:] == (4, 7)
