@@ -38,11 +38,10 @@ DIRECTIVES = {
     "initializedcheck": DEBUG,
     "cdivision": True,  # the Python layer guarantees stride, dilation >= 1
     "nonecheck": False,
-    "autotestdict": False,  # no __test__ dict: the doctests run from the .py files
     "autotestdict": False,  # no __test__ dict: pytest collects doctests from .py files
 }
 
-MODULES = ["_direct", "_gemm", "_openmp", "_scatter"]
+MODULES = ["_direct", "_direct_channels", "_gemm", "_openmp", "_scatter"]
 
 NUMPY_MACROS = [
     ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),

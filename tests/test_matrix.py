@@ -379,17 +379,21 @@ def test_operator_is_the_matrix(weight_shape, input_shape, stride, padding):
 
 
 def test_operator_matmat_runs_one_batch(monkeypatch):
+    """matmat runs its columns as one batch, on the geometry the operator
+    resolved once: no geometry is built per product."""
     calls = []
 
-    def counting_conv2d(x, *args, **kwargs):
+    def counting_execute(plan, x, weight):
         calls.append(x.shape)
-        return conv2d(x, *args, **kwargs)
+        return execute(plan, x, weight)
 
-    conv2d = fastconv._api.conv2d
-    monkeypatch.setattr(fastconv._api, "conv2d", counting_conv2d)
+    execute = fastconv._methods.execute
     operator = fastconv.conv_operator(np.ones((2, 1, 3, 3)), (1, 6, 6))
+    monkeypatch.setattr(fastconv._methods, "execute", counting_execute)
+    monkeypatch.setattr(fastconv._geometry, "conv_geometry", None)   # must not be called
     operator.matmat(np.ones((36, 5)))
-    assert calls == [(5, 1, 6, 6)]
+    operator.rmatvec(np.ones(32))
+    assert calls == [(5, 1, 1, 6, 6), (1, 2, 1, 4, 4)]
 
 
 def test_lsqr_recovers_the_input():

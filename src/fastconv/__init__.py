@@ -33,6 +33,7 @@ finally:
 from ._version import __version__  # noqa: E402
 from ._geometry import conv_output_shape, conv_transpose_output_shape  # noqa: E402
 from ._api import (  # noqa: E402
+    choose_method,
     conv1d, conv2d, conv3d,
     conv_transpose1d, conv_transpose2d, conv_transpose3d,
 )
@@ -40,7 +41,7 @@ from . import _methods, plot  # noqa: E402
 # these register their methods, so they come before the lists below
 from ._matrix import convolution_matrix, conv_operator  # noqa: E402
 from ._zero_insertion import zero_insert  # noqa: E402
-from . import _gemm  # noqa: E402  (registers method 'gemm')
+from ._planner import auto_policy, set_auto_policy  # noqa: E402
 
 #: Valid ``method=`` values of the convolution functions.
 CONV_METHODS: tuple[str, ...] = _methods.method_names(_methods.CONV)
@@ -53,5 +54,6 @@ __all__ = [
     "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "conv_output_shape", "conv_transpose_output_shape",
     "convolution_matrix", "conv_operator", "zero_insert",
+    "choose_method", "set_auto_policy", "auto_policy",
     "CONV_METHODS", "CONV_TRANSPOSE_METHODS",
 ]

@@ -1,88 +1,52 @@
-"""Public convolution functions: validate, normalise, dispatch.
+"""Public convolution functions: validate, normalise, plan, run.
 
-Everything a caller can get wrong is checked here, before any compiled code
-runs.  The arrays are then brought to one compute dtype, C order and 5-D
-(1-D and 2-D as size-1 leading spatial dims), the geometry is resolved by
-:mod:`fastconv._geometry`, and the method registered under ``method`` runs.
+Everything a caller can get wrong is checked here (with
+:mod:`fastconv._validation`), before any compiled code runs.  The arrays
+are then brought to one compute dtype, C order and 5-D (1-D and 2-D as
+size-1 leading spatial dims), the geometry is resolved by
+:mod:`fastconv._geometry`, :mod:`fastconv._planner` decides once what runs,
+and :func:`fastconv._methods.execute` runs it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, SupportsIndex, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _geometry, _methods, _openmp
+from . import _geometry, _methods, _planner, _validation
 from ._typing import IntOrTuple, Padding
+from ._validation import CONV, CONV_TRANSPOSE, SPATIAL_NAMES
 
 __all__ = [
     "conv1d", "conv2d", "conv3d",
     "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "choose_method",
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 # --------------------------------------------------------------------------
-# normalisation helpers
+# one call, checked
 # --------------------------------------------------------------------------
-
-_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _dtypes(arrays):
-    """(compute dtype, result dtype) for the named arrays.
-
-    float32 / float64 natively; bool and integers exactly in int64; float16
-    computed in float32 and returned as float16.
-    """
-    for name, a in arrays.items():
-        if a.dtype.kind not in "biuf":
-            raise TypeError(
-                f"{name} has dtype {a.dtype}; fastconv supports bool, integer "
-                f"and real floating-point arrays"
-            )
-    if all(a.dtype.kind in "biu" for a in arrays.values()):
-        # exact in int64; NumPy would promote uint64 with signed ints to float
-        for name, a in arrays.items():
-            if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
-                raise ValueError(
-                    f"{name} holds uint64 values above 2**63 - 1, which int64 "
-                    f"cannot hold exactly (max {a.max()})"
-                )
-        return np.dtype(np.int64), np.dtype(np.int64)
-    common = np.result_type(*arrays.values())
-    if common == np.float16:
-        return np.dtype(np.float32), common
-    if common in _NATIVE:
-        return common, common
-    given = ", ".join(f"{name}: {a.dtype}" for name, a in arrays.items())
-    raise TypeError(f"dtype {common} is not supported; cast to float64 ({given})")
-
-
-#: Most threads a call may ask for (each costs OpenMP a system thread).
-MAX_THREADS = 1024
-
-
-def _n_threads(n_threads):
-    if n_threads is None:
-        return _openmp.max_threads()
-    value = _geometry._as_int(n_threads, "n_threads")
-    if not 1 <= value <= MAX_THREADS:
-        raise ValueError(f"n_threads must be between 1 and {MAX_THREADS}, got {n_threads!r}")
-    return value
-
 
 # index expressions between the caller's dims and the kernels' 5-D arrays
 _TO_5D = {1: (slice(None), slice(None), None, None), 2: (slice(None), slice(None), None)}
 _FROM_5D = {1: (slice(None), slice(None), 0, 0), 2: (slice(None), slice(None), 0)}
 
 
-def _to5d(a, ndim):
+def to5d(a, ndim):
     """Insert size-1 spatial dims after the two leading axes (a view)."""
     return a if ndim == 3 else a[_TO_5D[ndim]]
+
+
+def from5d(a, ndim):
+    """Drop the size-1 spatial dims :func:`to5d` inserted (a view)."""
+    return a if ndim == 3 else a[_FROM_5D[ndim]]
 
 
 # Resolved geometries by (op, spatial sizes, kernel sizes, arguments): small
@@ -91,22 +55,24 @@ def _to5d(a, ndim):
 # that merely compares equal to a valid one (1.0 == 1) is still checked.
 _GEOMETRY_CACHE: dict[tuple[Any, ...], _geometry.ConvGeometry] = {}
 _GEOMETRY_CACHE_SIZE = 512
-_KEY_TYPES = frozenset((int, str))
 
 
-def _resolve_geometry(op, input_spatial, kernel_size, geometry_args):
+def _exact(value):
+    """Whether ``value`` is an exact int or str, or tuples of them (padding
+    pairs included)."""
+    kind = type(value)
+    return kind is int or kind is str or (kind is tuple and all(map(_exact, value)))
+
+
+def resolve_geometry(op, input_spatial, kernel_size, geometry_args):
     """The :class:`~fastconv._geometry.ConvGeometry` of a call, cached."""
-    key = (op, input_spatial, kernel_size) + geometry_args
-    for value in geometry_args:
-        if type(value) not in _KEY_TYPES and not (
-                type(value) is tuple and all(type(v) is int for v in value)):
-            key = None
-            break
-    else:
+    key = None
+    if all(map(_exact, geometry_args)):
+        key = (op, input_spatial, kernel_size) + tuple(geometry_args)
         geom = _GEOMETRY_CACHE.get(key)
         if geom is not None:
             return geom
-    if op == _methods.CONV:
+    if op == CONV:
         geom = _geometry.conv_geometry(input_spatial, kernel_size, *geometry_args)
     else:
         geom = _geometry.conv_transpose_geometry(input_spatial, kernel_size,
@@ -118,111 +84,181 @@ def _resolve_geometry(op, input_spatial, kernel_size, geometry_args):
     return geom
 
 
-def _check_channels(op, name, c_in, weight_shape, groups):
-    """Check ``groups`` and the kernel against ``c_in`` input channels.
-
-    ``weight_shape`` is in the layout of ``op``.  Returns ``(groups, c_out)``.
-    """
-    if type(groups) is not int:  # exact ints skip the general check
-        groups = _geometry._as_int(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"groups must be >= 1, got {groups}")
-    if op == _methods.CONV:
-        c_out, w_in = weight_shape[0], weight_shape[1] * groups
-        if c_out % groups:
-            raise ValueError(
-                f"groups={groups} must divide the output channels "
-                f"(weight.shape[0] = {c_out})"
-            )
-    else:
-        w_in, c_out = weight_shape[0], weight_shape[1] * groups
-    if c_in % groups:
-        raise ValueError(f"groups={groups} must divide the input channels ({c_in})")
-    if c_in != w_in:
-        raise ValueError(
-            f"{name}: x has {c_in} input channels but weight of shape "
-            f"{weight_shape} with groups={groups} expects {w_in}"
-        )
-    if 0 in weight_shape[2:]:
-        raise ValueError(f"{name}: kernel size must be >= 1, got weight shape {weight_shape}")
-    return groups, c_out
+_NAMES = {(op, ndim): f"{op}{ndim}d" for op in (CONV, CONV_TRANSPOSE) for ndim in (1, 2, 3)}
 
 
-_NAMES = {(op, ndim): f"{op}{ndim}d"
-          for op in (_methods.CONV, _methods.CONV_TRANSPOSE) for ndim in (1, 2, 3)}
+@dataclass(frozen=True)
+class Call:
+    """One checked call: 5-D C-contiguous arrays in the compute dtype, its
+    geometry, and how to give the result back in the caller's layout."""
+
+    name: str
+    op: str
+    ndim: int
+    x: NDArray[Any]
+    weight: NDArray[Any]
+    bias: NDArray[Any] | None
+    geom: _geometry.ConvGeometry
+    groups: int
+    n_threads: int
+    result_dtype: np.dtype[Any]
+    plain: bool
+    unbatched: bool
+
+    def finish(self, out):
+        """``out`` (5-D, compute dtype) with the bias, in the caller's layout
+        and dtype."""
+        if self.bias is not None:
+            out += self.bias.reshape(1, -1, 1, 1, 1)
+        if self.plain:
+            out = out[0, 0, 0]
+        else:
+            out = from5d(out, self.ndim)
+            if self.unbatched:
+                out = out[0]
+        return out if self.result_dtype == out.dtype else out.astype(self.result_dtype)
 
 
-def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
-    """Shared body of the six public functions.
-
-    ``geometry_args`` holds the geometry arguments in the order of
-    :func:`~fastconv._geometry.conv_geometry` (or of
-    :func:`~fastconv._geometry.conv_transpose_geometry`) after the sizes.
-    """
-    name = _NAMES[op, ndim]
-    x = np.asarray(x)
-    weight = np.asarray(weight)
-    if bias is None and x.dtype is weight.dtype and x.dtype in _NATIVE:
-        compute = result = x.dtype   # the common case, without the general rules
-    else:
-        arrays = {"x": x, "weight": weight}
-        if bias is not None:
-            bias = np.asarray(bias)
-            arrays["bias"] = bias
-        compute, result = _dtypes(arrays)
-
-    # shapes: batched (N, C, *spatial), unbatched (C, *spatial), or the plain
-    # 2-D matrix with a 2-D kernel of the classic explanation
-    x_shape = x.shape
+def _layout(name, ndim, x, weight):
+    """(x, weight, plain, unbatched): batched with channels, whatever the
+    caller's form (batched, unbatched, or the plain 2-D matrix and kernel
+    of the classic explanation)."""
     plain = ndim == 2 and x.ndim == 2 and weight.ndim == 2
     if plain:
-        x, weight = x[None, None], weight[None, None]
+        return x[None, None], weight[None, None], True, False
     if weight.ndim != ndim + 2:
+        if ndim == 2 and weight.ndim == 2:
+            raise ValueError(
+                f"{name}: a 2-D weight (kH, kW) is a plain-matrix kernel and needs a "
+                f"plain 2-D x (H, W), but x has shape {x.shape}; for channels use "
+                f"weight of shape (C_out, C_in/groups, kH, kW), e.g. weight[None, None] "
+                f"for one input and one output channel"
+            )
         raise ValueError(
             f"{name}: weight must be {ndim + 2}-D, got shape {weight.shape}"
         )
     unbatched = x.ndim == ndim + 1
-    if unbatched:
-        x = x[None]
-    if x.ndim != ndim + 2:
+    if x.ndim != ndim + 2 and not unbatched:
         raise ValueError(
             f"{name}: x must be {ndim + 1}-D (unbatched) or {ndim + 2}-D (batched)"
             + (" or 2-D with a 2-D kernel" if ndim == 2 else "")
-            + f", got shape {x_shape}"
+            + f", got shape {x.shape}"
         )
-    groups, c_out = _check_channels(op, name, x.shape[1], weight.shape, groups)
-    kernel_size = weight.shape[2:]
+    return (x[None] if unbatched else x), weight, False, unbatched
+
+
+def check_call(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
+    """Check and normalise one call of a public function into a
+    :class:`Call`; ``geometry_args`` are the geometry arguments in the order
+    of :func:`~fastconv._geometry.conv_geometry` (or of
+    :func:`~fastconv._geometry.conv_transpose_geometry`) after the sizes."""
+    name = _NAMES[op, ndim]
+    x = np.asarray(x)
+    weight = np.asarray(weight)
+    bias = None if bias is None else np.asarray(bias)
+    compute, result = _validation.call_dtypes(x, weight, bias)
+    x, weight, plain, unbatched = _layout(name, ndim, x, weight)
+    groups, c_out = _validation.check_channels(op, name, x.shape, weight.shape, groups)
     if bias is not None and bias.shape != (c_out,):
-        raise ValueError(
-            f"{name}: bias must have shape ({c_out},), got {bias.shape}"
-        )
-
-    geom = _resolve_geometry(op, x.shape[2:], kernel_size, geometry_args)
-    threads = _n_threads(n_threads)
-    if method != "auto":
-        _methods.check_method(op, method)
-        _methods.check_dtype(op, method, compute)
-
-    x = np.ascontiguousarray(_to5d(x, ndim), dtype=compute)
-    weight = np.ascontiguousarray(_to5d(weight, ndim), dtype=compute)
-    fn = _methods.get_method(op, method, x, weight, geom, groups)
-
-    out_spatial = geom.output_spatial if op == _methods.CONV else geom.input_spatial
-    if x.size and weight.size:
-        out = fn(x, weight, geom, groups, threads)
-    else:
-        out = np.zeros((x.shape[0], c_out) + out_spatial, dtype=compute)
+        raise ValueError(f"{name}: bias must have shape ({c_out},), got {bias.shape}")
+    geom = resolve_geometry(op, x.shape[2:], weight.shape[2:], geometry_args)
+    threads = _validation.resolve_threads(n_threads)
+    _methods.check_method(name, op, method, compute)
+    if compute.kind != "f":
+        terms = x.shape[1] // groups * geom.n_taps
+        _validation.check_exact_range(name, x, weight, bias, terms)
+    x = np.ascontiguousarray(to5d(x, ndim), dtype=compute)
+    weight = np.ascontiguousarray(to5d(weight, ndim), dtype=compute)
     if bias is not None:
-        out += bias.astype(compute, copy=False).reshape(1, -1, 1, 1, 1)
+        bias = bias.astype(compute, copy=False)
+    return Call(name, op, ndim, x, weight, bias, geom, groups, threads, result, plain,
+                unbatched)
 
-    if plain:
-        out = out[0, 0, 0]
-    else:
-        if ndim != 3:
-            out = out[_FROM_5D[ndim]]
-        if unbatched:
-            out = out[0]
-    return out if result is compute else out.astype(result)
+
+def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
+    """Shared body of the six public functions."""
+    call = check_call(op, ndim, x, weight, bias, geometry_args, groups, method,
+                      n_threads)
+    plan = _planner.plan(op, call.x, call.weight, call.geom, call.groups, method,
+                         call.n_threads)
+    return call.finish(_methods.execute(plan, call.x, call.weight))
+
+
+# --------------------------------------------------------------------------
+# choosing a method
+# --------------------------------------------------------------------------
+
+_BY_NAME = {name: key for key, name in _NAMES.items()}
+
+
+def choose_method(function: str | Callable[..., Any], x: ArrayLike, weight: ArrayLike,
+                  *, measure: bool = False, **kwargs: Any
+                  ) -> str | tuple[str, dict[str, float]]:
+    """The method ``method='auto'`` runs for a call, or the fastest one.
+
+    In the spirit of :func:`scipy.signal.choose_conv_method`.
+
+    Parameters
+    ----------
+    function : str or callable
+        The public function, or its name: 'conv1d' ... 'conv_transpose3d'.
+    x, weight : array_like
+        The call's arrays, as for that function.
+    measure : bool, default False
+        False: return the name the rule of ``method='auto'`` picks (see
+        docs/performance.rst).  True: time every method that computes these
+        dtypes on these arrays (best of 3 calls each) and return the
+        fastest, with the timings.
+    **kwargs
+        The function's other arguments: bias, stride, padding, dilation,
+        groups, output_padding, n_threads.
+
+    Returns
+    -------
+    str, or (str, dict of str to float) with ``measure=True``
+        The method name; with ``measure=True`` also seconds per call for
+        every method timed.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an unknown function, or arguments the function would refuse.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> fastconv.choose_method("conv2d", np.ones((1, 1, 8, 8)), np.ones((1, 1, 3, 3)))
+    'direct'
+    >>> name, timings = fastconv.choose_method(
+    ...     "conv_transpose2d", np.ones((2, 4, 8, 8)), np.ones((4, 4, 4, 4)),
+    ...     stride=2, padding=1, measure=True)
+    >>> name in timings and name in fastconv.CONV_TRANSPOSE_METHODS
+    True
+    """
+    key = _BY_NAME.get(getattr(function, "__name__", function))  # type: ignore[arg-type]
+    if key is None:
+        raise ValueError(f"choose_method: function must be one of {sorted(_BY_NAME)}, "
+                         f"got {function!r}")
+    op, ndim = key
+    known = {"bias", "stride", "padding", "dilation", "groups", "n_threads"}
+    if op == CONV_TRANSPOSE:
+        known.add("output_padding")
+    unknown = set(kwargs) - known
+    if unknown:
+        raise TypeError(f"choose_method: {_NAMES[key]} takes no argument(s) "
+                        f"{sorted(unknown)}")
+    geometry_args = (kwargs.get("stride", 1), kwargs.get("padding", 0))
+    if op == CONV_TRANSPOSE:
+        geometry_args += (kwargs.get("output_padding", 0),)
+    geometry_args += (kwargs.get("dilation", 1),)
+    call = check_call(op, ndim, x, weight, kwargs.get("bias"), geometry_args,
+                      kwargs.get("groups", 1), "auto", kwargs.get("n_threads"))
+    if not measure:
+        return _planner.auto_rule(op, call.x.shape, call.weight, call.x.dtype, call.geom,
+                                  call.groups)
+    timings = _planner.measure(op, call.x, call.weight, call.geom, call.groups,
+                               call.n_threads)
+    return min(timings, key=timings.__getitem__), timings
 
 
 # --------------------------------------------------------------------------
@@ -323,8 +359,6 @@ _CONV_TRANSPOSE_DOC = """{ndim}-D transposed convolution (the adjoint of :func:`
 {examples}
     """
 
-_SPATIAL = {1: ("L", "kL", "L_out"), 2: ("H, W", "kH, kW", "H_out, W_out"),
-            3: ("D, H, W", "kD, kH, kW", "D_out, H_out, W_out")}
 
 _EXAMPLES = {
     "conv1": """    >>> import numpy as np, fastconv
@@ -356,7 +390,7 @@ _EXAMPLES = {
 
 def _documented(template: str, ndim: int, op: str) -> Callable[[_F], _F]:
     """Give a public function its docstring, filled in for ``ndim`` dims."""
-    spatial, kernel, out_spatial = _SPATIAL[ndim]
+    spatial, kernel, out_spatial = SPATIAL_NAMES[ndim]
     plain = ndim == 2
     doc = template.format(
         ndim=ndim, spatial=spatial, kernel=kernel, out_spatial=out_spatial,
@@ -378,7 +412,7 @@ def conv1d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
            stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
            groups: SupportsIndex = 1, *, method: str = "auto",
            n_threads: SupportsIndex | None = None) -> NDArray[Any]:
-    return _run(_methods.CONV, 1, x, weight, bias,
+    return _run(CONV, 1, x, weight, bias,
                 (stride, padding, dilation),
                 groups, method, n_threads)
 
@@ -388,7 +422,7 @@ def conv2d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
            stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
            groups: SupportsIndex = 1, *, method: str = "auto",
            n_threads: SupportsIndex | None = None) -> NDArray[Any]:
-    return _run(_methods.CONV, 2, x, weight, bias,
+    return _run(CONV, 2, x, weight, bias,
                 (stride, padding, dilation),
                 groups, method, n_threads)
 
@@ -398,7 +432,7 @@ def conv3d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
            stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
            groups: SupportsIndex = 1, *, method: str = "auto",
            n_threads: SupportsIndex | None = None) -> NDArray[Any]:
-    return _run(_methods.CONV, 3, x, weight, bias,
+    return _run(CONV, 3, x, weight, bias,
                 (stride, padding, dilation),
                 groups, method, n_threads)
 
@@ -409,7 +443,7 @@ def conv_transpose1d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = N
                      output_padding: IntOrTuple = 0, groups: SupportsIndex = 1,
                      dilation: IntOrTuple = 1, *, method: str = "auto",
                      n_threads: SupportsIndex | None = None) -> NDArray[Any]:
-    return _run(_methods.CONV_TRANSPOSE, 1, x, weight, bias,
+    return _run(CONV_TRANSPOSE, 1, x, weight, bias,
                 (stride, padding, output_padding, dilation),
                 groups, method, n_threads)
 
@@ -420,7 +454,7 @@ def conv_transpose2d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = N
                      output_padding: IntOrTuple = 0, groups: SupportsIndex = 1,
                      dilation: IntOrTuple = 1, *, method: str = "auto",
                      n_threads: SupportsIndex | None = None) -> NDArray[Any]:
-    return _run(_methods.CONV_TRANSPOSE, 2, x, weight, bias,
+    return _run(CONV_TRANSPOSE, 2, x, weight, bias,
                 (stride, padding, output_padding, dilation),
                 groups, method, n_threads)
 
@@ -431,6 +465,6 @@ def conv_transpose3d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = N
                      output_padding: IntOrTuple = 0, groups: SupportsIndex = 1,
                      dilation: IntOrTuple = 1, *, method: str = "auto",
                      n_threads: SupportsIndex | None = None) -> NDArray[Any]:
-    return _run(_methods.CONV_TRANSPOSE, 3, x, weight, bias,
+    return _run(CONV_TRANSPOSE, 3, x, weight, bias,
                 (stride, padding, output_padding, dilation),
                 groups, method, n_threads)

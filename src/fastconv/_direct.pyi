@@ -28,34 +28,3 @@ def conv_transpose_direct(
     groups: int,
     n_threads: int,
 ) -> None: ...
-
-# the channel-blocked kernel (float only)
-_Float = TypeVar("_Float", np.float32, np.float64)
-
-CHANNEL_BLOCK: int
-CHANNEL_SLACK: int
-CHANNEL_WORKSPACE_BYTES: int
-CHANNEL_JOBS_PER_THREAD: int
-CHANNEL_MIN_TERMS: int
-CHANNEL_MAX_WIDENING: float
-
-def takes_channels(
-    x: NDArray[np.generic], weight: NDArray[np.generic], geom: ConvGeometry, groups: int
-) -> bool: ...
-def takes_transpose_channels(
-    x: NDArray[np.generic], weight: NDArray[np.generic], geom: ConvGeometry, groups: int
-) -> bool: ...
-def conv_channels(
-    x: NDArray[_Float],
-    weight: NDArray[_Float],
-    geom: ConvGeometry,
-    groups: int,
-    n_threads: int,
-) -> NDArray[_Float]: ...
-def conv_transpose_channels(
-    x: NDArray[_Float],
-    weight: NDArray[_Float],
-    geom: ConvGeometry,
-    groups: int,
-    n_threads: int,
-) -> NDArray[_Float]: ...

@@ -18,30 +18,21 @@
 # int64 take the scalar loops below.
 #
 # Float calls with many channels take the channel-blocked kernel instead
-# (the end of this file): it reuses each input vector for 4 output channels
-# from registers, on a zero-padded copy of the input, and allocates its own
-# output.
+# (_direct_channels.pyx).  The vectorised kernels of both modules switch
+# together: see use_simd.
 
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
 
-import math
+from . import _direct_channels
 
-import numpy as np
-
+from ._fused cimport real
 from ._kernel_geometry cimport Geometry, geometry_struct, valid_range
-from ._phases cimport floating, split_phase_rows
 
 cnp.import_array()
-
-ctypedef fused real:
-    float
-    double
-    int64_t
 
 
 cdef extern from "_direct_simd.h" nogil:
@@ -59,24 +50,8 @@ cdef extern from "_direct_simd.h" nogil:
                               const Py_ssize_t* x_off, const double* w,
                               const Py_ssize_t* w_off, Py_ssize_t n_rows,
                               Py_ssize_t n_taps, Py_ssize_t tap_step) noexcept
-    int FASTCONV_CHANNELS
-    int FASTCONV_CHANNEL_SLACK
-    void fastconv_channels_float(float* y, Py_ssize_t ldy, Py_ssize_t n_pos,
-                                 Py_ssize_t n_co, const float* x, Py_ssize_t ldx,
-                                 Py_ssize_t n_ci, const Py_ssize_t* off,
-                                 Py_ssize_t n_taps, const float* w) noexcept
-    void fastconv_channels_double(double* y, Py_ssize_t ldy, Py_ssize_t n_pos,
-                                  Py_ssize_t n_co, const double* x, Py_ssize_t ldx,
-                                  Py_ssize_t n_ci, const Py_ssize_t* off,
-                                  Py_ssize_t n_taps, const double* w) noexcept
 
 fastconv_simd_init()
-
-#: Output channels per register block of the channel-blocked kernel: the
-#: fewest output channels per group it takes.
-CHANNEL_BLOCK = FASTCONV_CHANNELS
-#: Positions of slack the channel-blocked kernel needs after its buffers.
-CHANNEL_SLACK = FASTCONV_CHANNEL_SLACK
 
 _SIMD_VERSIONS = ("baseline", "avx2", "avx512")
 
@@ -93,18 +68,15 @@ def simd_versions():
 
 
 def use_simd(version):
-    """Switch the vectorised kernel to ``version`` (one of simd_versions()).
+    """Switch the vectorised kernels (rows and channel-blocked) to
+    ``version`` (one of simd_versions()).
 
     For tests and benchmarks only: not safe while kernels run.
     """
     if fastconv_simd_select(version.encode()) != 0:
         raise ValueError(f"SIMD version {version!r} is not available here; "
                          f"choose from {simd_versions()}")
-
-cdef enum:
-    # Below this many multiply-adds a call runs on one thread: starting the
-    # OpenMP team costs more than it saves.
-    _PARALLEL_MIN_WORK = 1 << 16
+    _direct_channels.use_simd(version)
 
 
 cdef inline void _axpy_strided(real* y, const real* x, real a, Py_ssize_t n,
@@ -216,7 +188,7 @@ cdef enum:
     _ROWS_PER_JOB = 8
 
 
-ctypedef struct Plan:
+ctypedef struct RowJobs:
     # One call: its geometry, sizes, and the jobs it is cut into.  out_size
     # is the output's spatial size: the y side of a convolution, the x side
     # of a transposed one.
@@ -229,9 +201,9 @@ ctypedef struct Plan:
     bint transpose
 
 
-cdef Plan _plan(geom, Py_ssize_t n_batch, Py_ssize_t c_in, Py_ssize_t c_out,
+cdef RowJobs _row_jobs(geom, Py_ssize_t n_batch, Py_ssize_t c_in, Py_ssize_t c_out,
                 Py_ssize_t groups, bint transpose) except *:
-    cdef Plan p
+    cdef RowJobs p
     cdef int i
     p.g = geometry_struct(geom)
     for i in range(3):
@@ -245,7 +217,7 @@ cdef Plan _plan(geom, Py_ssize_t n_batch, Py_ssize_t c_in, Py_ssize_t c_out,
     return p
 
 
-cdef void _conv_rows(real* yp, const real* xp, const real* wp, const Plan* p,
+cdef void _conv_rows(real* yp, const real* xp, const real* wp, const RowJobs* p,
                      Py_ssize_t job, Py_ssize_t* x_off) noexcept nogil:
     # The output rows of one job of a convolution:
     # y[n, co, od, oh, :] = sum over ci in co's group, valid taps td, th of
@@ -280,7 +252,7 @@ cdef void _conv_rows(real* yp, const real* xp, const real* wp, const Plan* p,
              r, g, False)
 
 
-cdef void _conv_transpose_rows(real* op, const real* xp, const real* wp, const Plan* p,
+cdef void _conv_transpose_rows(real* out_ptr, const real* xp, const real* wp, const RowJobs* p,
                                Py_ssize_t job, Py_ssize_t* x_off) noexcept nogil:
     # The output rows of one job of a transposed convolution:
     # out[n, co, i, j, :] += scatter of x[n, ci, a, b, :] * w[ci, co, td, th, :]
@@ -314,16 +286,15 @@ cdef void _conv_transpose_rows(real* op, const real* xp, const real* wp, const P
                     x_off[r] = (x_depth + b // g.stride[1]) * XW
                     w_off[r] = (w_depth + th) * KW
                     r += 1
-        _row(op + ((plane * OD + i) * OH + j) * OW, OW, xp, x_off, wp, w_off,
+        _row(out_ptr + ((plane * OD + i) * OH + j) * OW, OW, xp, x_off, wp, w_off,
              r, g, True)
 
 
-cdef void _run(real* out, const real* src, const real* w, const Plan* p,
+cdef void _run(real* out, const real* src, const real* w, const RowJobs* p,
                Py_ssize_t* scratch, int n_threads) noexcept nogil:
-    # Every job, on n_threads threads when the call is big enough to gain.
-    cdef Py_ssize_t job, work = (p.n_jobs // p.blocks * p.out_size[1] * p.out_size[2]
-                                 * p.max_rows * p.g.kernel[2])
-    if n_threads > 1 and p.n_jobs > 1 and work >= _PARALLEL_MIN_WORK:
+    # Every job, on n_threads threads (the planner gives small calls one).
+    cdef Py_ssize_t job
+    if n_threads > 1 and p.n_jobs > 1:
         for job in prange(p.n_jobs, schedule="dynamic", num_threads=n_threads):
             if p.transpose:
                 _conv_transpose_rows(out, src, w, p, job,
@@ -361,22 +332,22 @@ cdef int _check(cnp.ndarray x, cnp.ndarray weight, cnp.ndarray out) except -1:
 cdef _direct(cnp.ndarray x, cnp.ndarray weight, cnp.ndarray out, geom,
              Py_ssize_t groups, int n_threads, bint transpose):
     cdef int typenum = _check(x, weight, out)
-    cdef Plan p = _plan(geom, out.shape[0], x.shape[1], out.shape[1], groups, transpose)
+    cdef RowJobs p = _row_jobs(geom, out.shape[0], x.shape[1], out.shape[1], groups, transpose)
     # (source offset, kernel offset) lists of one output row, per thread
     cdef Py_ssize_t* sp = <Py_ssize_t*> malloc(2 * p.max_rows * n_threads
                                                 * sizeof(Py_ssize_t))
-    cdef void* op = _data(out)
+    cdef void* out_ptr = _data(out)
     cdef void* xp = _data(x)
     cdef void* wp = _data(weight)
     if sp == NULL:
         raise MemoryError()
     with nogil:
         if typenum == cnp.NPY_FLOAT32:
-            _run(<float*> op, <const float*> xp, <const float*> wp, &p, sp, n_threads)
+            _run(<float*> out_ptr, <const float*> xp, <const float*> wp, &p, sp, n_threads)
         elif typenum == cnp.NPY_FLOAT64:
-            _run(<double*> op, <const double*> xp, <const double*> wp, &p, sp, n_threads)
+            _run(<double*> out_ptr, <const double*> xp, <const double*> wp, &p, sp, n_threads)
         else:
-            _run(<int64_t*> op, <const int64_t*> xp, <const int64_t*> wp, &p, sp,
+            _run(<int64_t*> out_ptr, <const int64_t*> xp, <const int64_t*> wp, &p, sp,
                  n_threads)
         free(sp)
 
@@ -399,337 +370,3 @@ def conv_transpose_direct(x, weight, out, geom, groups, n_threads):
     C-contiguous, of one dtype: float32, float64 or int64.
     """
     _direct(x, weight, out, geom, groups, n_threads, True)
-
-
-# --------------------------------------------------------------------------
-# the channel-blocked kernel: convolutions and transposed convolutions with
-# many channels
-# --------------------------------------------------------------------------
-#
-# Both run as "passes": a pass is a stride-1 correlation of a zero-padded,
-# stride-phase-split copy of one sample's input (_phases.pxd) with a list
-# of taps, each tap an offset into that copy.  Flat over the copy's grid,
-# output position q of the pass is
-#     wide[co, q] = sum over ci, t of w[co, ci, t] * copy[ci, q + off[t]]
-# which the kernel of _direct_simd.h computes for blocks of output channels
-# and positions, then the valid positions of wide are written to the output
-# at out_start + u * out_step per dim.  A convolution is one pass per sample
-# over its stride phases; a transposed convolution one pass per output
-# phase (ConvGeometry.transpose_phases), its copy padded but not split.
-# Samples are cut into windows of rows so that the copy and wide stay small.
-
-ctypedef struct Part:
-    # One output phase of a pass: its taps (phase and shift of tap t at
-    # index tap_at + t of the pass's lists), its weights (C_out, C_in/groups,
-    # n_taps) from w_at on, and its outputs: out_count per dim, landing at
-    # out_start + u * out_step.
-    Py_ssize_t n_taps, tap_at, w_at
-    Py_ssize_t out_start[3]
-    Py_ssize_t out_count[3]
-
-
-ctypedef struct Pass:
-    Geometry split              # the copy: x_size, stride, pad of the split
-    Py_ssize_t size[3]          # its phase grid
-    Py_ssize_t row              # its rows' stored length (<= size[2])
-    Py_ssize_t n_phases         # stride phases in the copy
-    Py_ssize_t out_step[3]
-    Py_ssize_t out_size[3]      # the output's spatial size
-    Py_ssize_t n_parts
-    const Part* parts
-    const Py_ssize_t* phase     # per tap: its phase, shift in the phase grid
-    const Py_ssize_t* shift
-    Py_ssize_t n_rows           # rows of the phase grid holding outputs
-    Py_ssize_t extra            # rows of the copy read past a window's last
-
-
-cdef inline void _channels(floating* y, Py_ssize_t ldy, Py_ssize_t n_pos,
-                           Py_ssize_t n_co, const floating* x, Py_ssize_t ldx,
-                           Py_ssize_t n_ci, const Py_ssize_t* off, Py_ssize_t n_taps,
-                           const floating* w) noexcept nogil:
-    if floating is float:
-        fastconv_channels_float(y, ldy, n_pos, n_co, x, ldx, n_ci, off, n_taps, w)
-    else:
-        fastconv_channels_double(y, ldy, n_pos, n_co, x, ldx, n_ci, off, n_taps, w)
-
-
-cdef void _run_window(const floating* x, floating* out, const floating* w,
-                      const Pass* ps, Py_ssize_t c_in, Py_ssize_t c_out,
-                      Py_ssize_t groups, Py_ssize_t r0, Py_ssize_t rw,
-                      floating* buf, Py_ssize_t window_rows,
-                      const Py_ssize_t* off) noexcept nogil:
-    # Rows [r0, r0 + rw) of the pass over one sample, on the calling thread:
-    # x (C_in, prod(split.x_size)), out (C_out, prod(out_size)), w every
-    # part's weights; buf holds the window's copy and every part's wide
-    # output, off one offset per tap.
-    cdef const Geometry* g = &ps.split
-    cdef Py_ssize_t x_plane = g.x_size[0] * g.x_size[1] * g.x_size[2]
-    cdef Py_ssize_t o_plane = ps.out_size[0] * ps.out_size[1] * ps.out_size[2]
-    cdef Py_ssize_t PH = ps.size[1], PW = ps.row
-    cdef Py_ssize_t cin_g = c_in // groups, cout_g = c_out // groups
-    cdef Py_ssize_t ldp = (window_rows + ps.extra) * PW + FASTCONV_CHANNEL_SLACK
-    cdef Py_ssize_t ldw = window_rows * PW + FASTCONV_CHANNEL_SLACK
-    cdef Py_ssize_t r_hi = min(r0 + rw + ps.extra, ps.size[0] * PH)
-    cdef floating* wide = buf + ps.n_phases * c_in * ldp
-    cdef Py_ssize_t i, a, c, grp, co, r, u0, u1, u2, o_row
-    cdef const Part* part
-    cdef floating* dst
-    cdef floating* o_line
-    cdef const floating* w_line
-    # the copy: each phase of each input channel, its rows [r0, r_hi)
-    for i in range(ps.n_phases * c_in):
-        a = i // c_in
-        c = i % c_in
-        dst = buf + i * ldp
-        split_phase_rows(x + c * x_plane, dst, g, ps.size, PW,
-                         a // (g.stride[1] * g.stride[2]),
-                         a // g.stride[2] % g.stride[1], a % g.stride[2], r0, r_hi)
-        memset(dst + (r_hi - r0) * PW, 0, (ldp - (r_hi - r0) * PW) * sizeof(floating))
-    # each part's wide output, then its valid positions into out
-    for i in range(ps.n_parts):
-        part = &ps.parts[i]
-        for grp in range(groups):
-            _channels(wide + (i * c_out + grp * cout_g) * ldw, ldw, rw * PW, cout_g,
-                      buf + grp * cin_g * ldp, ldp, cin_g, off + part.tap_at,
-                      part.n_taps, w + part.w_at + grp * cout_g * cin_g * part.n_taps)
-        for co in range(c_out):
-            for r in range(r0, r0 + rw):
-                u0 = r // PH
-                u1 = r % PH
-                if u0 >= part.out_count[0] or u1 >= part.out_count[1]:
-                    continue
-                o_row = ((part.out_start[0] + u0 * ps.out_step[0]) * ps.out_size[1]
-                         + part.out_start[1] + u1 * ps.out_step[1]) * ps.out_size[2]
-                o_line = out + co * o_plane + o_row + part.out_start[2]
-                w_line = wide + (i * c_out + co) * ldw + (r - r0) * PW
-                if ps.out_step[2] == 1:
-                    memcpy(o_line, w_line, part.out_count[2] * sizeof(floating))
-                else:
-                    for u2 in range(part.out_count[2]):
-                        o_line[u2 * ps.out_step[2]] = w_line[u2]
-
-
-cdef void _set3(Py_ssize_t* dst, values) except *:
-    cdef int i
-    for i in range(3):
-        dst[i] = values[i]
-
-
-def _channels_pass(const floating[:, :, ::1] x, const floating[::1] weights,
-                   floating[:, :, ::1] out, Py_ssize_t groups, int n_threads,
-                   split, size, Py_ssize_t row, out_step,
-                   const Py_ssize_t[:, ::1] parts,
-                   const Py_ssize_t[::1] tap_phase, const Py_ssize_t[::1] tap_shift,
-                   Py_ssize_t rows):
-    """Run one pass over every sample (see the notes above).
-
-    x (N, C_in, X), out (N, C_out, O) with X, O flat spatial sizes;
-    ``split`` = (x_size, stride, pad) of the copy, ``size`` its phase grid,
-    ``row`` the stored length of its rows, ``out_step`` the output step
-    per dim; one row of ``parts`` per part:
-    n_taps, tap_at, w_at, out_start (3), out_count (3), out_size (3, the
-    output's spatial size); windows of ``rows`` rows (see _window_rows).
-    Jobs are (sample, window) pairs, each on one thread with its own copy
-    and wide output.
-    """
-    cdef Pass ps
-    cdef Part* part_list = <Part*> malloc(parts.shape[0] * sizeof(Part))
-    cdef Py_ssize_t c_in = x.shape[1], c_out = out.shape[1], n, i, k, max_shift = 0
-    cdef Py_ssize_t copy_values, windows, ldp, per_thread, job, r0
-    cdef floating[::1] buf
-    cdef Py_ssize_t[::1] off = np.empty(tap_shift.shape[0], dtype=np.intp)
-    if part_list == NULL:
-        raise MemoryError()
-    try:
-        memset(&ps, 0, sizeof(Pass))
-        _set3(ps.split.x_size, split[0])
-        _set3(ps.split.stride, split[1])
-        _set3(ps.split.pad, split[2])
-        _set3(ps.size, size)
-        ps.row = row
-        _set3(ps.out_step, out_step)
-        _set3(ps.out_size, parts[0, 9:12])
-        ps.n_phases = ps.split.stride[0] * ps.split.stride[1] * ps.split.stride[2]
-        ps.n_parts = parts.shape[0]
-        ps.n_rows = 0
-        for i in range(ps.n_parts):
-            part_list[i].n_taps = parts[i, 0]
-            part_list[i].tap_at = parts[i, 1]
-            part_list[i].w_at = parts[i, 2]
-            for k in range(3):
-                part_list[i].out_start[k] = parts[i, 3 + k]
-                part_list[i].out_count[k] = parts[i, 6 + k]
-            ps.n_rows = max(ps.n_rows, (parts[i, 6] - 1) * ps.size[1] + parts[i, 7])
-        for i in range(tap_shift.shape[0]):
-            max_shift = max(max_shift, tap_shift[i])
-        ps.parts = part_list
-        ps.phase = &tap_phase[0]
-        ps.shift = &tap_shift[0]
-        ps.extra = _extra_rows(max_shift, row)
-        copy_values = ps.n_phases * c_in
-        windows = (ps.n_rows + rows - 1) // rows
-        ldp = (rows + ps.extra) * row + FASTCONV_CHANNEL_SLACK
-        per_thread = copy_values * ldp + ps.n_parts * c_out * (
-            rows * row + FASTCONV_CHANNEL_SLACK)
-        buf = np.empty(per_thread * n_threads, dtype=x.base.dtype)
-        for i in range(tap_shift.shape[0]):
-            off[i] = tap_phase[i] * c_in * ldp + tap_shift[i]
-        with nogil:
-            for job in prange(x.shape[0] * windows, schedule="dynamic",
-                              num_threads=n_threads):
-                n = job // windows
-                r0 = job % windows * rows
-                _run_window(&x[n, 0, 0], &out[n, 0, 0], &weights[0], &ps, c_in, c_out,
-                            groups, r0, min(rows, ps.n_rows - r0),
-                            &buf[threadid() * per_thread], rows, &off[0])
-    finally:
-        free(part_list)
-
-
-#: Largest size in bytes of one window of the channel-blocked kernel (its
-#: copy of the input and wide output); larger samples are cut into windows
-#: of rows.  Private: the tests shrink it to force windows.
-CHANNEL_WORKSPACE_BYTES = 4 * 2**20
-
-#: Jobs (windows of samples) per thread, at least: samples are cut into
-#: more windows when there are few of them, so that threads finish together.
-CHANNEL_JOBS_PER_THREAD = 4
-
-#: Input channels x taps per group from which a float convolution with at
-#: least CHANNEL_BLOCK output channels per group takes the channel-blocked
-#: kernel (see takes_channels).
-CHANNEL_MIN_TERMS = 8
-
-#: Largest ratio of wide-output positions to output positions for which
-#: the channel-blocked kernel is taken: the padding columns it computes and
-#: drops.
-CHANNEL_MAX_WIDENING = 4.0
-
-
-def takes_channels(x, weight, geom, groups):
-    """Whether conv_channels runs this convolution: float, a vectorised
-    kernel exists, at least CHANNEL_BLOCK output channels and
-    CHANNEL_MIN_TERMS input channels x taps per group, and the wide output
-    is at most CHANNEL_MAX_WIDENING x the output."""
-    if weight.shape[0] // groups < FASTCONV_CHANNELS:   # the common few-channel case, first
-        return False
-    return (_channels_apply(x, weight.shape[0] // groups, weight.shape[1] * geom.n_taps)
-            and math.prod(geom.phase_size()) <= CHANNEL_MAX_WIDENING
-            * math.prod(geom.output_spatial))
-
-
-def takes_transpose_channels(x, weight, geom, groups):
-    """Whether conv_transpose_channels runs this transposed convolution:
-    as takes_channels, with the taps of one output phase (taps / stride,
-    rounded down) and the wide outputs of the phases that have taps; and
-    finite weights: the phases read zero padding, where an inf or NaN weight
-    would add NaN (inf * 0) that the scatter-add definition never adds."""
-    if weight.shape[1] < FASTCONV_CHANNELS:   # the common few-channel case, first
-        return False
-    if not _channels_apply(x, weight.shape[1],
-                           x.shape[1] // groups * geom.n_taps // math.prod(geom.stride)):
-        return False
-    _, size, row, phases = geom.transpose_phases()
-    wide = sum(((count[0] - 1) * size[1] + count[1]) * row
-               for taps, _, count in phases if taps)
-    return (wide <= CHANNEL_MAX_WIDENING * math.prod(geom.input_spatial)
-            and bool(np.isfinite(weight).all()))
-
-
-def _channels_apply(x, cout_per_group, terms):
-    return (cout_per_group >= FASTCONV_CHANNELS and terms >= CHANNEL_MIN_TERMS
-            and x.dtype.kind == "f" and FASTCONV_HAVE_SIMD)
-
-
-def _flat(a):
-    """(N, C, D, H, W) -> (N, C, D*H*W), a view."""
-    return a.reshape(a.shape[0], a.shape[1], -1)
-
-
-cdef inline Py_ssize_t _extra_rows(Py_ssize_t max_shift, Py_ssize_t row) noexcept nogil:
-    # rows of the copy that a window reads past its last row
-    return max_shift // row + 1
-
-
-def _window_rows(n_batch, parts, shifts, size, row, copy_channels, wide_channels,
-                 itemsize, n_threads):
-    """Rows per window of _channels_pass: the copy (``copy_channels`` rows
-    of the window and the extra rows read past it) and the wide outputs
-    (``wide_channels`` rows) within CHANNEL_WORKSPACE_BYTES, at least one;
-    and at least CHANNEL_JOBS_PER_THREAD windows per thread in all."""
-    n_rows = max((count[0] - 1) * size[1] + count[1] for count in parts[:, 6:9])
-    extra = _extra_rows(int(shifts.max()), row)
-    rows = ((CHANNEL_WORKSPACE_BYTES // (row * itemsize) - copy_channels * extra)
-            // (copy_channels + wide_channels))
-    windows = -(-CHANNEL_JOBS_PER_THREAD * n_threads // n_batch)
-    return min(max(rows, 1), -(-n_rows // windows))
-
-
-def _part_rows(parts, out_size, weights_per_tap):
-    """The parts table of _channels_pass from (n_taps, start, count) per
-    part, their weights one after the other."""
-    rows, tap_at = [], 0
-    for n_taps, start, count in parts:
-        rows.append([n_taps, tap_at, tap_at * weights_per_tap, *start, *count, *out_size])
-        tap_at += n_taps
-    return np.array(rows, dtype=np.intp)
-
-
-def conv_channels(x, weight, geom, groups, n_threads):
-    """The channel-blocked convolution, for calls that takes_channels
-    accepts: x (N, C_in, *geom.input_spatial), weight (C_out, C_in/groups,
-    *kernel), C-contiguous, float32 or float64.  Returns out
-    (N, C_out, *geom.output_spatial).
-
-    One pass with one part: the copy is the padded input split into its
-    stride phases, which each tap reads at its phase and shift
-    (ConvGeometry.phase_taps).
-    """
-    out = np.empty((x.shape[0], weight.shape[0]) + geom.output_spatial, dtype=x.dtype)
-    row = geom.phase_row()
-    taps = np.array(geom.phase_taps(row), dtype=np.intp).reshape(-1, 2)
-    parts = _part_rows([(geom.n_taps, (0, 0, 0), geom.output_spatial)],
-                       geom.output_spatial, weight.shape[0] * weight.shape[1])
-    size = geom.phase_size()
-    rows = _window_rows(x.shape[0], parts, taps[:, 1], size, row,
-                        math.prod(geom.stride) * x.shape[1], out.shape[1], x.itemsize,
-                        n_threads)
-    _channels_pass(_flat(x), weight.ravel(), _flat(out), groups, n_threads,
-                   (geom.input_spatial, geom.stride, geom.pad_before), size, row,
-                   (1, 1, 1),
-                   parts, np.ascontiguousarray(taps[:, 0]),
-                   np.ascontiguousarray(taps[:, 1]), rows)
-    return out
-
-
-def conv_transpose_channels(x, weight, geom, groups, n_threads):
-    """The channel-blocked transposed convolution, for calls that
-    takes_transpose_channels accepts: x (N, C_in, *geom.output_spatial),
-    weight (C_in, C_out/groups, *kernel), C-contiguous, float32 or float64.
-    Returns out (N, C_out, *geom.input_spatial).
-
-    One pass with a part per output phase (ConvGeometry.transpose_phases):
-    the copy is the zero-padded input, not split.
-    """
-    c_in, cout_g = weight.shape[:2]
-    pad, size, row, phases = geom.transpose_phases()
-    with_taps = [phase for phase in phases if phase[0]]
-    shape = (x.shape[0], cout_g * groups) + geom.input_spatial
-    # phases without taps are zeros
-    out = (np.empty if len(with_taps) == len(phases) else np.zeros)(shape, dtype=x.dtype)
-    if not with_taps:
-        return out
-    # per phase: weight[ci, co, t] as (C_out, C_in/groups, its taps)
-    w = weight.reshape(groups, c_in // groups, cout_g, -1)
-    weights = np.concatenate([w[..., [t for t, _ in taps]].transpose(0, 2, 1, 3).ravel()
-                              for taps, _, _ in with_taps])
-    parts = _part_rows([(len(taps), start, count) for taps, start, count in with_taps],
-                       geom.input_spatial, c_in // groups * cout_g * groups)
-    shifts = np.array([shift for taps, _, _ in with_taps for _, shift in taps],
-                      dtype=np.intp)
-    rows = _window_rows(x.shape[0], parts, shifts, size, row, x.shape[1],
-                        len(with_taps) * out.shape[1], x.itemsize, n_threads)
-    _channels_pass(_flat(x), weights, _flat(out), groups, n_threads,
-                   (geom.output_spatial, (1, 1, 1), pad), size, row, geom.stride, parts,
-                   np.zeros_like(shifts), shifts, rows)
-    return out

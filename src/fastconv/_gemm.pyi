@@ -4,21 +4,16 @@ from numpy.typing import NDArray
 
 from ._geometry import ConvGeometry
 
-WORKSPACE_BYTES: int
-SHIFTED_MIN_CHANNELS: int
-SHIFTED_MAX_WIDENING: float
+_F = NDArray[np.floating]
+_Ints = NDArray[np.intp]
 
-def conv_gemm(
-    x: NDArray[np.floating],
-    weight: NDArray[np.floating],
-    geom: ConvGeometry,
-    groups: int,
-    n_threads: int,
-) -> NDArray[np.floating]: ...
-def conv_transpose_gemm(
-    x: NDArray[np.floating],
-    weight: NDArray[np.floating],
-    geom: ConvGeometry,
-    groups: int,
-    n_threads: int,
-) -> NDArray[np.floating]: ...
+def conv_im2col(x: _F, weight: _F, out: _F, workspace: _F, geom: ConvGeometry,
+                 groups: int, tile_n: int, tile_p: int) -> None: ...
+def conv_shifted(x: _F, weight: _F, out: _F, workspace: _F, geom: ConvGeometry,
+                  groups: int, tile_n: int, phase_size: tuple[int, ...],
+                  residues: _Ints, tap_phase: _Ints, tap_shift: _Ints) -> None: ...
+def conv_transpose_col2im(x: _F, weight: _F, out: _F, workspace: _F,
+                           geom: ConvGeometry, groups: int, tile_n: int, tile_p: int,
+                           non_overlapping: bool) -> None: ...
+def pointwise(x: _F, weight: _F, out: _F, groups: int, transpose: bool) -> None: ...
+def whole_input(x: _F, weight: _F, out: _F, groups: int, transpose: bool) -> None: ...

@@ -18,65 +18,26 @@
 #
 # Convolutions with enough input channels per group skip im2col ("implicit
 # GEMM", _conv_shifted): each sample is zero-padded and split by stride into
-# phases once, and each kernel tap's columns are then a contiguous run of
-# that image, read in place by one GEMM per tap (accumulating, beta = 1)
-# into a wide output that is cropped at the end.  The rule, measured
-# (float32, 2 BLAS threads, 16 samples of 56x56, 3x3 kernels, unless said):
-# im2col-free wins from 8 input channels per group (1.46 vs 1.48 ms at 8 ->
-# 32 channels; 12.4 vs 14.6 ms for 64 -> 64; 6.4 vs 7.1 ms for 64 -> 128 at
-# stride 2; 14.5 vs 22.3 ms for a 3-D 32 -> 32 convolution of 16x28x28;
-# 2.1 vs 2.5 ms for 1-D 64 -> 64, k 5) and loses below (1.0 vs 0.8 ms at 4,
-# 0.44 vs 0.25 ms at 1 input channel), where each tap's GEMM is too thin.
-# It also loses when the wide output is much wider than the output: small
-# images, whose padding is a large part of them (16 x 512 channels of 8x8,
-# 100 wide columns per 64 outputs: 18.8 vs 16.2 ms; 7x7: 15.4 vs 14.4 ms),
-# while 14x14 (256 per 196: 11.6 vs 12.6 ms) and 3-D 16x28x28 (1.29 x)
-# still win.  It needs one sample's phases and wide output in the
-# workspace; larger samples take im2col, which can cut a sample into tiles
-# of positions.
+# the phases its taps read once, and each kernel tap's columns are then a
+# contiguous run of that image, read in place by one GEMM per tap
+# (accumulating, beta = 1) into a wide output that is cropped at the end.
 #
 # Threads: the GEMMs run on BLAS's own threads (OPENBLAS_NUM_THREADS,
 # threadpoolctl's limits), and the im2col / col2im loops on the calling
-# thread, so n_threads does not apply here and results do not depend on it.
-# Running those loops in OpenMP threads between the BLAS calls was measured
-# slower, not faster: after each parallel region GNU OpenMP's idle threads
-# busy-wait for about 8 ms, taking the cores the next BLAS call needs
-# (OpenBLAS issue #3187).  On a 2-core machine, with 2 OpenMP threads for
-# im2col a 16x64x56x56 -> 128 stride-2 3x3 convolution took 28-31 ms, with
-# the calling thread alone 8-10 ms.  (That was with OpenMP's default spin;
-# fastconv now loads its runtime with a shorter one, see
-# fastconv/__init__.py, which this measurement predates.)
+# thread, so n_threads does not apply here and results do not depend on it:
+# OpenMP threads between the BLAS calls would hold the cores BLAS needs
+# while they spin (docs/performance.rst).
+#
+# Kernels only: fastconv._planner chooses the path, the tiles and the
+# phase tables; fastconv._methods allocates and calls.
 
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+from ._fused cimport floating
 from ._kernel_geometry cimport Geometry, geometry_struct, valid_range
-from ._phases cimport floating, gather_strided, split_phase_rows
+from ._phase_rows cimport gather_strided, split_phase_rows
 
-import math
-
-import numpy as np
-
-from . import _methods
-
-#: Size of the column workspace of one call, in bytes (at least one column
-#: is always allowed).  Tiles that stay in the last-level cache between
-#: im2col and GEMM measured fastest: with 8 MiB, 3x3 convolutions of 64
-#: channels (16 x 56x56 and 2 x 224x224 images) took 25-37 % less time than
-#: with 64 MiB on a 32 MiB-L3 machine.  Private: the tests shrink it to force
-#: tiling.
-WORKSPACE_BYTES = 8 * 2**20
-
-#: Input channels per group from which a convolution takes the im2col-free
-#: path (see _use_shifted).  Private: the tests lower it to force the path.
-SHIFTED_MIN_CHANNELS = 8
-
-#: Largest ratio of wide-output columns (one phase image) to output
-#: positions per sample for which the im2col-free path is taken.
-SHIFTED_MAX_WIDENING = 1.4
-
-# BLAS takes 32-bit sizes and leading dimensions.
-_BLAS_INT_MAX = 2**31 - 1
 
 
 cdef inline void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
@@ -293,7 +254,7 @@ cdef void _place_channel(floating* x, const floating* cols, const Geometry* g,
             od += 1
 
 
-def _conv_im2col(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
+def conv_im2col(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
                  floating[:, :, ::1] out, floating[::1] workspace, geom,
                  Py_ssize_t groups, Py_ssize_t tile_n, Py_ssize_t tile_p):
     """out[n, co] = weight[co] @ im2col(x[n]) over co's group, tile by tile
@@ -313,7 +274,7 @@ def _conv_im2col(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
     cdef Py_ssize_t i, j, n0, nt, p0, pt, job, n, grp
     cdef const floating* xp = &x[0, 0, 0]
     cdef const floating* wp = &weight[0, 0, 0]
-    cdef floating* op = &out[0, 0, 0]
+    cdef floating* out_ptr = &out[0, 0, 0]
     cdef floating* ws = &workspace[0]
     with nogil:
         for i in range(n_tiles):
@@ -330,34 +291,36 @@ def _conv_im2col(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
                         _gemm(False, False, cout_g, pt, k,
                               wp + grp * cout_g * k, k,
                               ws + (n * rows + grp * k) * pt, pt,
-                              op + ((n0 + n) * c_out + grp * cout_g) * n_pos + p0, n_pos)
+                              out_ptr + ((n0 + n) * c_out + grp * cout_g) * n_pos + p0, n_pos)
 
 
 cdef void _split_phases(const floating* x, floating* phases, const Geometry* g,
-                        const Py_ssize_t* size, Py_ssize_t phase_ld) noexcept nogil:
+                        const Py_ssize_t* size, const Py_ssize_t* residues,
+                        Py_ssize_t n_phases, Py_ssize_t phase_ld) noexcept nogil:
     # One input channel of one sample, zero-padded and split by stride into
-    # its s0 x s1 x s2 phases, each (size[0], size[1], size[2]), phase_ld
-    # values apart (see _phases.pxd).
-    cdef Py_ssize_t a0, a1, a2
-    for a0 in range(g.stride[0]):
-        for a1 in range(g.stride[1]):
-            for a2 in range(g.stride[2]):
-                split_phase_rows(x, phases, g, size, size[2], a0, a1, a2, 0,
-                                 size[0] * size[1])
-                phases += phase_ld
+    # the n_phases phases of residues (n_phases, 3), each (size[0], size[1],
+    # size[2]), phase_ld values apart (see _phase_rows.pxd).
+    cdef Py_ssize_t a
+    for a in range(n_phases):
+        split_phase_rows(x, phases, g, size, size[2], residues[3 * a],
+                         residues[3 * a + 1], residues[3 * a + 2], 0, size[0] * size[1])
+        phases += phase_ld
 
 
-def _conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
+def conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
                   floating[:, :, ::1] out, floating[::1] workspace, geom,
-                  Py_ssize_t groups, Py_ssize_t tile_n, phase_size):
+                  Py_ssize_t groups, Py_ssize_t tile_n, phase_size,
+                  const Py_ssize_t[:, ::1] residues, const Py_ssize_t[::1] tap_phase,
+                  const Py_ssize_t[::1] tap_shift):
     """out[n, co] = sum over taps t of weight[t, co] @ shifted phase image
 
     The im2col-free ("implicit GEMM") convolution: x (N, C_in, X),
     weight (taps, C_out, C_in/groups), out (N, C_out, P), X and P the flat
     spatial sizes of ``geom``'s input and output; phase_size (3 ints) the
-    size of one phase image (see ConvGeometry.phase_size).  Each tile of tile_n
-    samples is split into phases, the samples side by side:
-    phases (S, C_in, tile_n * F) with S = prod(stride) and F = prod(phase_size).
+    size of one phase image, residues (S, 3) the phases split out, and per
+    tap its phase and flat shift (fastconv._phases.conv_phases, rows not
+    shared).  Each tile of tile_n samples is split into phases, the samples
+    side by side: phases (S, C_in, tile_n * F) with F = prod(phase_size).
     With B = this phase image flattened, output position o (a flat index
     o_d*PH*PW + o_h*PW + o_w over the phase grid) of tap t reads
     B[:, o + shift(t)] in phase phase(t): tap t's columns are a contiguous
@@ -372,14 +335,13 @@ def _conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
     cdef Py_ssize_t size[3]
     cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], x_plane = x.shape[2]
     cdef Py_ssize_t c_out = out.shape[1], cin_g = weight.shape[2]
-    cdef Py_ssize_t cout_g = c_out // groups
+    cdef Py_ssize_t cout_g = c_out // groups, n_taps = weight.shape[0]
     cdef Py_ssize_t OD = g.y_size[0], OH = g.y_size[1], OW = g.y_size[2]
-    cdef Py_ssize_t n_phases = g.stride[0] * g.stride[1] * g.stride[2]
-    cdef Py_ssize_t i, n0, nt, ld, n_cols, n, c, grp, t, td, th, tw, od, oh
-    cdef Py_ssize_t plane, phase, shift, e0, e1, e2
+    cdef Py_ssize_t n_phases = residues.shape[0]
+    cdef Py_ssize_t i, n0, nt, ld, n_cols, n, c, grp, t, od, oh, plane
     cdef const floating* xp = &x[0, 0, 0]
     cdef const floating* wp = &weight[0, 0, 0]
-    cdef floating* op = &out[0, 0, 0]
+    cdef floating* out_ptr = &out[0, 0, 0]
     cdef floating* phases = &workspace[0]
     cdef floating* wide
     cdef floating* w_plane
@@ -399,35 +361,27 @@ def _conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
             for n in range(nt):
                 for c in range(c_in):
                     _split_phases(xp + ((n0 + n) * c_in + c) * x_plane,
-                                  phases + c * ld + n * plane, &g, size, c_in * ld)
-            t = 0
-            for td in range(g.kernel[0]):
-                e0 = td * g.dilation[0]
-                for th in range(g.kernel[1]):
-                    e1 = th * g.dilation[1]
-                    for tw in range(g.kernel[2]):
-                        e2 = tw * g.dilation[2]
-                        phase = ((e0 % g.stride[0]) * g.stride[1]
-                                 + e1 % g.stride[1]) * g.stride[2] + e2 % g.stride[2]
-                        shift = ((e0 // g.stride[0]) * size[1]
-                                 + e1 // g.stride[1]) * size[2] + e2 // g.stride[2]
-                        for grp in range(groups):
-                            _gemm(False, False, cout_g, n_cols, cin_g,
-                                  wp + (t * c_out + grp * cout_g) * cin_g, cin_g,
-                                  phases + (phase * c_in + grp * cin_g) * ld + shift, ld,
-                                  wide + grp * cout_g * ld, ld, t > 0)
-                        t += 1
+                                  phases + c * ld + n * plane, &g, size, &residues[0, 0],
+                                  n_phases, c_in * ld)
+            for t in range(n_taps):
+                for grp in range(groups):
+                    _gemm(False, False, cout_g, n_cols, cin_g,
+                          wp + (t * c_out + grp * cout_g) * cin_g, cin_g,
+                          phases + (tap_phase[t] * c_in + grp * cin_g) * ld
+                          + tap_shift[t], ld,
+                          wide + grp * cout_g * ld, ld, t > 0)
             for n in range(nt):
                 for c in range(c_out):
                     w_plane = wide + c * ld + n * plane
                     for od in range(OD):
                         for oh in range(OH):
-                            memcpy(op + (((n0 + n) * c_out + c) * OD + od) * OH * OW + oh * OW,
+                            memcpy(out_ptr + (((n0 + n) * c_out + c) * OD + od) * OH * OW
+                                   + oh * OW,
                                    w_plane + (od * size[1] + oh) * size[2],
                                    OW * sizeof(floating))
 
 
-def _conv_transpose_col2im(const floating[:, :, ::1] x,
+def conv_transpose_col2im(const floating[:, :, ::1] x,
                            const floating[:, :, ::1] weight,
                            floating[:, :, ::1] out, floating[::1] workspace, geom,
                            Py_ssize_t groups, Py_ssize_t tile_n, Py_ssize_t tile_p,
@@ -451,7 +405,7 @@ def _conv_transpose_col2im(const floating[:, :, ::1] x,
     cdef Py_ssize_t i, j, n0, nt, p0, pt, ld, ld_x, n, ci, co, grp
     cdef const floating* xp = &x[0, 0, 0]
     cdef const floating* wp = &weight[0, 0, 0]
-    cdef floating* op = &out[0, 0, 0]
+    cdef floating* out_ptr = &out[0, 0, 0]
     cdef floating* cols = &workspace[0]
     cdef floating* x_tile = cols + tile_n * c_out * taps * tile_p
     cdef const floating* x_src
@@ -482,14 +436,14 @@ def _conv_transpose_col2im(const floating[:, :, ::1] x,
                 for n in range(nt):
                     for co in range(c_out):
                         if non_overlapping:
-                            _place_channel(op + ((n0 + n) * c_out + co) * out_plane,
+                            _place_channel(out_ptr + ((n0 + n) * c_out + co) * out_plane,
                                            cols + co * taps * ld + n * pt, &g, p0, pt, ld)
                         else:
-                            _col2im_channel(op + ((n0 + n) * c_out + co) * out_plane,
+                            _col2im_channel(out_ptr + ((n0 + n) * c_out + co) * out_plane,
                                             cols + co * taps * ld + n * pt, &g, p0, pt, ld)
 
 
-def _pointwise(const floating[:, :, ::1] x, const floating[:, ::1] weight,
+def pointwise(const floating[:, :, ::1] x, const floating[:, ::1] weight,
                floating[:, :, ::1] out, Py_ssize_t groups, bint transpose):
     """out[n] = W @ x[n] per group: a 1x1 kernel, whose columns are x itself
 
@@ -503,17 +457,17 @@ def _pointwise(const floating[:, :, ::1] x, const floating[:, ::1] weight,
     cdef Py_ssize_t n, grp
     cdef const floating* xp = &x[0, 0, 0]
     cdef const floating* wp = &weight[0, 0]
-    cdef floating* op = &out[0, 0, 0]
+    cdef floating* out_ptr = &out[0, 0, 0]
     with nogil:
         for n in range(n_batch):
             for grp in range(groups):
                 _gemm(transpose, False, cout_g, n_pos, cin_g,
                       wp + grp * cin_g * cout_g, lda,
                       xp + (n * c_in + grp * cin_g) * n_pos, n_pos,
-                      op + (n * c_out + grp * cout_g) * n_pos, n_pos)
+                      out_ptr + (n * c_out + grp * cout_g) * n_pos, n_pos)
 
 
-def _dense(const floating[:, ::1] x, const floating[:, ::1] weight,
+def whole_input(const floating[:, ::1] x, const floating[:, ::1] weight,
            floating[:, ::1] out, Py_ssize_t groups, bint transpose):
     """out = x @ W per group, the whole batch in one GEMM per group
 
@@ -528,133 +482,8 @@ def _dense(const floating[:, ::1] x, const floating[:, ::1] weight,
     cdef Py_ssize_t grp
     cdef const floating* xp = &x[0, 0]
     cdef const floating* wp = &weight[0, 0]
-    cdef floating* op = &out[0, 0]
+    cdef floating* out_ptr = &out[0, 0]
     with nogil:
         for grp in range(groups):
             _gemm(False, not transpose, n_batch, b_g, a_g,
-                  xp + grp * a_g, a, wp + grp * a_g * b_g, ldw, op + grp * b_g, b)
-
-
-# --------------------------------------------------------------------------
-# the registered methods
-# --------------------------------------------------------------------------
-
-def _check_blas_sizes(*sizes):
-    if max(sizes) > _BLAS_INT_MAX:
-        raise ValueError(
-            f"method='gemm': a matrix dimension ({max(sizes)}) exceeds BLAS's "
-            f"32-bit limit {_BLAS_INT_MAX}; use method='auto'"
-        )
-
-
-def _is_pointwise(geom):
-    """1x1 kernel, stride 1, no padding: columns are the input itself."""
-    return (geom.n_taps == 1 and geom.stride == (1, 1, 1)
-            and geom.pad_before == (0, 0, 0)
-            and geom.input_spatial == geom.output_spatial)
-
-
-def _is_dense(geom):
-    """One output position whose taps read the whole input in order."""
-    return (geom.output_spatial == (1, 1, 1)
-            and geom.input_spatial == geom.kernel_size
-            and geom.pad_before == (0, 0, 0)
-            and all(d == 1 or k == 1 for d, k in zip(geom.dilation, geom.kernel_size)))
-
-
-def _tile_plan(n_batch, rows, n_pos, itemsize):
-    """(samples, positions) per tile for ``rows`` x ``n_pos`` columns per
-    sample: whole samples while they fit in WORKSPACE_BYTES, else one sample
-    cut along its positions."""
-    budget = max(WORKSPACE_BYTES // itemsize, rows)
-    per_sample = rows * n_pos
-    if per_sample <= budget:
-        return min(n_batch, budget // per_sample), n_pos
-    return 1, budget // rows
-
-
-def _use_shifted(cin_per_group, widening, values_per_sample, itemsize):
-    """Whether a convolution takes the im2col-free path: when each tap's GEMM
-    has at least SHIFTED_MIN_CHANNELS input channels, computes at most
-    SHIFTED_MAX_WIDENING times the output's columns (``widening``), and one
-    sample's phases and wide output (``values_per_sample``) fit the
-    workspace (measured: see the module notes)."""
-    return (cin_per_group >= SHIFTED_MIN_CHANNELS
-            and widening <= SHIFTED_MAX_WIDENING
-            and values_per_sample * itemsize <= WORKSPACE_BYTES)
-
-
-def _flat(a):
-    """(N, C, D, H, W) -> (N, C, D*H*W), a view."""
-    return a.reshape(a.shape[0], a.shape[1], -1)
-
-
-@_methods.register(_methods.CONV, "gemm", integers=False)
-def conv_gemm(x, weight, geom, groups, n_threads):
-    """im2col + GEMM: each sample's output is weight @ columns, per group;
-    from SHIFTED_MIN_CHANNELS input channels per group, while the wide output
-    is at most SHIFTED_MAX_WIDENING x the output's columns and one sample
-    fits the workspace (``_use_shifted``), one GEMM per kernel tap on
-    shifted views of the padded input instead, without columns.
-
-    Float only.  Threads are BLAS's; ``n_threads`` does not apply (see the
-    module notes).
-    """
-    n_batch, c_in = x.shape[:2]
-    c_out = weight.shape[0]
-    taps = geom.n_taps
-    n_pos = math.prod(geom.output_spatial)
-    _check_blas_sizes(n_batch, n_pos, c_in * taps, c_out)
-    out = np.empty((n_batch, c_out) + geom.output_spatial, dtype=x.dtype)
-    phase_size = geom.phase_size()
-    # workspace values per sample of the im2col-free path: phases and wide output
-    shifted_values = (math.prod(geom.stride) * c_in + c_out) * math.prod(phase_size)
-    if _is_dense(geom):
-        _dense(x.reshape(n_batch, -1), weight.reshape(c_out, -1),
-               out.reshape(n_batch, -1), groups, False)
-    elif _is_pointwise(geom):
-        _pointwise(_flat(x), weight.reshape(c_out, -1), _flat(out), groups, False)
-    elif _use_shifted(c_in // groups, math.prod(phase_size) / n_pos, shifted_values,
-                      x.itemsize):
-        tile_n = _tile_plan(n_batch, shifted_values, 1, x.itemsize)[0]
-        _check_blas_sizes(tile_n * shifted_values)
-        workspace = np.empty(tile_n * shifted_values, dtype=x.dtype)
-        # weight[t] (C_out, C_in/groups) contiguous for each tap t
-        weight_taps = np.ascontiguousarray(_flat(weight).transpose(2, 0, 1))
-        _conv_shifted(_flat(x), weight_taps, _flat(out), workspace, geom, groups,
-                      tile_n, phase_size)
-    else:
-        tile_n, tile_p = _tile_plan(n_batch, c_in * taps, n_pos, x.itemsize)
-        workspace = np.empty(tile_n * c_in * taps * tile_p, dtype=x.dtype)
-        _conv_im2col(_flat(x), _flat(weight), _flat(out), workspace, geom, groups,
-                     tile_n, tile_p)
-    return out
-
-
-@_methods.register(_methods.CONV_TRANSPOSE, "gemm", integers=False)
-def conv_transpose_gemm(x, weight, geom, groups, n_threads):
-    """GEMM + col2im: columns = weight.T @ x per group, then each column
-    value is added into the output position it belongs to.
-
-    Float only.  Threads are BLAS's; ``n_threads`` does not apply (see the
-    module notes).
-    """
-    n_batch, c_in = x.shape[:2]
-    c_out = weight.shape[1] * groups
-    taps = geom.n_taps
-    n_pos = math.prod(geom.output_spatial)
-    _check_blas_sizes(n_batch, n_pos, c_in, c_out * taps)
-    out = np.zeros((n_batch, c_out) + geom.input_spatial, dtype=x.dtype)
-    if _is_dense(geom):
-        _dense(x.reshape(n_batch, -1), weight.reshape(c_in, -1),
-               out.reshape(n_batch, -1), groups, True)
-    elif _is_pointwise(geom):
-        _pointwise(_flat(x), weight.reshape(c_in, -1), _flat(out), groups, True)
-    else:
-        # columns and, for tiles of several samples, the copy of their x
-        rows = c_out * taps + c_in
-        tile_n, tile_p = _tile_plan(n_batch, rows, n_pos, x.itemsize)
-        workspace = np.empty(tile_n * rows * tile_p, dtype=x.dtype)
-        _conv_transpose_col2im(_flat(x), _flat(weight), _flat(out), workspace, geom,
-                               groups, tile_n, tile_p, geom.tiles_without_overlap())
-    return out
+                  xp + grp * a_g, a, wp + grp * a_g * b_g, ldw, out_ptr + grp * b_g, b)

@@ -17,6 +17,7 @@ non-zeros, up to the taps that fall in padding.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Literal, SupportsIndex
 
@@ -25,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator
 
-from . import _api, _geometry, _methods
+from . import _api, _geometry, _methods, _planner, _validation
 from ._typing import IntOrTuple, Padding
 
 __all__ = ["convolution_matrix", "conv_operator"]
@@ -117,14 +118,15 @@ def _batch_product(matrix, x, out_shape):
 
 
 @_methods.register(_methods.CONV, "sparse")
-def conv_sparse(x, weight, geom, groups, n_threads):
+def conv_sparse(x, weight, plan):
     """The CSR convolution matrix times the batch."""
+    geom, groups = plan.geom, plan.groups
     matrix = _coo(weight, geom, groups).tocsr()
     return _batch_product(matrix, x, (x.shape[0], weight.shape[0]) + geom.output_spatial)
 
 
 @_methods.register(_methods.CONV, "dense")
-def conv_dense(x, weight, geom, groups, n_threads):
+def conv_dense(x, weight, plan):
     """The dense convolution matrix times the batch (at most DENSE_LIMIT bytes).
 
     The product multiplies every input value, by an explicit 0 where the
@@ -132,27 +134,30 @@ def conv_dense(x, weight, geom, groups, n_threads):
     sample NaN (0 * inf is NaN); the other methods spread it only to the
     outputs that read it.
     """
+    geom, groups = plan.geom, plan.groups
     matrix = _dense(weight, geom, groups)
     return _batch_product(matrix, x, (x.shape[0], weight.shape[0]) + geom.output_spatial)
 
 
 @_methods.register(_methods.CONV_TRANSPOSE, "sparse")
-def conv_transpose_sparse(x, weight, geom, groups, n_threads):
+def conv_transpose_sparse(x, weight, plan):
     """The transpose of the sparse convolution matrix times the batch.
 
     The transposed-convolution weight (C_in, C_out / groups, *kernel) is the
     conv-layout weight of its adjoint, whose matrix is built as CSC so that
     its transpose is CSR.
     """
+    geom, groups = plan.geom, plan.groups
     matrix = _coo(weight, geom, groups).tocsc()
     return _batch_product(matrix.T, x,
                           (x.shape[0], weight.shape[1] * groups) + geom.input_spatial)
 
 
 @_methods.register(_methods.CONV_TRANSPOSE, "dense")
-def conv_transpose_dense(x, weight, geom, groups, n_threads):
+def conv_transpose_dense(x, weight, plan):
     """The transpose of the dense convolution matrix times the batch (NaN and
     inf spread to the whole sample, as for :func:`conv_dense`)."""
+    geom, groups = plan.geom, plan.groups
     matrix = _dense(weight, geom, groups)
     return _batch_product(matrix.T, x,
                           (x.shape[0], weight.shape[1] * groups) + geom.input_spatial)
@@ -171,10 +176,10 @@ def _normalise(name, weight, input_shape, stride, padding, dilation, groups
     *kernel), and ``input_shape`` always (C_in, *spatial).
     """
     weight = np.asarray(weight)
-    compute, _ = _api._dtypes({"weight": weight})
+    compute, _ = _validation.dtypes({"weight": weight})
     if not isinstance(input_shape, (tuple, list)):
         raise TypeError(f"{name}: input_shape must be a tuple of ints, got {input_shape!r}")
-    input_shape = tuple(_geometry._as_int(v, "input_shape") for v in input_shape)
+    input_shape = tuple(_validation.as_int(v, "input_shape") for v in input_shape)
     if weight.ndim == 2 and len(input_shape) == 2:
         # the plain matrix and kernel of the classic explanation
         weight, input_shape = weight[None, None], (1,) + input_shape
@@ -189,8 +194,8 @@ def _normalise(name, weight, input_shape, stride, padding, dilation, groups
             f"{name}: input_shape must be (C_in, *spatial) with {ndim} spatial dims "
             f"for weight of shape {weight.shape}, got {input_shape}"
         )
-    groups, _ = _api._check_channels(_methods.CONV, name, input_shape[0], weight.shape,
-                                     groups)
+    groups, _ = _validation.check_channels(_methods.CONV, name, (1,) + input_shape,
+                                           weight.shape, groups)
     geom = _geometry.conv_geometry(input_shape[1:], weight.shape[2:], stride, padding,
                                    dilation)
     return np.array(weight, dtype=compute, order="C"), input_shape, geom, groups
@@ -258,7 +263,7 @@ def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...]
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     weight, _, geom, groups = _normalise("convolution_matrix", weight, input_shape,
                                          stride, padding, dilation, groups)
-    weight = _api._to5d(weight, geom.ndim)
+    weight = _api.to5d(weight, geom.ndim)
     if format == "dense":
         return _dense(weight, geom, groups)
     return _coo(weight, geom, groups).asformat(format)
@@ -314,29 +319,36 @@ def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
     if 0 in input_shape[1:]:
         raise ValueError(f"conv_operator: input_shape must have spatial sizes >= 1, "
                          f"got {input_shape}")
-    ndim = geom.ndim
-    conv = (_api.conv1d, _api.conv2d, _api.conv3d)[ndim - 1]
-    conv_transpose = (_api.conv_transpose1d, _api.conv_transpose2d,
-                      _api.conv_transpose3d)[ndim - 1]
-    pairs = list(zip(geom.spatial(geom.pad_before), geom.spatial(geom.pad_after)))
-    output_padding = geom.spatial(geom.landing_output_padding())
-    output_shape = (weight.shape[0],) + geom.spatial(geom.output_spatial)
-    args = dict(stride=geom.spatial(geom.stride), padding=pairs,
-                dilation=geom.spatial(geom.dilation), groups=groups)
+    # the geometry once; per product a plan (it depends on the batch size)
+    weight5 = _api.to5d(weight, geom.ndim)
+    in5 = (input_shape[0],) + geom.input_spatial
+    out5 = (weight.shape[0],) + geom.output_spatial
+    adjoint = dataclasses.replace(geom, output_padding=geom.landing_output_padding())
+
+    def product(op, columns, sample_shape, geometry, out_sample):
+        # column j is one sample: the columns form a batch of k samples
+        columns = np.asarray(columns)
+        compute, result = _validation.dtypes({"x": columns, "weight": weight5})
+        batch = np.ascontiguousarray(columns.T.reshape((-1,) + sample_shape),
+                                     dtype=compute)
+        w = weight5.astype(compute, copy=False)
+        if compute.kind != "f":
+            _validation.check_exact_range("conv_operator", batch, w, None,
+                                          math.prod(w.shape[1:]))
+        plan = _planner.plan(op, batch, w, geometry, groups, "auto",
+                             _validation.resolve_threads(None))
+        out = _methods.execute(plan, batch, w)
+        return out.reshape(batch.shape[0], math.prod(out_sample)).T.astype(result,
+                                                                          copy=False)
 
     def matmat(columns):
-        # column j is one sample: the columns form a batch of k samples
-        batch = np.asarray(columns).T.reshape((-1,) + input_shape)
-        out = conv(batch, weight, **args)
-        return out.reshape(batch.shape[0], -1).T
+        return product(_methods.CONV, columns, in5, geom, out5)
 
     def rmatmat(columns):
-        batch = np.asarray(columns).T.reshape((-1,) + output_shape)
-        out = conv_transpose(batch, weight, output_padding=output_padding, **args)
-        return out.reshape(batch.shape[0], -1).T
+        return product(_methods.CONV_TRANSPOSE, columns, out5, adjoint, in5)
 
     return LinearOperator(
-        (math.prod(output_shape), math.prod(input_shape)),
+        (math.prod(out5), math.prod(in5)),
         matvec=lambda v: matmat(np.reshape(v, (-1, 1)))[:, 0],
         rmatvec=lambda v: rmatmat(np.reshape(v, (-1, 1)))[:, 0],
         matmat=matmat, rmatmat=rmatmat, dtype=weight.dtype,

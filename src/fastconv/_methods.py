@@ -1,38 +1,40 @@
 """The method registry: one name -> one function, per operation.
 
 A method computes one operation on arrays the public layer has already
-checked and normalised:
+checked and normalised, following the :class:`~fastconv._planner.Plan`
+made for the call:
 
-    method(x, weight, geom, groups, n_threads) -> out
+    method(x, weight, plan) -> out
 
 ``x`` and ``weight`` are 5-D, C-contiguous, non-empty and of one compute
-dtype (float32, float64 or int64); ``geom`` is the
+dtype (float32, float64 or int64); ``plan.geom`` is the
 :class:`~fastconv._geometry.ConvGeometry` of the convolution (for a
 transposed convolution, of its adjoint).  ``out`` is a new 5-D array of the
 same dtype, without bias.  A floating-point-only method is registered with
 ``integers=False`` and the public functions refuse integer input for it
-before it runs.  Modules add methods with :func:`register`; the public
-functions look them up with :func:`get_method`.
+before it runs.  This module holds the methods whose kernels are compiled
+here ('direct', 'scatter', 'gemm'); ``_matrix`` ('sparse', 'dense') and
+``_zero_insertion`` register theirs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _direct, _scatter
-from ._geometry import ConvGeometry
+from . import _direct, _direct_channels, _gemm, _scatter
+from ._validation import CONV, CONV_TRANSPOSE
 
-CONV = "conv"
-CONV_TRANSPOSE = "conv_transpose"
+if TYPE_CHECKING:
+    from ._planner import Plan
 
-#: ``method(x, weight, geom, groups, n_threads) -> out``
-Method = Callable[[NDArray[Any], NDArray[Any], ConvGeometry, int, int], NDArray[Any]]
+__all__ = ["CONV", "CONV_TRANSPOSE", "register", "method_names", "execute"]
+
+#: ``method(x, weight, plan) -> out``
+Method = Callable[[NDArray[Any], NDArray[Any], "Plan"], NDArray[Any]]
 
 _REGISTRY: dict[str, dict[str, Method]] = {CONV: {}, CONV_TRANSPOSE: {}}
 _FLOAT_ONLY: dict[str, set[str]] = {CONV: set(), CONV_TRANSPOSE: set()}
@@ -62,169 +64,133 @@ def method_names(op):
     return ("auto",) + tuple(_REGISTRY[op])
 
 
-#: ``method='auto'`` runs 'gemm' for float inputs when at least this many
-#: channels share each column of the column matrix (see :func:`choose_auto`).
-GEMM_MIN_SHARED_CHANNELS = 4
-
-#: ``method='auto'`` runs the direct method's channel-blocked kernel for
-#: transposed convolutions with at most this many input channels per group
-#: (see :func:`choose_auto`).
-CHANNELS_MAX_INPUT = 256
-
-#: ... and for calls of at least this many multiply-adds: below, its
-#: set-up, about 12 us a call, outweighs what it saves.
-CHANNELS_MIN_WORK = 2**20
+def get(op, name):
+    """The function registered as ``name`` for ``op``."""
+    return _REGISTRY[op][name]
 
 
-def choose_auto(op, x, weight, geom, groups):
-    """The method ``method='auto'`` runs.
-
-    Rule:
-
-    - integer (and bool) inputs: 'direct', which is exact; 'gemm' is float
-      only;
-    - float inputs of at least ``CHANNELS_MIN_WORK`` (2**20)
-      multiply-adds that the direct method's channel-blocked kernel takes
-      (at least 4 output channels and 8 input channels x taps per group, a
-      padded grid at most 4 x the output): 'direct', for a convolution
-      unless it is 1x1 with stride 1 (one plain GEMM), for a transposed
-      convolution when it has at most ``CHANNELS_MAX_INPUT`` (256) input
-      channels per group and its kernel windows do not tile the output
-      (stride == kernel, no padding, no dilation:
-      ``tiles_without_overlap``);
-    - other float inputs: 'gemm' when at least ``GEMM_MIN_SHARED_CHANNELS``
-      (4) channels share each column of its column matrix, i.e. when
-      ``weight.shape[0] // groups >= 4``: output channels per group for a
-      convolution, input channels per group for a transposed convolution;
-      otherwise the direct kernel.
-
-    Why: the channel-blocked kernel keeps blocks of 4 output channels x 96
-    positions (AVX-512, float32) in registers and runs near the CPU's peak
-    (about 220 GFLOP/s a core in float32 here), where BLAS must first pack
-    its operands; what it does not beat is a convolution that is one plain
-    GEMM (1x1, stride 1), a transposed convolution whose col2im is a copy
-    (stride == kernel), and transposed convolutions with more input
-    channels, whose long sums BLAS blocks better.  Without the
-    channel-blocked kernel, gemm pays for rearranging the data once per
-    column, then BLAS does the arithmetic several times faster than the
-    row kernel, from about 4 channels sharing a column.  Measured with
-    ``bench/auto_rule.py`` (2-core AMD EPYC, Zen 5, SciPy's OpenBLAS,
-    float32, 2 threads; direct time / gemm time, the middle half of each
-    group): 3x3 and 5x5 convolutions of 4 to 256 channels on 14 to 56 pixel
-    images 0.35-0.75 (256 -> 256 alone 0.54-0.86); 1x1 convolutions at
-    stride 1 1.2-5 (at stride 2 0.6-0.99); 3x3 and 4x4 transposed
-    convolutions of 8 to 128 input channels 0.35-0.7, of 256 0.9-1.06, of
-    512 1.03-1.14; kernel 2 stride 2 1.0-1.8.  On those measurements this
-    rule picks the faster method for 194 of 216 convolutions and 138 of
-    168 transposed ones, most misses within 20 %.
-    """
-    if x.dtype.kind != "f":
-        return "direct"
-    shared = weight.shape[0] // groups
-    if op == CONV and shared < GEMM_MIN_SHARED_CHANNELS:
-        return "direct"   # too few output channels for either kernel
-    if _takes_channels(op, x, weight, geom, groups):
-        return "direct"
-    return "gemm" if shared >= GEMM_MIN_SHARED_CHANNELS else "direct"
-
-
-def _takes_channels(op, x, weight, geom, groups):
-    """The channel-blocked part of choose_auto's rule."""
-    # multiply-adds: per sample, weight.size x the convolution's output
-    # positions (for a transposed convolution, its input positions)
-    work = x.shape[0] * weight.size * math.prod(geom.output_spatial)
-    if work < CHANNELS_MIN_WORK:
-        return False
-    if op == CONV:
-        pointwise = geom.n_taps == 1 and geom.stride == (1, 1, 1)
-        return not pointwise and _direct.takes_channels(x, weight, geom, groups)
-    return (x.shape[1] // groups <= CHANNELS_MAX_INPUT
-            and not geom.tiles_without_overlap()
-            and _direct.takes_transpose_channels(x, weight, geom, groups))
-
-
-def check_method(op, name):
-    """Raise ValueError unless ``name`` is a valid ``method=`` for ``op``."""
+def check_method(name, op, method, dtype):
+    """Raise unless ``method`` is a valid ``method=`` of ``op`` that
+    computes ``dtype``; ``name`` is the public function's."""
     try:
-        known = name == "auto" or name in _REGISTRY[op]
+        known = method == "auto" or method in _REGISTRY[op]
     except TypeError:  # unhashable
         known = False
     if not known:
         raise ValueError(
-            f"method must be one of {method_names(op)} for {op}, got {name!r}"
+            f"{name}: method must be one of {method_names(op)}, got {method!r}"
         )
-
-
-def check_dtype(op, name, dtype):
-    """Raise TypeError if method ``name`` cannot compute in ``dtype``."""
-    if dtype.kind != "f" and not supports_integers(op, name):
+    if method != "auto" and dtype.kind != "f" and not supports_integers(op, method):
         raise TypeError(
-            f"method={name!r} computes in float32 or float64 only, but the inputs "
-            f"are integer or bool (computed exactly as {dtype}); use another method "
-            f"or cast to a float dtype"
+            f"{name}: method={method!r} computes in float32 or float64 only, but the "
+            f"inputs are integer or bool (computed exactly as {dtype}); use another "
+            f"method or cast to a float dtype"
         )
 
 
-def get_method(op, name, x, weight, geom, groups):
-    """The function registered as ``name`` for ``op`` (resolving 'auto');
-    ``name`` has passed :func:`check_method`."""
-    if name == "auto":
-        name = choose_auto(op, x, weight, geom, groups)
-    return _REGISTRY[op][name]
+def output_shape(plan, x, weight):
+    """(N, C_out, *spatial) of the call's 5-D output."""
+    geom = plan.geom
+    if plan.op == CONV:
+        return (x.shape[0], weight.shape[0]) + geom.output_spatial
+    return (x.shape[0], weight.shape[1] * plan.groups) + geom.input_spatial
+
+
+def execute(plan, x, weight):
+    """Run ``plan`` on checked 5-D arrays; zeros when either is empty."""
+    if not (x.size and weight.size):
+        return np.zeros(output_shape(plan, x, weight), dtype=x.dtype)
+    return _REGISTRY[plan.op][plan.method](x, weight, plan)
+
+
+# --------------------------------------------------------------------------
+# 'direct'
+# --------------------------------------------------------------------------
+
+def _flat(a):
+    """(N, C, D, H, W) -> (N, C, D*H*W), a view."""
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def _channel_pass(x, weights, out, plan, split, residues, out_step, start, count,
+                  tap_begin, tap_phase):
+    """One channel-blocked pass (_direct_channels.channels_pass) as planned:
+    the copy is x split as ``split`` (x_size, stride, pad) into the phases
+    of ``residues``; parts as in channels_pass."""
+    phases, windows = plan.phases, plan.windows
+    workspace = np.empty((plan.n_threads, windows.per_thread), dtype=x.dtype)
+    _direct_channels.channels_pass(
+        _flat(x), weights, _flat(out), workspace, plan.groups, *split, residues,
+        phases.size, phases.row, out.shape[2:], out_step, tap_begin, start, count,
+        tap_phase, phases.tap_shift, windows.rows, windows.extra_rows)
 
 
 @register(CONV, "direct")
-def conv_direct(x, weight, geom, groups, n_threads):
+def conv_direct(x, weight, plan):
     """Direct convolution: each output value gathers kernel x input.
 
-    Exact for integers; what 'auto' runs for integers, few channels and
-    most float convolutions with many.  Float inputs that
-    ``_direct.takes_channels`` accepts (at least 4 output channels and 8
-    input channels x taps per group, a padded grid at most 4 x the output)
-    take the channel-blocked kernel: blocks of 4 output channels x 96
-    positions (AVX-512, float32) summed in registers from a zero-padded,
-    stride-phase-split copy of a window of rows of each sample (about
-    4 MiB per thread beside the output; more when a single row, with the
-    rows the kernel reads past it, does not fit), windows shared out
-    between threads.  Other calls need no memory beyond the output and split their
-    work over blocks of output rows, so a single one-channel image uses
-    every thread.
+    Exact for integers.  Path 'channels' (floats with many channels): blocks
+    of output channels x positions summed in registers from a zero-padded,
+    stride-phase-split copy of a window of rows of each sample, windows
+    shared out between threads.  Path 'rows': no memory beyond the output,
+    work split over blocks of output rows, so a single one-channel image
+    uses every thread.
     """
-    if _direct.takes_channels(x, weight, geom, groups):
-        return _direct.conv_channels(x, weight, geom, groups, n_threads)
-    out = np.zeros((x.shape[0], weight.shape[0]) + geom.output_spatial, dtype=x.dtype)
-    _direct.conv_direct(x, weight, out, geom, groups, n_threads)
+    geom = plan.geom
+    shape = output_shape(plan, x, weight)
+    if plan.path == "channels":
+        out = np.empty(shape, dtype=x.dtype)
+        n_taps = len(plan.phases.tap_phase)
+        _channel_pass(x, weight.ravel(), out, plan,
+                      (geom.input_spatial, geom.stride, geom.pad_before),
+                      plan.phases.residues, (1, 1, 1), np.zeros((1, 3), np.intp),
+                      np.array([geom.output_spatial], np.intp),
+                      np.array([0, n_taps], np.intp), plan.phases.tap_phase)
+        return out
+    out = np.zeros(shape, dtype=x.dtype)
+    _direct.conv_direct(x, weight, out, geom, plan.groups, plan.n_threads)
     return out
-
-
-def _conv_transpose_output(x, weight, geom, groups):
-    return np.zeros((x.shape[0], weight.shape[1] * groups) + geom.input_spatial,
-                    dtype=x.dtype)
 
 
 @register(CONV_TRANSPOSE, "direct")
-def conv_transpose_direct(x, weight, geom, groups, n_threads):
+def conv_transpose_direct(x, weight, plan):
     """Direct transposed convolution: each output row gathers the input rows
     that reach it, each scattered along W through its kernel row.
 
-    The same sums as the scatter-add, reordered so that one thread owns each
-    output row and the inner loop vectorises; no memory beyond the output,
-    exact for integers.  Work is split over output rows.  Float inputs that
-    ``_direct.takes_transpose_channels`` accepts (as for the convolution,
-    and finite weights) instead run one stride-1 convolution per output
-    phase (the outputs one stride apart) on the
-    channel-blocked kernel of the convolution, all phases reading one
-    zero-padded copy of a window of each sample.
+    Path 'rows': the same sums as the scatter-add, reordered so that one
+    thread owns each output row and the inner loop vectorises; no memory
+    beyond the output, exact for integers.  Path 'channels' (floats with
+    many channels, finite weights): one stride-1 convolution per output
+    phase on the channel-blocked kernel, all reading one zero-padded copy
+    of a window of each sample.
     """
-    if _direct.takes_transpose_channels(x, weight, geom, groups):
-        return _direct.conv_transpose_channels(x, weight, geom, groups, n_threads)
-    out = _conv_transpose_output(x, weight, geom, groups)
-    _direct.conv_transpose_direct(x, weight, out, geom, groups, n_threads)
+    geom = plan.geom
+    shape = output_shape(plan, x, weight)
+    if plan.path != "channels":
+        out = np.zeros(shape, dtype=x.dtype)
+        _direct.conv_transpose_direct(x, weight, out, geom, plan.groups, plan.n_threads)
+        return out
+    phases, groups = plan.phases, plan.groups
+    out = (np.empty if phases.complete else np.zeros)(shape, dtype=x.dtype)
+    # per phase: weight[ci, co, its taps] as (C_out, C_in/groups, its taps)
+    c_in, cout_g = weight.shape[:2]
+    w = weight.reshape(groups, c_in // groups, cout_g, -1)[..., phases.tap_index]
+    weights = np.concatenate([
+        w[..., begin:end].transpose(0, 2, 1, 3).ravel()
+        for begin, end in zip(phases.tap_begin[:-1], phases.tap_begin[1:])])
+    # the copy is x padded, not split: one phase
+    _channel_pass(x, weights, out, plan, (geom.output_spatial, (1, 1, 1), phases.pad),
+                  np.zeros((1, 3), np.intp), geom.stride, phases.start, phases.count,
+                  phases.tap_begin, np.zeros_like(phases.tap_shift))
     return out
 
 
+# --------------------------------------------------------------------------
+# 'scatter'
+# --------------------------------------------------------------------------
+
 @register(CONV_TRANSPOSE, "scatter")
-def conv_transpose_scatter(x, weight, geom, groups, n_threads):
+def conv_transpose_scatter(x, weight, plan):
     """Scatter-add, literally: each input value adds value x kernel into a
     kernel-sized patch of the output.
 
@@ -233,6 +199,71 @@ def conv_transpose_scatter(x, weight, geom, groups, n_threads):
     split over (batch, output channel), and the loops are scalar, so
     'direct' is the fast way to the same result.
     """
-    out = _conv_transpose_output(x, weight, geom, groups)
-    _scatter.conv_transpose_scatter(x, weight, out, geom, groups, n_threads)
+    out = np.zeros(output_shape(plan, x, weight), dtype=x.dtype)
+    _scatter.conv_transpose_scatter(x, weight, out, plan.geom, plan.groups,
+                                    plan.n_threads)
+    return out
+
+
+# --------------------------------------------------------------------------
+# 'gemm'
+# --------------------------------------------------------------------------
+
+@register(CONV, "gemm", integers=False)
+def conv_gemm(x, weight, plan):
+    """im2col + GEMM: each sample's output is weight @ columns, per group;
+    path 'shifted': one GEMM per kernel tap on shifted views of the padded,
+    stride-phase-split input instead, without columns; 'pointwise' and
+    'whole_input': one GEMM on the arrays themselves.
+
+    Float only.  Threads are BLAS's; ``plan.n_threads`` does not apply.
+    """
+    geom, groups = plan.geom, plan.groups
+    n_batch, c_out = x.shape[0], weight.shape[0]
+    out = np.empty(output_shape(plan, x, weight), dtype=x.dtype)
+    if plan.path == "whole_input":
+        _gemm.whole_input(x.reshape(n_batch, -1), weight.reshape(c_out, -1),
+                     out.reshape(n_batch, -1), groups, False)
+    elif plan.path == "pointwise":
+        _gemm.pointwise(_flat(x), weight.reshape(c_out, -1), _flat(out), groups, False)
+    elif plan.path == "shifted":
+        phases = plan.phases
+        values = (phases.n_phases * x.shape[1] + c_out) * int(np.prod(phases.size))
+        workspace = np.empty(plan.tile[0] * values, dtype=x.dtype)
+        # weight[t] (C_out, C_in/groups) contiguous for each tap t
+        weight_taps = np.ascontiguousarray(_flat(weight).transpose(2, 0, 1))
+        _gemm.conv_shifted(_flat(x), weight_taps, _flat(out), workspace, geom, groups,
+                            plan.tile[0], phases.size, phases.residues, phases.tap_phase,
+                            phases.tap_shift)
+    else:
+        tile_n, tile_p = plan.tile
+        workspace = np.empty(tile_n * x.shape[1] * geom.n_taps * tile_p, dtype=x.dtype)
+        _gemm.conv_im2col(_flat(x), _flat(weight), _flat(out), workspace, geom, groups,
+                           tile_n, tile_p)
+    return out
+
+
+@register(CONV_TRANSPOSE, "gemm", integers=False)
+def conv_transpose_gemm(x, weight, plan):
+    """GEMM + col2im: columns = weight.T @ x per group, then each column
+    value is added into the output position it belongs to (path 'col2im'),
+    or copied there when the kernel windows tile the output ('place');
+    'pointwise' and 'whole_input': one GEMM.
+
+    Float only.  Threads are BLAS's; ``plan.n_threads`` does not apply.
+    """
+    geom, groups = plan.geom, plan.groups
+    n_batch, c_in = x.shape[:2]
+    out = np.zeros(output_shape(plan, x, weight), dtype=x.dtype)
+    if plan.path == "whole_input":
+        _gemm.whole_input(x.reshape(n_batch, -1), weight.reshape(c_in, -1),
+                     out.reshape(n_batch, -1), groups, True)
+    elif plan.path == "pointwise":
+        _gemm.pointwise(_flat(x), weight.reshape(c_in, -1), _flat(out), groups, True)
+    else:
+        tile_n, tile_p = plan.tile
+        rows = out.shape[1] * geom.n_taps + c_in
+        workspace = np.empty(tile_n * rows * tile_p, dtype=x.dtype)
+        _gemm.conv_transpose_col2im(_flat(x), _flat(weight), _flat(out), workspace, geom,
+                                     groups, tile_n, tile_p, plan.path == "place")
     return out

@@ -4,25 +4,14 @@
 # reordering into a gather: the loops are the definition.
 #
 # 5-D C-contiguous arrays (N, C, D, H, W); 1-D and 2-D callers use size-1
-# leading spatial dims.  The Python layer (fastconv._api) has checked every
-# shape and resolved the geometry.  One thread owns one output plane
+# leading spatial dims.  The Python layer has checked every shape, resolved
+# the geometry and chosen the thread count (fastconv._planner).  One thread owns one output plane
 # (batch, output channel) and visits the inputs in a fixed order, so the
 # results are bit-identical for every thread count.
 
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t
-
+from ._fused cimport real
 from ._kernel_geometry cimport Geometry, geometry_struct
-
-ctypedef fused real:
-    float
-    double
-    int64_t
-
-cdef enum:
-    # Below this many multiply-adds a call runs on one thread.
-    _PARALLEL_MIN_WORK = 1 << 16
-
 
 cdef void _scatter_plane(const real* x, const real* w, real* out,
                          const Geometry* g) noexcept nogil:
@@ -72,9 +61,7 @@ def conv_transpose_scatter(const real[:, :, :, :, ::1] x,
     cdef Py_ssize_t job, n, co, ci, ci0
     cdef const real* xp = &x[0, 0, 0, 0, 0]
     cdef const real* wp = &weight[0, 0, 0, 0, 0]
-    cdef real* op = &out[0, 0, 0, 0, 0]
-    if n_batch * c_out * cin_g * x_plane * taps < _PARALLEL_MIN_WORK:
-        n_threads = 1
+    cdef real* out_ptr = &out[0, 0, 0, 0, 0]
     for job in prange(n_batch * c_out, nogil=True, schedule="static",
                       num_threads=n_threads):
         n = job // c_out
@@ -83,4 +70,4 @@ def conv_transpose_scatter(const real[:, :, :, :, ::1] x,
         for ci in range(ci0, ci0 + cin_g):
             _scatter_plane(xp + (n * c_in + ci) * x_plane,
                            wp + (ci * cout_g + co % cout_g) * taps,
-                           op + job * out_plane, &g)
+                           out_ptr + job * out_plane, &g)

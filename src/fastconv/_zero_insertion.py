@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _geometry, _methods
+from . import _geometry, _methods, _planner, _validation
 from ._typing import IntOrTuple
 
 __all__ = ["zero_insert"]
@@ -75,7 +75,7 @@ def zero_insert(x: ArrayLike, stride: IntOrTuple) -> NDArray[Any]:
                 f"an int stride zero-inserts along the axes after (N, C), but x has "
                 f"shape {x.shape}; pass one stride per axis, e.g. stride=(2, 2)"
             )
-    strides = _geometry._per_dim(stride, n_spatial, "stride", 1)
+    strides = _validation.per_dim(stride, n_spatial, "stride", 1)
     lead, spatial = x.shape[:x.ndim - n_spatial], x.shape[x.ndim - n_spatial:]
     # L values leave L - 1 gaps of stride - 1 zeros
     out = np.zeros(lead + tuple(_geometry.zero_inserted_size(L, s)
@@ -86,7 +86,7 @@ def zero_insert(x: ArrayLike, stride: IntOrTuple) -> NDArray[Any]:
 
 
 @_methods.register(_methods.CONV_TRANSPOSE, "zero_insertion")
-def conv_transpose_zero_insertion(x, weight, geom, groups, n_threads):
+def conv_transpose_zero_insertion(x, weight, plan):
     """Zero-insert, pad / crop, then the direct convolution with the kernel
     flipped and its channel axes swapped within each group.
 
@@ -94,6 +94,7 @@ def conv_transpose_zero_insertion(x, weight, geom, groups, n_threads):
     inf or NaN in the weight makes NaN (0 * inf) in outputs the other
     methods leave finite when the stride is above 1.
     """
+    geom, groups = plan.geom, plan.groups
     n_batch, c_in = x.shape[:2]
     cout_g = weight.shape[1]
     kernel = weight.shape[2:]
@@ -119,4 +120,6 @@ def conv_transpose_zero_insertion(x, weight, geom, groups, n_threads):
     flipped = weight.reshape((groups, c_in // groups, cout_g) + kernel).swapaxes(1, 2)
     flipped = flipped.reshape((groups * cout_g, c_in // groups) + kernel)
     flipped = np.ascontiguousarray(flipped[:, :, ::-1, ::-1, ::-1])
-    return _methods.conv_direct(inserted, flipped, inner, groups, n_threads)
+    inner_plan = _planner.method_plan(_methods.CONV, "direct", inserted.shape, flipped,
+                                      inserted.dtype, inner, groups, plan.n_threads)
+    return _methods.execute(inner_plan, inserted, flipped)

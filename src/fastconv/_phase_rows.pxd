@@ -4,11 +4,8 @@
 # a, a + s, a + 2s, ... so that every kernel tap reads a contiguous run of
 # one phase.  Shared here so both compiled modules fill it the same way.
 
+from ._fused cimport floating
 from ._kernel_geometry cimport Geometry, valid_range
-
-ctypedef fused floating:
-    float
-    double
 
 
 cdef inline void gather_strided(floating* dst, const floating* src, Py_ssize_t lo,
@@ -38,7 +35,7 @@ cdef inline void split_phase_rows(const floating* x, floating* dst, const Geomet
     # At stride 1 this is the zero-padded channel alone.  With width <
     # size[2], the last size[2] - width columns of a row, which must be
     # padding, are left to the next row's first ones, also padding (see
-    # ConvGeometry.phase_row).
+    # fastconv._phases.shared_row).
     cdef Py_ssize_t XD = g.x_size[0], XH = g.x_size[1], XW = g.x_size[2]
     cdef Py_ssize_t PH = size[1], PW = size[2]
     cdef Py_ssize_t r, pw, xd, xh, low, hiw, offw = a2 - g.pad[2]

@@ -1,0 +1,504 @@
+"""Which method, and which kernel path inside it, a call runs.
+
+Decided once per call and handed down as a :class:`Plan`: the methods read
+the plan and run; the compiled kernels read its tables and hold no policy.
+
+Each fast path has one small predicate named for what it tests
+(:func:`is_pointwise`, :func:`reads_whole_input`,
+:func:`tiles_without_overlap`, :func:`channels_fit`, ...), and every number
+measured on a machine is in :data:`THRESHOLDS`, whose sources
+docs/performance.rst gives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _direct_channels, _methods
+from ._geometry import ConvGeometry
+from ._phases import PhaseSplit, TransposePhases, conv_phases, phase_size, transpose_phases
+from ._validation import CONV
+
+#: Every tuned number of the planner (docs/performance.rst says where each
+#: was measured).  Tests change entries with ``monkeypatch.setitem``.
+THRESHOLDS: dict[str, Any] = {
+    # 'auto': 'gemm' when at least this many channels share each column of
+    # its column matrix (weight.shape[0] // groups)
+    "gemm_min_shared_channels": 4,
+    # 'auto': the channel-blocked direct kernel from this many multiply-adds
+    # (below, its set-up outweighs what it saves) ...
+    "channels_min_work": 2**20,
+    # ... and, for transposed convolutions, up to this many input channels
+    # per group (BLAS blocks longer sums better)
+    "channels_max_input": 256,
+    # channel-blocked kernel: at least this many input channels x taps per
+    # group (per output phase for a transposed convolution) ...
+    "channels_min_terms": 8,
+    # ... and at most this many wide-output positions per output position
+    "channels_max_widening": 4.0,
+    # channel-blocked kernel: the copy and wide output of one thread's
+    # window of rows, in bytes; the path is not taken when a window of one
+    # row needs more than channels_max_window_bytes
+    "channels_window_bytes": 4 * 2**20,
+    "channels_max_window_bytes": 16 * 2**20,
+    # channel-blocked kernel: all threads' windows together, at most; threads
+    # beyond what this (or the work) allows get no buffers
+    "channels_max_workspace_bytes": 256 * 2**20,
+    # channel-blocked kernel: windows per thread, at least (balance)
+    "channels_jobs_per_thread": 4,
+    # gemm: the column (or phase) workspace of one call, in bytes
+    "gemm_workspace_bytes": 8 * 2**20,
+    # gemm, convolutions: one GEMM per tap (no im2col) from this many input
+    # channels per group, while the wide output is at most this many times
+    # the output's columns
+    "shifted_min_channels": 8,
+    "shifted_max_widening": 1.4,
+    # row kernels and scatter: one thread below this many multiply-adds
+    "parallel_min_work": 2**16,
+}
+
+#: BLAS takes 32-bit sizes and leading dimensions.
+BLAS_INT_MAX = 2**31 - 1
+
+#: Most transposed-convolution output phases the channel-blocked kernel
+#: runs: each is a separate pass over the window, so beyond this the
+#: passes' bookkeeping outweighs the arithmetic.
+MAX_CHANNEL_PHASES = 256
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One call's decision: what runs, on how many threads, with which tables.
+
+    Attributes
+    ----------
+    op : str
+        'conv' or 'conv_transpose'.
+    method : str
+        The registered method that runs.
+    path : str
+        The kernel path inside it: 'rows' or 'channels' for 'direct';
+        'whole_input', 'pointwise', 'shifted', 'im2col' (convolution) or
+        'col2im', 'place' (transposed) for 'gemm'; the method's own name for
+        the methods with one path.
+    geom : ConvGeometry
+    groups : int
+    n_threads : int
+        OpenMP threads the kernel may use: the caller's count, less what the
+        work or the workspace limit cannot use.
+    phases : PhaseSplit or TransposePhases or None
+        The stride-phase tables of the 'channels' and 'shifted' paths.
+    windows : Windows or None
+        'channels': how samples are cut into windows of rows.
+    tile : tuple of 2 ints
+        'gemm': (samples, positions) per tile of the workspace.
+    """
+
+    op: str
+    method: str
+    path: str
+    geom: ConvGeometry
+    groups: int
+    n_threads: int
+    phases: PhaseSplit | TransposePhases | None = None
+    windows: Windows | None = None
+    tile: tuple[int, int] = (0, 0)
+
+
+# --------------------------------------------------------------------------
+# predicates, one per fast path
+# --------------------------------------------------------------------------
+
+def is_pointwise(geom):
+    """1x1 kernel, stride 1, no padding: the convolution is a plain matrix
+    product over channels at every position."""
+    return (geom.n_taps == 1 and geom.stride == (1, 1, 1)
+            and geom.pad_before == (0, 0, 0)
+            and geom.input_spatial == geom.output_spatial)
+
+
+def reads_whole_input(geom):
+    """One output position whose taps read the whole input in order."""
+    return (geom.output_spatial == (1, 1, 1)
+            and geom.input_spatial == geom.kernel_size
+            and geom.pad_before == (0, 0, 0)
+            and all(d == 1 or k == 1 for d, k in zip(geom.dilation, geom.kernel_size)))
+
+
+def tiles_without_overlap(geom):
+    """The kernel windows tile the transposed convolution's output without
+    overlap: per dim, stride == kernel (or a single position), no padding,
+    no dilation."""
+    return all(
+        p0 == 0 and p1 == 0 and (d == 1 or k == 1) and (s == k or o == 1)
+        for p0, p1, d, k, s, o in zip(geom.pad_before, geom.pad_after, geom.dilation,
+                                      geom.kernel_size, geom.stride, geom.output_spatial)
+    )
+
+
+def multiply_adds(x_shape, weight_shape, geom):
+    """Multiply-adds of a call: per sample, weight size x the convolution's
+    output positions (for a transposed convolution, its input positions)."""
+    return x_shape[0] * math.prod(weight_shape) * math.prod(geom.output_spatial)
+
+
+def channels_usable_for(dtype, cout_per_group, terms):
+    """The channel-blocked kernel applies: floats, a vectorised build, at
+    least one register block of output channels and enough input channels
+    x taps to fill it."""
+    return (dtype.kind == "f" and _direct_channels.HAVE_SIMD
+            and cout_per_group >= _direct_channels.CHANNEL_BLOCK
+            and terms >= THRESHOLDS["channels_min_terms"])
+
+
+def channels_fit(wide_positions, output_positions, bytes_one_row):
+    """The channel-blocked kernel computes at most channels_max_widening
+    wide-output positions per output position, and a window of one row
+    fits channels_max_window_bytes."""
+    return (wide_positions <= THRESHOLDS["channels_max_widening"] * output_positions
+            and bytes_one_row <= THRESHOLDS["channels_max_window_bytes"])
+
+
+def shifted_usable_for(cin_per_group, widening, bytes_per_sample):
+    """gemm's im2col-free path applies: each tap's GEMM has at least
+    shifted_min_channels input channels, computes at most
+    shifted_max_widening x the output's columns, and one sample's phases and
+    wide output fit the workspace."""
+    return (cin_per_group >= THRESHOLDS["shifted_min_channels"]
+            and widening <= THRESHOLDS["shifted_max_widening"]
+            and bytes_per_sample <= THRESHOLDS["gemm_workspace_bytes"])
+
+
+# --------------------------------------------------------------------------
+# the channel-blocked path's windows
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Windows:
+    """The channel-blocked pass cut into jobs: windows of ``rows`` rows of
+    the phase grid, each reading ``extra_rows`` past its end, with
+    ``per_thread`` workspace values for each thread; ``jobs`` in all."""
+
+    rows: int
+    extra_rows: int
+    per_thread: int
+    jobs: int
+
+
+def channel_windows(n_batch, phases, counts, copy_channels, wide_channels, n_threads,
+                    itemsize, rows=None):
+    """Cut the channel-blocked pass into windows of rows: the copy
+    (``copy_channels`` rows of the window and the rows read past it) and
+    the wide outputs (``wide_channels`` rows) within channels_window_bytes,
+    at least one row; at least channels_jobs_per_thread windows per thread."""
+    row = phases.row
+    slack = _direct_channels.CHANNEL_SLACK
+    n_rows = int(((counts[:, 0] - 1) * phases.size[1] + counts[:, 1]).max())
+    extra = int(phases.tap_shift.max()) // row + 1   # rows read past a window
+    if rows is None:
+        rows = ((THRESHOLDS["channels_window_bytes"] // itemsize
+                 - copy_channels * (extra * row + slack) - wide_channels * slack)
+                // (row * (copy_channels + wide_channels)))
+        windows = -(-THRESHOLDS["channels_jobs_per_thread"] * n_threads // n_batch)
+        rows = min(max(rows, 1), -(-n_rows // windows))
+    per_thread = (copy_channels * ((rows + extra) * row + slack)
+                  + wide_channels * (rows * row + slack))
+    return Windows(rows, extra, per_thread, n_batch * -(-n_rows // rows))
+
+
+def _channel_threads(windows, n_threads, itemsize):
+    """Threads given buffers: no more than the jobs, nor than the workspace
+    limit allows."""
+    budget = THRESHOLDS["channels_max_workspace_bytes"] // (windows.per_thread * itemsize)
+    return max(1, min(n_threads, windows.jobs, budget))
+
+
+def _direct_conv_plan(x_shape, weight_shape, dtype, geom, groups, n_threads):
+    """'direct' for a convolution: the channel-blocked path when it applies
+    and fits, else the row kernel."""
+    cout_g = weight_shape[0] // groups
+    if channels_usable_for(dtype, cout_g, weight_shape[1] * geom.n_taps):
+        output = math.prod(geom.output_spatial)
+        # Python ints first: the tables are built only when the grid fits
+        if channels_fit(math.prod(phase_size(geom)), output, 0):
+            phases = conv_phases(geom)
+            copy = phases.n_phases * x_shape[1]
+            counts = np.array([geom.output_spatial])
+            win = channel_windows(x_shape[0], phases, counts, copy, weight_shape[0],
+                                  n_threads, dtype.itemsize, rows=1)
+            if channels_fit(0, output, win.per_thread * dtype.itemsize):
+                win = channel_windows(x_shape[0], phases, counts, copy, weight_shape[0],
+                                      n_threads, dtype.itemsize)
+                return Plan(CONV, "direct", "channels", geom, groups,
+                            _channel_threads(win, n_threads, dtype.itemsize), phases,
+                            win)
+    return _rows_plan(CONV, x_shape, weight_shape, geom, groups, n_threads)
+
+
+def _direct_transpose_plan(x_shape, weight, dtype, geom, groups, n_threads):
+    """'direct' for a transposed convolution: the channel-blocked path, one
+    stride-1 pass per output phase, when it applies and fits and the
+    weights are finite (the phases read zero padding, where inf * 0 would
+    add a NaN the scatter-add never adds); else the row kernel."""
+    c_in, cout_g = weight.shape[:2]
+    phases_bound = math.prod(min(s, n) for s, n in zip(geom.stride, geom.input_spatial))
+    terms = c_in // groups * geom.n_taps // math.prod(geom.stride)
+    if (channels_usable_for(dtype, cout_g, terms) and phases_bound <= MAX_CHANNEL_PHASES
+            and math.prod(geom.output_spatial) <= THRESHOLDS["channels_max_widening"]
+            * math.prod(geom.input_spatial)):
+        phases = transpose_phases(geom)
+        if phases.n_phases:
+            c_out = cout_g * groups
+            win = channel_windows(x_shape[0], phases, phases.count, c_in,
+                                  phases.n_phases * c_out, n_threads, dtype.itemsize,
+                                  rows=1)
+            if (channels_fit(phases.wide_positions(), math.prod(geom.input_spatial),
+                             win.per_thread * dtype.itemsize)
+                    and bool(np.isfinite(weight).all())):
+                win = channel_windows(x_shape[0], phases, phases.count, c_in,
+                                      phases.n_phases * c_out, n_threads, dtype.itemsize)
+                return Plan("conv_transpose", "direct", "channels", geom, groups,
+                            _channel_threads(win, n_threads, dtype.itemsize), phases,
+                            win)
+    return _rows_plan("conv_transpose", x_shape, weight.shape, geom, groups, n_threads)
+
+
+def _rows_plan(op, x_shape, weight_shape, geom, groups, n_threads, method="direct",
+               path="rows"):
+    """A plan on the row (or scatter) kernel: threads only for calls of
+    parallel_min_work, and no more than the output rows."""
+    c_out = weight_shape[0] if op == CONV else weight_shape[1] * groups
+    out_spatial = geom.output_spatial if op == CONV else geom.input_spatial
+    if multiply_adds(x_shape, weight_shape, geom) < THRESHOLDS["parallel_min_work"]:
+        n_threads = 1
+    rows = x_shape[0] * c_out * out_spatial[0] * (out_spatial[1] if path == "rows" else 1)
+    return Plan(op, method, path, geom, groups, max(1, min(n_threads, rows)))
+
+
+def gemm_tiles(n_batch, rows, n_pos, itemsize):
+    """(samples, positions) per tile for ``rows`` x ``n_pos`` workspace
+    values per sample: whole samples while they fit gemm_workspace_bytes,
+    else one sample cut along its positions (one column at least)."""
+    budget = max(THRESHOLDS["gemm_workspace_bytes"] // itemsize, rows)
+    per_sample = rows * n_pos
+    if per_sample <= budget:
+        return min(n_batch, budget // per_sample), n_pos
+    return 1, budget // rows
+
+
+def _check_blas_sizes(*sizes):
+    if max(sizes) > BLAS_INT_MAX:
+        raise ValueError(
+            f"method='gemm': a matrix dimension ({max(sizes)}) exceeds BLAS's "
+            f"32-bit limit {BLAS_INT_MAX}; use method='auto'"
+        )
+
+
+def _gemm_plan(op, x_shape, weight_shape, dtype, geom, groups, n_threads):
+    """'gemm': one GEMM when the columns need no rearranging, else the
+    im2col-free path or im2col (convolution), col2im or a plain copy
+    (transposed)."""
+    n_batch, c_in = x_shape[:2]
+    c_out = weight_shape[0] if op == CONV else weight_shape[1] * groups
+    taps, n_pos = geom.n_taps, math.prod(geom.output_spatial)
+    _check_blas_sizes(n_batch, n_pos, c_in * taps, c_out * taps)
+    if reads_whole_input(geom):
+        return Plan(op, "gemm", "whole_input", geom, groups, n_threads)
+    if is_pointwise(geom):
+        return Plan(op, "gemm", "pointwise", geom, groups, n_threads)
+    if op != CONV:
+        # the columns and, for tiles of several samples, the copy of their x
+        tile = gemm_tiles(n_batch, c_out * taps + c_in, n_pos, dtype.itemsize)
+        path = "place" if tiles_without_overlap(geom) else "col2im"
+        return Plan(op, "gemm", path, geom, groups, n_threads, tile=tile)
+    grid = math.prod(phase_size(geom))
+    # Python ints first (one phase per channel at least): the tables are
+    # built only when a sample may fit
+    if shifted_usable_for(c_in // groups, grid / n_pos,
+                          (c_in + c_out) * grid * dtype.itemsize):
+        phases = conv_phases(geom, share_columns=False)
+        values = (phases.n_phases * c_in + c_out) * grid
+        if shifted_usable_for(c_in // groups, grid / n_pos, values * dtype.itemsize):
+            tile = gemm_tiles(n_batch, values, 1, dtype.itemsize)
+            _check_blas_sizes(tile[0] * values)
+            return Plan(op, "gemm", "shifted", geom, groups, n_threads, phases,
+                        tile=tile)
+    tile = gemm_tiles(n_batch, c_in * taps, n_pos, dtype.itemsize)
+    return Plan(op, "gemm", "im2col", geom, groups, n_threads, tile=tile)
+
+
+def method_plan(op, method, x_shape, weight, dtype, geom, groups, n_threads):
+    """The :class:`Plan` of ``method`` (not 'auto') for this call."""
+    if method == "direct":
+        if op == CONV:
+            return _direct_conv_plan(x_shape, weight.shape, dtype, geom, groups, n_threads)
+        return _direct_transpose_plan(x_shape, weight, dtype, geom, groups, n_threads)
+    if method == "gemm":
+        return _gemm_plan(op, x_shape, weight.shape, dtype, geom, groups, n_threads)
+    if method == "scatter":
+        return _rows_plan(op, x_shape, weight.shape, geom, groups, n_threads,
+                          "scatter", "scatter")
+    return Plan(op, method, method, geom, groups, n_threads)
+
+
+# --------------------------------------------------------------------------
+# 'auto'
+# --------------------------------------------------------------------------
+
+def auto_rule(op, x_shape, weight, dtype, geom, groups):
+    """The method ``method='auto'`` runs by rule.
+
+    - integer (and bool) inputs: 'direct', which is exact ('gemm' is float
+      only);
+    - float inputs of at least ``channels_min_work`` multiply-adds that the
+      direct method's channel-blocked kernel takes: 'direct', for a
+      convolution unless it is pointwise (one plain GEMM), for a transposed
+      convolution when it has at most ``channels_max_input`` input channels
+      per group and its kernel windows do not tile the output;
+    - other float inputs: 'gemm' when at least ``gemm_min_shared_channels``
+      channels share each column of its column matrix
+      (``weight.shape[0] // groups``: output channels per group for a
+      convolution, input channels per group for a transposed one);
+      otherwise 'direct'.
+
+    Why, and the measurements behind each number: docs/performance.rst.
+    """
+    if dtype.kind != "f":
+        return "direct"
+    shared = weight.shape[0] // groups
+    enough = shared >= THRESHOLDS["gemm_min_shared_channels"]
+    if op == CONV and not enough:
+        return "direct"   # too few output channels for either kernel
+    if multiply_adds(x_shape, weight.shape, geom) >= THRESHOLDS["channels_min_work"]:
+        if op == CONV:
+            wanted = not is_pointwise(geom)
+        else:
+            wanted = (x_shape[1] // groups <= THRESHOLDS["channels_max_input"]
+                      and not tiles_without_overlap(geom))
+        if wanted and method_plan(op, "direct", x_shape, weight, dtype, geom, groups,
+                                  1).path == "channels":
+            return "direct"
+    return "gemm" if enough else "direct"
+
+
+_POLICIES = ("rule", "measure")
+_policy = "rule"
+#: Measured choices by call signature, for the 'measure' policy.
+_MEASURED: dict[tuple[Any, ...], str] = {}
+_MEASURED_SIZE = 256
+
+
+def set_auto_policy(policy: str) -> str:
+    """Set how ``method='auto'`` chooses, for this process; returns the
+    previous policy.
+
+    Parameters
+    ----------
+    policy : {'rule', 'measure'}
+        'rule' (the default) applies :func:`fastconv.choose_method`'s rule.
+        'measure' times every applicable method the first time a call
+        signature (operation, shapes, dtype, geometry, groups, threads) is
+        seen, on that call's arrays, and runs the fastest from then on.
+
+    Returns
+    -------
+    str
+        The policy in force before the call.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> previous = fastconv.set_auto_policy("measure")
+    >>> fastconv.set_auto_policy(previous)
+    'measure'
+    """
+    global _policy
+    if policy not in _POLICIES:
+        raise ValueError(f"set_auto_policy: policy must be one of {_POLICIES}, got {policy!r}")
+    previous, _policy = _policy, policy
+    return previous
+
+
+@contextlib.contextmanager
+def auto_policy(policy: str) -> Iterator[None]:
+    """Context manager: :func:`set_auto_policy` for the ``with`` block.
+
+    Parameters
+    ----------
+    policy : {'rule', 'measure'}
+        As for :func:`set_auto_policy`.
+
+    Returns
+    -------
+    context manager
+        Restores the previous policy on exit.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> with fastconv.auto_policy("measure"):
+    ...     y = fastconv.conv2d(np.ones((1, 8, 16, 16)), np.ones((8, 8, 3, 3)))
+    >>> y.shape
+    (1, 8, 14, 14)
+    """
+    previous = set_auto_policy(policy)
+    try:
+        yield
+    finally:
+        set_auto_policy(previous)
+
+
+def clear_measured() -> None:
+    """Forget the choices the 'measure' policy made."""
+    _MEASURED.clear()
+
+
+def applicable_methods(op, dtype):
+    """The registered methods that compute ``dtype`` for ``op``."""
+    return [name for name in _methods.method_names(op)[1:]
+            if dtype.kind == "f" or _methods.supports_integers(op, name)]
+
+
+def measure(op, x, weight, geom, groups, n_threads, repeats=3):
+    """Seconds per call (best of ``repeats``) of every applicable method on
+    these 5-D arrays; a method that refuses the call (a size limit) is
+    left out."""
+    timings = {}
+    for name in applicable_methods(op, x.dtype):
+        try:
+            plan = method_plan(op, name, x.shape, weight, x.dtype, geom, groups, n_threads)
+            best = math.inf
+            for _ in range(repeats):
+                start = time.perf_counter()
+                _methods.execute(plan, x, weight)
+                best = min(best, time.perf_counter() - start)
+        except (ValueError, MemoryError):
+            continue
+        timings[name] = best
+    return timings
+
+
+def plan(op, x, weight, geom, groups, method, n_threads):
+    """The :class:`Plan` of a call on checked 5-D arrays: ``method``, or for
+    'auto' the rule's choice (or the measured one, under the 'measure'
+    policy)."""
+    if method == "auto":
+        if _policy == "measure":
+            key = (op, x.shape, weight.shape, x.dtype.str, geom, groups, n_threads)
+            method = _MEASURED.get(key)
+            if method is None:
+                timings = measure(op, x, weight, geom, groups, n_threads)
+                method = min(timings, key=timings.__getitem__)
+                if len(_MEASURED) >= _MEASURED_SIZE:
+                    _MEASURED.clear()
+                _MEASURED[key] = method
+        else:
+            method = auto_rule(op, x.shape, weight, x.dtype, geom, groups)
+    return method_plan(op, method, x.shape, weight, x.dtype, geom, groups, n_threads)
