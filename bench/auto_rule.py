@@ -5,7 +5,7 @@ each method's best of ``--repeat`` calls, with a pause before each method:
 after a call, OpenBLAS's worker threads spin for a while (and GNU OpenMP's
 after a direct call), taking the core the other method's threads need, so
 timing one method right after the other measures that hand-over, not the
-method.  Prints one line per problem, with whether ``choose_auto`` picks
+method.  Prints one line per problem, with whether ``fastconv.choose_method`` picks
 the faster method.  The batch is cut so that each input holds about two
 million values.
 
@@ -21,7 +21,6 @@ import time
 import numpy as np
 
 import fastconv
-from fastconv import _geometry, _methods
 
 CONV_CHANNELS = [(4, 4), (8, 8), (16, 16), (32, 32), (64, 64), (128, 128), (256, 256),
                  (3, 64), (64, 16)]
@@ -66,9 +65,7 @@ def main():
         for method in ("direct", "gemm"):
             time.sleep(args.pause)
             times[method] = best(lambda: fn(x, w, method=method, **kw), args.repeat)
-        geom = (_geometry.conv_geometry if conv else _geometry.conv_transpose_geometry)(
-            (side, side), (k, k), stride=s, padding=kw["padding"])
-        auto = _methods.choose_auto(args.op, x[:, :, None], w[:, :, None], geom, 1)
+        auto = fastconv.choose_method(fn, x, w, **kw)
         faster = min(times, key=times.get)
         right += auto == faster
         total += 1

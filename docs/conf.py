@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import fastconv
-from fastconv import _methods
+from fastconv import _methods, _planner
 
 project = "fastconv"
 author = "fastconv developers"
@@ -51,10 +51,11 @@ def setup(app):
 def _write_methods(path):
     """The method registry as it is, for methods.rst to include: the 'auto'
     rule, then each registered method with its docstring."""
-    lines = ["``method='auto'``", "~~~~~~~~~~~~~~~~~~", "", inspect.getdoc(_methods.choose_auto), ""]
+    lines = ["``method='auto'``", "~~~~~~~~~~~~~~~~~~", "", inspect.getdoc(_planner.auto_rule), ""]
     for op, label in ((_methods.CONV, "convolution"),
                       (_methods.CONV_TRANSPOSE, "transposed convolution")):
-        for name, fn in _methods._REGISTRY[op].items():
+        for name in _methods.method_names(op)[1:]:
+            fn = _methods.get(op, name)
             title = f"``method='{name}'`` ({label})"
             lines += [title, "~" * len(title), "", *_escape_stars(inspect.getdoc(fn).splitlines()), ""]
     path.parent.mkdir(exist_ok=True)

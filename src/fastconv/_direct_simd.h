@@ -33,6 +33,13 @@
 #define FASTCONV_HAVE_SIMD 0
 #endif
 
+/* Output channels per register block of the channel-blocked kernel, and
+ * the positions of slack it needs after each buffer: the same in every
+ * build (with or without vector extensions), so that the planner's rules
+ * and the tests hold on every wheel. */
+#define FASTCONV_CHANNELS 4
+#define FASTCONV_CHANNEL_SLACK 128
+
 #if FASTCONV_HAVE_SIMD
 
 /* A block of NV vectors starting at output o0.  At most 8 accumulators:
@@ -103,8 +110,6 @@
  * order ci, then t, whatever block computes it.  (Cutting the input
  * channels into chunks kept in L1, the partial sums in y between chunks,
  * measured no faster on the benchmark's workloads.) */
-#define FASTCONV_CHANNELS 4
-#define FASTCONV_CHANNEL_SLACK 128
 
 /* One block: FASTCONV_CHANNELS output channels from c0 x NVB vectors of
  * positions from p0, in the scope of FASTCONV_DEFINE_CHANNELS. */
@@ -291,8 +296,6 @@ static void fastconv_rows_double(double *y, ptrdiff_t n_out, const double *x,
                                  const ptrdiff_t *x_off, const double *w,
                                  const ptrdiff_t *w_off, ptrdiff_t n_rows,
                                  ptrdiff_t n_taps, ptrdiff_t tap_step) {}
-#define FASTCONV_CHANNELS 8
-#define FASTCONV_CHANNEL_SLACK 128
 static void fastconv_channels_float(float *y, ptrdiff_t ldy, ptrdiff_t n_pos,
                                     ptrdiff_t n_co, const float *x, ptrdiff_t ldx,
                                     ptrdiff_t n_ci, const ptrdiff_t *off,
