@@ -12,7 +12,7 @@ from fastconv._benchmarks import WORKLOADS, contenders
 from harness import check, make_call, prepared, record, record_rate
 
 #: With --benchmark-disable (the smoke test) batches are cut to this size,
-#: keeping every other dimension: the run stays within a couple of minutes.
+#: keeping every other dimension, so that CI can afford the run.
 SMOKE_BATCH = 2
 
 PARAMS = [pytest.param(name, contender, id=f"{name}-{contender}")

@@ -113,7 +113,8 @@ def test_bench_quick_is_quick_and_complete(tmp_path):
     done = run("bench", "--quick", "--out", str(tmp_path))
     elapsed = time.perf_counter() - start
     assert done.returncode == 0, done.stderr
-    # a few seconds alone; generous for a shared CI machine
+    # the bound leaves room for a shared CI machine (docs/performance.rst
+    # gives the usual time)
     assert elapsed < 45, elapsed
     assert "#" in done.stderr  # the progress bar
     assert "Traceback" not in done.stderr

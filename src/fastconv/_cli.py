@@ -345,15 +345,16 @@ def _blas():
         threadpool_info = None
     if threadpool_info is not None:
         lines = []
-        for lib in threadpool_info():
-            if lib["user_api"] != "blas":
+        for library in threadpool_info():
+            if library["user_api"] != "blas":
                 continue
             # wheels keep their libraries in <package>.libs
-            folder = Path(lib["filepath"]).parent.name
-            owner = next((p for p in ("numpy", "scipy") if folder.startswith(p)), "")
-            lines.append(f"{lib['internal_api']} {lib['version']} "
-                         f"({owner + ', ' if owner else ''}{lib['num_threads']} threads, "
-                         f"{lib['prefix']})")
+            folder = Path(library["filepath"]).parent.name
+            owner = next((package for package in ("numpy", "scipy")
+                          if folder.startswith(package)), "")
+            lines.append(f"{library['internal_api']} {library['version']} "
+                         f"({owner + ', ' if owner else ''}{library['num_threads']} threads, "
+                         f"{library['prefix']})")
         if lines:
             return lines
     # without threadpoolctl: what NumPy and SciPy were built against
@@ -373,15 +374,16 @@ def _info(args):
     import scipy
 
     threads = _openmp.max_threads()
-    env = os.environ.get("OMP_NUM_THREADS")
+    omp_num_threads = os.environ.get("OMP_NUM_THREADS")
     if _openmp.openmp_enabled():
-        openmp = (f"on, {threads} threads by default "
-                  f"({'OMP_NUM_THREADS=' + env if env else 'OMP_NUM_THREADS unset'}; "
+        setting = (f"OMP_NUM_THREADS={omp_num_threads}" if omp_num_threads
+                   else "OMP_NUM_THREADS unset")
+        openmp = (f"on, {threads} threads by default ({setting}; "
                   "n_threads= per call)")
     else:
         openmp = "off (the compiler had no OpenMP): kernels run on one thread"
     cflags = sysconfig.get_config_var("CFLAGS") or ""
-    march = [f for f in cflags.split() if f.startswith(("-march", "-mcpu"))]
+    march = [flag for flag in cflags.split() if flag.startswith(("-march", "-mcpu"))]
     # setup.py adds no machine flags; the direct kernels pick their vector
     # width at import from what this CPU runs
     isa = (f"{platform.machine()}, {' '.join(march) if march else 'baseline (no -march)'}"

@@ -95,8 +95,8 @@ def cell_texts(matrix, fmt):
     if fmt is None:
         fmt = "d" if matrix.dtype.kind in "iu" else ".3g"
     # + 0 turns -0.0 into 0.0
-    texts = np.array([format(v + 0, fmt) for v in matrix.ravel()], dtype=object)
-    return texts.reshape(matrix.shape), max(len(t) for t in texts.ravel())
+    texts = np.array([format(value + 0, fmt) for value in matrix.ravel()], dtype=object)
+    return texts.reshape(matrix.shape), max(len(text) for text in texts.ravel())
 
 
 def _resolve_style(matrix, live, style):
@@ -232,13 +232,13 @@ def panel_figure(panels, margins):
     axes : list of matplotlib.axes.Axes, one per panel
     cell_inches : float
     """
-    columns = sum(p.shape[1] for p in panels)
-    rows = max(p.shape[0] for p in panels)
-    n_chars = max(cell_texts(p, None)[1] for p in panels)
+    columns = sum(panel.shape[1] for panel in panels)
+    rows = max(panel.shape[0] for panel in panels)
+    n_chars = max(cell_texts(panel, None)[1] for panel in panels)
     cell_inches = fit_cell(legible_cell_inches(n_chars), columns, rows, margins)
     fig = new_figure(columns * cell_inches + margins[0], rows * cell_inches + margins[1])
     # a panel narrower than its title gets room for it
-    ratios = [max(p.shape[1], 2.5) for p in panels]
+    ratios = [max(panel.shape[1], 2.5) for panel in panels]
     return fig, list(fig.subplots(1, len(panels), width_ratios=ratios)), cell_inches
 
 
@@ -349,7 +349,8 @@ def _label_indices(ax, shape, first_index):
                               (ax.xaxis, columns, first_index[1])):
         axis.set_major_locator(FixedLocator(np.arange(size)) if size <= 20
                                else MaxNLocator(nbins=10, integer=True))
-        axis.set_major_formatter(FuncFormatter(lambda v, _, first=first: f"{round(v) + first}"))
+        axis.set_major_formatter(
+            FuncFormatter(lambda position, _, first=first: f"{round(position) + first}"))
     for spine in ax.spines.values():
         spine.set_color("0.4")
 

@@ -91,10 +91,10 @@ def _highlighted_cell(cell, shape, name):
     """``cell`` as non-negative (row, column) of a ``shape`` array, or None."""
     if cell is None:
         return None
-    cell = tuple(int(c) for c in np.broadcast_to(cell, (2,)))
-    if not all(-s <= c < s for c, s in zip(cell, shape)):
+    cell = tuple(int(index) for index in np.broadcast_to(cell, (2,)))
+    if not all(-side <= index < side for index, side in zip(cell, shape)):
         raise ValueError(f"{name} must be a cell of the {shape} array, got {cell}")
-    return tuple(c % s for c, s in zip(cell, shape))
+    return tuple(index % side for index, side in zip(cell, shape))
 
 
 def _one_hot(shape, cell):
@@ -166,7 +166,7 @@ def _outline_connections(axes, panels, transpose):
     """Outline the highlighted cell and the cells it reaches; the caption's words for it."""
     if panels.highlighted is None or panels.reached is None:
         return ""
-    where = ", ".join(str(c) for c in panels.highlighted)
+    where = ", ".join(str(index) for index in panels.highlighted)
     if transpose:
         outline(axes[0], [panels.highlighted])
         outline(axes[2], np.argwhere(panels.reached))
@@ -435,7 +435,7 @@ def plot_overlap(kernel_size: IntOrTuple, stride: IntOrTuple, *, input_size: Int
                                    np.ones(kernel_pair, dtype=np.int64),
                                    stride=stride_pair, padding=padding)
     kernel_text, stride_text = _pair_text(kernel_pair), _pair_text(stride_pair)
-    if all(k % s == 0 for k, s in zip(kernel_pair, stride_pair)):
+    if all(kernel % step == 0 for kernel, step in zip(kernel_pair, stride_pair)):
         verdict = (f"kernel {kernel_text} is a multiple of stride {stride_text}:\n"
                    "even overlap away from the borders")
     else:
@@ -457,7 +457,7 @@ def plot_overlap(kernel_size: IntOrTuple, stride: IntOrTuple, *, input_size: Int
 
 def _int_pair(value) -> tuple[int, ...]:
     """An int or a pair of ints as a pair of ints."""
-    return tuple(int(v) for v in np.broadcast_to(np.asarray(value), (2,)))
+    return tuple(int(item) for item in np.broadcast_to(np.asarray(value), (2,)))
 
 
 def _pair_text(pair):
