@@ -7,17 +7,12 @@ per contender; ``bench/plot_scaling.py`` draws the JSON as a log-log plot.
 
 import pytest
 
-from harness import CONV_TRANSPOSE, Problem, check, contenders, make_call
-from harness import prepared, record, record_rate
+from fastconv._benchmarks import CONV_TRANSPOSE, contenders, ladder_problem
+from harness import check, make_call, prepared, record, record_rate
 
 SIDES = [32, 64, 128, 256, 512, 1024]
 #: With --benchmark-disable (the smoke test) the larger sides are skipped.
 SMOKE_MAX_SIDE = 256
-
-
-def problem_for(side):
-    return Problem(CONV_TRANSPOSE, 1, 1, 1, side // 2, 3, stride=2, padding=1,
-                   output_padding=1)
 
 
 @pytest.mark.parametrize("contender", contenders(CONV_TRANSPOSE))
@@ -25,8 +20,8 @@ def problem_for(side):
 def test_scaling(benchmark, side, contender):
     if not benchmark.enabled and side > SMOKE_MAX_SIDE:
         pytest.skip(f"smoke run: sides above {SMOKE_MAX_SIDE} only when benchmarking")
-    problem = problem_for(side)
-    assert problem.out_size == side
+    problem = ladder_problem(CONV_TRANSPOSE, side)
+    assert problem.output_side == side
     x, weight, expected = prepared(problem)
     call = make_call(contender, problem, x, weight, smoke=not benchmark.enabled)
     benchmark.group = f"scaling {contender}"

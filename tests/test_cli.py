@@ -63,11 +63,11 @@ def assert_demo_is_right(stdout):
     assert steps[8][1].shape == (9, 9)
     # the agreement table: one line per method of each operation, all equal
     table = stdout.split("\n9. ")[1]
-    for op, methods in (("conv2d", fastconv.CONV_METHODS),
-                        ("conv_transpose2d", fastconv.CONV_TRANSPOSE_METHODS)):
+    for function_name, methods in (("conv2d", fastconv.CONV_METHODS),
+                                   ("conv_transpose2d", fastconv.CONV_TRANSPOSE_METHODS)):
         for method in methods:
-            assert re.search(rf"^\s+{op}\s+{method}\s+yes\s+0\s+(int64|float64)$",
-                             table, re.M), (op, method)
+            assert re.search(rf"^\s+{function_name}\s+{method}\s+yes\s+0\s+(int64|float64)$",
+                             table, re.M), (function_name, method)
     assert " NO " not in table
 
 
@@ -113,13 +113,14 @@ def test_bench_quick_is_quick_and_complete(tmp_path):
     done = run("bench", "--quick", "--out", str(tmp_path))
     elapsed = time.perf_counter() - start
     assert done.returncode == 0, done.stderr
-    # a few seconds alone; generous for a shared CI machine
+    # the bound leaves room for a shared CI machine (docs/performance.rst
+    # gives the usual time)
     assert elapsed < 45, elapsed
     assert "#" in done.stderr  # the progress bar
     assert "Traceback" not in done.stderr
-    for op, methods in (("conv2d", fastconv.CONV_METHODS),
-                        ("conv_transpose2d", fastconv.CONV_TRANSPOSE_METHODS)):
-        section = done.stdout.split(f"\n{op}(")[1].split("\n\n")[0]
+    for function_name, methods in (("conv2d", fastconv.CONV_METHODS),
+                                   ("conv_transpose2d", fastconv.CONV_TRANSPOSE_METHODS)):
+        section = done.stdout.split(f"\n{function_name}(")[1].split("\n\n")[0]
         header = section.splitlines()[1].split()
         for method in methods:
             assert method in header
@@ -227,3 +228,37 @@ def test_demo_fails_when_a_method_disagrees(monkeypatch, capsys):
     captured = capsys.readouterr()
     assert re.search(r"conv2d\s+off_by_one\s+NO\s+1\s+int64", captured.out)
     assert captured.err.count("\n") == 1 and "disagree" in captured.err
+
+
+# the problems and contenders fastconv bench times (shared with bench/)
+
+@pytest.mark.parametrize("operation", ["conv", "conv_transpose"])
+def test_bench_contenders_compute_the_ladder_problem(operation):
+    from fastconv import _benchmarks
+    problem = _benchmarks.ladder_problem(operation, 16)
+    assert problem.output_side == 16
+    x, weight = problem.arrays()
+    function = getattr(fastconv, problem.function_name)
+    expected = function(x.astype(np.float64), weight.astype(np.float64),
+                        **problem.arguments())
+    assert expected.shape == (1, 1, 16, 16)
+    methods = fastconv.CONV_METHODS if operation == "conv" else fastconv.CONV_TRANSPOSE_METHODS
+    names = _benchmarks.contenders(operation)
+    assert names[:len(methods)] == list(methods)
+    budget = _benchmarks.memory_budget(_benchmarks.QUICK_MATRIX_BYTES)
+    for name in names:
+        assert _benchmarks.skip_reason(name, problem, budget) is None, name
+        result = _benchmarks.make_call(name, problem, x, weight, n_threads=1)()
+        result = np.asarray(result.numpy() if hasattr(result, "numpy") else result)
+        np.testing.assert_allclose(result.reshape(expected.shape), expected,
+                                   rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def test_bench_skips_what_does_not_fit_or_apply():
+    from fastconv import _benchmarks
+    large = _benchmarks.ladder_problem("conv", 1024)
+    reason = _benchmarks.skip_reason("dense", large, _benchmarks.QUICK_MATRIX_BYTES)
+    assert reason is not None and "dense matrix" in reason
+    assert _benchmarks.skip_reason("direct", large, 0) is None
+    strided = _benchmarks.Problem("conv", 1, 1, 1, 8, 3, stride=2)
+    assert _benchmarks.skip_reason(_benchmarks.SCIPY, strided, 1 << 30) is not None

@@ -17,14 +17,13 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 import fastconv
-from . import _direct, _methods, _openmp, plot
+from . import _benchmarks, _direct, _methods, _openmp, plot
 
 PLOT_EXTRA = 'pip install "fastconv[plot]"'
 
@@ -39,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------
-# shared helpers
+# writing figures and arrays
 # --------------------------------------------------------------------------
 
 def _output_dir(path):
@@ -65,9 +64,10 @@ def _output_dir(path):
     return path
 
 
-def _save(fig, out, name):
+def _save(fig, out, file_name):
+    """Write ``fig`` into directory ``out`` as PNG ``file_name``, and close it."""
     import matplotlib.pyplot as plt
-    path = out / name
+    path = out / file_name
     try:
         fig.savefig(path, dpi=150)
     except OSError as exc:
@@ -77,14 +77,15 @@ def _save(fig, out, name):
     print(f"   -> {path}")
 
 
-def _show(array, indent="   "):
+def _indented(array, indent="   "):
     """An array as NumPy prints it, indented."""
     text = np.array2string(np.asarray(array), max_line_width=100)
     return "\n".join(indent + line for line in text.splitlines())
 
 
-def _size(shape):
-    return "x".join(str(s) for s in shape)
+def _shape_text(shape):
+    """``"4x4"`` for (4, 4)."""
+    return "x".join(str(side) for side in shape)
 
 
 # --------------------------------------------------------------------------
@@ -98,64 +99,93 @@ def _demo(args):
     w = rng.integers(1, 5, size=(3, 3))
     y = fastconv.conv2d(x, w)
     C = fastconv.convolution_matrix(w, x.shape, format="dense")
-    up = fastconv.conv_transpose2d(y, w)
-    k, s = 3, 2
-    overlap = fastconv.conv_transpose2d(np.ones(x.shape, dtype=np.int64),
-                                        np.ones((k, k), dtype=np.int64), stride=s)
-    n_in, n_out = x.size, y.size
-
     print(f"fastconv {fastconv.__version__}: convolution and transposed convolution, "
           f"computed for real (seed {args.seed})\n")
-    # (file name, heading, printed value, the figure of the step)
-    steps = [
-        ("01_input.png", f"input x, {_size(x.shape)}:", x,
+    steps = _demo_steps(x, w, y, C)
+    for number, (file_name, heading, value, figure) in enumerate(steps, 1):
+        print(f"{number}. {heading}\n{_indented(value)}")
+        if out is not None:
+            _save(figure(), out, file_name)
+        print()
+    print(f"{len(steps) + 1}. the same results from every method "
+          f"(compared with the matrix products C @ x and C.T @ y):")
+    if not _methods_agree(x, w, y, C):
+        raise CommandError("the methods above disagree; please report this as a bug")
+    if out is not None:
+        print(f"\n{len(steps)} figures in {out}")
+    return 0
+
+
+def _demo_steps(x, w, y, C):
+    """The worked example, step by step.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (4, 4)
+        Input.
+    w : numpy.ndarray, shape (3, 3)
+        Kernel.
+    y : numpy.ndarray, shape (2, 2)
+        ``conv2d(x, w)``.
+    C : numpy.ndarray, shape (4, 16)
+        The convolution matrix: ``C @ x.ravel() == y.ravel()``.
+
+    Returns
+    -------
+    list of (file name, heading, printed array, function drawing the figure)
+    """
+    upsampled = fastconv.conv_transpose2d(y, w)
+    overlap_kernel, overlap_stride = 3, 2
+    overlap = fastconv.conv_transpose2d(np.ones(x.shape, dtype=np.int64),
+                                        np.ones((overlap_kernel,) * 2, dtype=np.int64),
+                                        stride=overlap_stride)
+    return [
+        ("01_input.png", f"input x, {_shape_text(x.shape)}:", x,
          lambda: plot.show_matrix(x, title="input x")),
-        ("02_kernel.png", f"kernel w, {_size(w.shape)}:", w,
+        ("02_kernel.png", f"kernel w, {_shape_text(w.shape)}:", w,
          lambda: plot.show_matrix(w, title="kernel w", style="diverging")),
         ("03_convolution.png",
-         f"y = conv2d(x, w), {_size(x.shape)} -> {_size(y.shape)}: each output value is "
-         f"w times one {_size(w.shape)} window\n   of x, summed "
+         f"y = conv2d(x, w), {_shape_text(x.shape)} -> {_shape_text(y.shape)}: each output "
+         f"value is w times one {_shape_text(w.shape)} window\n   of x, summed "
          f"({w.size} input values -> 1 output value):", y,
          lambda: plot.plot_convolution(x, w)),
         ("04_convolution_matrix.png",
          f"the convolution matrix C = convolution_matrix(w, {x.shape}), "
-         f"{_size(C.shape)}:\n   row i is w laid into the flattened input at output "
+         f"{_shape_text(C.shape)}:\n   row i is w laid into the flattened input at output "
          "cell i", C, lambda: plot.plot_convolution_matrix(C)),
         ("05_matrix_product.png",
-         f"C @ x.ravel() = y.ravel(), {n_in} values -> {n_out}:", C @ x.ravel(),
+         f"C @ x.ravel() = y.ravel(), {x.size} values -> {y.size}:", C @ x.ravel(),
          lambda: plot.plot_convolution_matrix(C, x)),
         ("06_transposed_matrix.png",
-         f"the transposed convolution matrix C.T, {_size(C.T.shape)}:\n   column j "
-         f"spreads y.ravel()[j] over a {_size(w.shape)} patch of the flattened "
-         f"{_size(x.shape)} output", C.T,
+         f"the transposed convolution matrix C.T, {_shape_text(C.T.shape)}:\n   column j "
+         f"spreads y.ravel()[j] over a {_shape_text(w.shape)} patch of the flattened "
+         f"{_shape_text(x.shape)} output", C.T,
          lambda: plot.plot_convolution_matrix(C, transpose=True)),
         ("07_upsampling.png",
          f"conv_transpose2d(y, w) = (C.T @ y.ravel()).reshape{x.shape}, "
-         f"{_size(y.shape)} -> {_size(up.shape)}:\n   each input value adds "
-         f"value * w into the output (1 input value -> {w.size} output values)", up,
-         lambda: plot.plot_convolution(y, w, transpose=True)),
-        (f"08_overlap_k{k}_s{s}.png",
-         f"kernel taps reaching each output cell of conv_transpose2d, kernel {k}, "
-         f"stride {s}, {_size(x.shape)} input:\n   uneven, because {k} is not a "
-         f"multiple of {s}: the checkerboard artifact", overlap,
-         lambda: plot.plot_overlap(k, s, input_size=x.shape)),
+         f"{_shape_text(y.shape)} -> {_shape_text(upsampled.shape)}:\n   each input value "
+         f"adds value * w into the output (1 input value -> {w.size} output values)",
+         upsampled, lambda: plot.plot_convolution(y, w, transpose=True)),
+        (f"08_overlap_k{overlap_kernel}_s{overlap_stride}.png",
+         f"kernel taps reaching each output cell of conv_transpose2d, kernel "
+         f"{overlap_kernel}, stride {overlap_stride}, {_shape_text(x.shape)} input:\n"
+         f"   uneven, because {overlap_kernel} is not a multiple of {overlap_stride}: "
+         "the checkerboard artifact", overlap,
+         lambda: plot.plot_overlap(overlap_kernel, overlap_stride, input_size=x.shape)),
     ]
-    for number, (name, heading, value, figure) in enumerate(steps, 1):
-        print(f"{number}. {heading}\n{_show(value)}")
-        if out is not None:
-            _save(figure(), out, name)
-        print()
 
-    print(f"{len(steps) + 1}. the same results from every method "
-          f"(compared with the matrix products C @ x and C.T @ y):")
+
+def _methods_agree(x, w, y, C):
+    """Whether every method's conv2d(x, w) equals C @ x and its conv_transpose2d(y, w)
+    equals C.T @ y; prints one line per method.  Arguments as for :func:`_demo_steps`."""
     print(f"   {'operation':<18}{'method':<18}{'equal':<7}{'max |difference|':<18}dtype")
     agree = True
     checks = [(fastconv.conv2d, _methods.CONV, fastconv.CONV_METHODS, x, C @ x.ravel()),
               (fastconv.conv_transpose2d, _methods.CONV_TRANSPOSE,
                fastconv.CONV_TRANSPOSE_METHODS, y, C.T @ y.ravel())]
-    for function, op, methods, data, expected in checks:
+    for function, operation, methods, data, expected in checks:
         for method in methods:
-            if method == "auto" or _methods.supports_integers(op, method):
+            if method == "auto" or _methods.supports_integers(operation, method):
                 got = function(data, w, method=method)
             else:
                 # a floating-point-only method: these small integers are
@@ -166,68 +196,12 @@ def _demo(args):
             difference = np.abs(got.ravel() - expected).max()
             print(f"   {function.__name__:<18}{method:<18}{'yes' if equal else 'NO':<7}"
                   f"{difference:<18g}{got.dtype}")
-    if not agree:
-        raise CommandError("the methods above disagree; please report this as a bug")
-    if out is not None:
-        print(f"\n{len(steps)} figures in {out}")
-    return 0
+    return agree
 
 
 # --------------------------------------------------------------------------
 # bench
 # --------------------------------------------------------------------------
-
-# methods that build a dense (output size x input size) matrix: skipped
-# where that matrix would not fit in this many bytes
-_DENSE_METHODS = {"dense"}
-_DENSE_LIMIT = 256 * 2**20
-
-# (function, its arguments, input side for output side n): one-channel
-# n x n outputs from a 3x3 kernel
-_WORKLOADS = [
-    ("conv2d", dict(padding=1), lambda n: n),
-    ("conv_transpose2d", dict(stride=2, padding=1, output_padding=1), lambda n: n // 2),
-]
-
-
-def _calls(name, kwargs, side, dtype):
-    """{label: a call computing workload ``name`` on a ``side`` x ``side`` input}.
-
-    Every fastconv method, then torch and scipy where installed and applicable.
-    """
-    rng = np.random.default_rng(side)
-    x = rng.standard_normal((1, 1, side, side)).astype(dtype)
-    kernel = rng.standard_normal((1, 1, 3, 3)).astype(dtype)
-    function = getattr(fastconv, name)
-    methods = fastconv.CONV_METHODS if name == "conv2d" else fastconv.CONV_TRANSPOSE_METHODS
-    calls = {m: (lambda m=m: function(x, kernel, **kwargs, method=m)) for m in methods}
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    if torch is not None:
-        tx, tw = torch.from_numpy(x), torch.from_numpy(kernel)
-        torch_function = getattr(torch.nn.functional, name)
-        calls["torch"] = lambda: torch_function(tx, tw, **kwargs)
-    if name == "conv2d":
-        from scipy import signal
-        # zero 'same' padding of a 3x3 kernel is conv2d's padding=1
-        calls["scipy"] = lambda: signal.correlate2d(
-            x[0, 0], kernel[0, 0], mode="same")
-    return calls, x.size
-
-
-def _time(fn, budget):
-    """Best time of one call of ``fn`` over at least 3 calls and about ``budget`` seconds."""
-    start = time.perf_counter()
-    fn()
-    best = time.perf_counter() - start
-    for _ in range(min(max(int(budget / max(best, 1e-7)), 2), 200)):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
 
 class _Progress:
     """A one-line progress bar on stderr."""
@@ -247,79 +221,106 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _bench(args):
-    out = _output_dir(args.out)
-    sizes = (16, 32, 64) if args.quick else (32, 64, 128, 256, 512, 1024)
-    # seconds of repeats per point, and the call time after which a method
-    # stops climbing the ladder (each step is 4x the work or more)
-    budget, limit = (0.01, 0.1) if args.quick else (0.2, 1.0)
-    dtype = np.float32
-    try:
-        import torch
-        torch.set_num_threads(_openmp.max_threads())
-    except ImportError:
-        pass
+def _time_ladders(sides, seconds, stop_after, n_threads):
+    """Every contender's best time on the ladder problems of each operation.
 
-    # {workload: {label: {n: seconds, or None when skipped}}}, the labels
-    # read from the calls for a tiny input
-    results = {name: {label: {} for label in _calls(name, kwargs, 2, dtype)[0]}
-               for name, kwargs, _ in _WORKLOADS}
-    progress = _Progress(sum(len(r) for r in results.values()) * len(sizes))
+    Parameters
+    ----------
+    sides : sequence of int
+        Output sides n of the problems (n x n outputs, see
+        :func:`fastconv._benchmarks.ladder_problem`), smallest first.
+    seconds : float
+        Seconds of repeated calls per contender and side.
+    stop_after : float
+        A contender slower than this many seconds per call at one side is
+        not run at the larger ones.
+    n_threads : int
+
+    Returns
+    -------
+    times : dict
+        ``{operation: {contender: {side: seconds, or None when skipped}}}``.
+    errors : list of str
+        One line per contender that failed, at the side where it did.
+    """
+    budget = _benchmarks.memory_budget(_benchmarks.QUICK_MATRIX_BYTES)
+    operations = (_benchmarks.CONV, _benchmarks.CONV_TRANSPOSE)
+    times = {operation: {name: {} for name in _benchmarks.contenders(operation)}
+             for operation in operations}
+    progress = _Progress(sum(len(table) for table in times.values()) * len(sides))
     errors = []
-    for name, kwargs, side in _WORKLOADS:
-        table = results[name]
+    for operation, table in times.items():
         stopped = set()
-        for n in sizes:
-            calls, input_size = _calls(name, kwargs, side(n), dtype)
-            for label, call in calls.items():
-                progress.step(f"{name} {label} {n}x{n}")
-                too_big = (label in _DENSE_METHODS
-                           and input_size * n * n * np.dtype(dtype).itemsize > _DENSE_LIMIT)
-                if label in stopped or too_big:
-                    table[label][n] = None
+        for side in sides:
+            problem = _benchmarks.ladder_problem(operation, side)
+            x, weight = problem.arrays()
+            for name, row in table.items():
+                progress.step(f"{problem.function_name} {name} {side}x{side}")
+                row[side] = None
+                if name in stopped or _benchmarks.skip_reason(name, problem, budget):
                     continue
                 try:
-                    table[label][n] = _time(call, budget)
+                    call = _benchmarks.make_call(name, problem, x, weight, n_threads)
+                    row[side] = _benchmarks.best_time(call, seconds)
                 except (TypeError, ValueError, MemoryError) as exc:
-                    errors.append(f"{name} {label} at n={n}: {exc}")
-                    table[label][n] = None
-                    stopped.add(label)
+                    errors.append(f"{problem.function_name} {name} at n={side}: {exc}")
+                    stopped.add(name)
                     continue
-                if table[label][n] > limit:
-                    stopped.add(label)
+                if row[side] > stop_after:
+                    stopped.add(name)
     progress.close()
+    return times, errors
 
-    threads = _openmp.max_threads()
+
+def _print_ladders(times, sides, n_threads):
+    """One table of milliseconds per operation: a row per side, a column per contender."""
     print(f"fastconv {fastconv.__version__}: milliseconds per call, float32, one image, "
-          f"one channel, 3x3 kernel, {threads} thread{'s' if threads > 1 else ''}")
-    print("torch: torch.nn.functional, scipy: scipy.signal.correlate2d; "
-          "-: skipped (too slow at the size before, or its matrix too large)\n")
-    for name, kwargs, _ in _WORKLOADS:
-        table = results[name]
-        settings = ", ".join(f"{k}={v}" for k, v in kwargs.items())
-        print(f"{name}(x, w, {settings}): n x n output")
-        widths = [max(len(label), 8) + 2 for label in table]
-        print(f"{'n':>6}" + "".join(f"{label:>{w}}" for label, w in zip(table, widths)))
-        for n in sizes:
-            print(f"{n:>6}" + "".join(
-                f"{'-':>{w}}" if row[n] is None else f"{row[n] * 1e3:>{w}.3g}"
-                for row, w in zip(table.values(), widths)))
+          f"one channel, 3x3 kernel, {n_threads} thread{'s' if n_threads > 1 else ''}")
+    print(f"{_benchmarks.TORCH}: torch.nn.functional, {_benchmarks.SCIPY}: "
+          "scipy.signal.correlate2d; -: skipped (too slow at the size before, "
+          "or its matrix too large)\n")
+    for operation, table in times.items():
+        problem = _benchmarks.ladder_problem(operation, sides[0])
+        settings = ", ".join(f"{name}={value}" for name, value in problem.arguments().items())
+        print(f"{problem.function_name}(x, w, {settings}): n x n output")
+        widths = [max(len(name), 8) + 2 for name in table]
+        print(f"{'n':>6}" + "".join(f"{name:>{width}}" for name, width in zip(table, widths)))
+        for side in sides:
+            print(f"{side:>6}" + "".join(
+                f"{'-':>{width}}" if row[side] is None else f"{row[side] * 1e3:>{width}.3g}"
+                for row, width in zip(table.values(), widths)))
         print()
+
+
+def _save_ladder_figure(times, out):
+    """bench.png: one log-log panel of time against side per operation."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(times), figsize=(6.5 * len(times), 4.5),
+                             layout="constrained")
+    # every contender in every panel, so each keeps one colour throughout
+    names = list(dict.fromkeys(name for table in times.values() for name in table))
+    for ax, (operation, table) in zip(axes, times.items()):
+        points = {name: [(side, seconds) for side, seconds in table.get(name, {}).items()
+                         if seconds is not None] for name in names}
+        function_name = _benchmarks.ladder_problem(operation, 2).function_name
+        plot.plot_benchmark(points, title=f"{function_name}, 3x3 kernel, float32",
+                            xlabel="image side n (output n x n)", ax=ax)
+    _save(fig, out, "bench.png")
+
+
+def _bench(args):
+    out = _output_dir(args.out)
+    sides = (16, 32, 64) if args.quick else (32, 64, 128, 256, 512, 1024)
+    # seconds of repeats per point, and the call time after which a method
+    # stops climbing the ladder (each step is 4x the work or more)
+    seconds, stop_after = (0.01, 0.1) if args.quick else (0.2, 1.0)
+    n_threads = _openmp.max_threads()
+    times, errors = _time_ladders(sides, seconds, stop_after, n_threads)
+    _print_ladders(times, sides, n_threads)
     for line in errors:
         print(line)
-
     if out is not None:
-        import matplotlib.pyplot as plt
-        fig, axes = plt.subplots(1, len(results), figsize=(6.5 * len(results), 4.5),
-                                 layout="constrained")
-        # every label in every panel, so each keeps one colour throughout
-        labels = list(dict.fromkeys(label for table in results.values() for label in table))
-        for ax, (name, table) in zip(axes, results.items()):
-            points = {label: [(n, t) for n, t in table.get(label, {}).items()
-                              if t is not None] for label in labels}
-            plot.plot_benchmark(points, title=f"{name}, 3x3 kernel, float32",
-                                xlabel="image side n (output n x n)", ax=ax)
-        _save(fig, out, "bench.png")
+        _save_ladder_figure(times, out)
     return 0
 
 
@@ -344,15 +345,16 @@ def _blas():
         threadpool_info = None
     if threadpool_info is not None:
         lines = []
-        for lib in threadpool_info():
-            if lib["user_api"] != "blas":
+        for library in threadpool_info():
+            if library["user_api"] != "blas":
                 continue
             # wheels keep their libraries in <package>.libs
-            folder = Path(lib["filepath"]).parent.name
-            owner = next((p for p in ("numpy", "scipy") if folder.startswith(p)), "")
-            lines.append(f"{lib['internal_api']} {lib['version']} "
-                         f"({owner + ', ' if owner else ''}{lib['num_threads']} threads, "
-                         f"{lib['prefix']})")
+            folder = Path(library["filepath"]).parent.name
+            owner = next((package for package in ("numpy", "scipy")
+                          if folder.startswith(package)), "")
+            lines.append(f"{library['internal_api']} {library['version']} "
+                         f"({owner + ', ' if owner else ''}{library['num_threads']} threads, "
+                         f"{library['prefix']})")
         if lines:
             return lines
     # without threadpoolctl: what NumPy and SciPy were built against
@@ -372,15 +374,16 @@ def _info(args):
     import scipy
 
     threads = _openmp.max_threads()
-    env = os.environ.get("OMP_NUM_THREADS")
+    omp_num_threads = os.environ.get("OMP_NUM_THREADS")
     if _openmp.openmp_enabled():
-        openmp = (f"on, {threads} threads by default "
-                  f"({'OMP_NUM_THREADS=' + env if env else 'OMP_NUM_THREADS unset'}; "
+        setting = (f"OMP_NUM_THREADS={omp_num_threads}" if omp_num_threads
+                   else "OMP_NUM_THREADS unset")
+        openmp = (f"on, {threads} threads by default ({setting}; "
                   "n_threads= per call)")
     else:
         openmp = "off (the compiler had no OpenMP): kernels run on one thread"
     cflags = sysconfig.get_config_var("CFLAGS") or ""
-    march = [f for f in cflags.split() if f.startswith(("-march", "-mcpu"))]
+    march = [flag for flag in cflags.split() if flag.startswith(("-march", "-mcpu"))]
     # setup.py adds no machine flags; the direct kernels pick their vector
     # width at import from what this CPU runs
     isa = (f"{platform.machine()}, {' '.join(march) if march else 'baseline (no -march)'}"
