@@ -1,12 +1,13 @@
-"""The direct method's channel-blocked path (_direct.conv_channels and
-_direct.conv_transpose_channels).
+"""The direct method's channel-blocked path (plan path 'channels':
+_methods.conv_direct and _methods.conv_transpose_direct on the kernel of
+_direct_channels.channels_pass, as _planner plans it).
 
 A convolution with at least CHANNEL_BLOCK (4) output channels per group
 runs a kernel that computes blocks of 4 output channels x a few vectors of
 positions from a zero-padded, stride-phase-split copy of each sample, cut
 into windows of rows.  A transposed convolution with as many output
 channels per group runs the same kernel once per output phase
-(ConvGeometry.transpose_phases) on a zero-padded copy of its input.  The
+(_phases.transpose_phases) on a zero-padded copy of its input.  The
 sweep's random cases rarely reach it (it needs >= 4 output channels per
 group and, by default, >= 8 input channels x taps per group), so these
 tests force it and check it against the reference: every register-block
@@ -26,7 +27,7 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _direct
+from fastconv import _direct, _direct_channels, _phases, _planner
 from fastconv._geometry import conv_geometry, conv_transpose_geometry
 from reference import conv, conv_transpose
 from sweep import assert_close
@@ -122,6 +123,27 @@ TCASES = [
 ]
 
 
+def _takes_channels(op_name):
+    """Whether the planner puts method='direct' of this operation on the
+    channel-blocked path: ``takes(x, weight, geom, groups)`` on 5-D arrays."""
+    def takes(x, weight, geom, groups, n_threads=1):
+        return _planner.method_plan(op_name, "direct", x.shape, weight, x.dtype, geom,
+                                    groups, n_threads).path == "channels"
+    return takes
+
+
+def _window_values(copy_channels, wide_channels, row, extra, rows):
+    """One thread's workspace, in values, for windows of ``rows`` rows
+    ``row`` long: a copy buffer per copied channel (the window's rows and
+    the ``extra`` rows read past it) and a wide-output buffer per wide
+    channel, each followed by the kernel's slack
+    (_direct_channels.CHANNEL_SLACK positions).  (Recomputed from that
+    definition: the old formula had no slack per buffer.)"""
+    slack = _direct_channels.CHANNEL_SLACK
+    return (copy_channels * ((rows + extra) * row + slack)
+            + wide_channels * (rows * row + slack))
+
+
 class _Operation:
     """One operation on the channel-blocked path, as these tests drive it.
 
@@ -165,7 +187,7 @@ class _Convolution(_Operation):
     functions = {1: fastconv.conv1d, 2: fastconv.conv2d, 3: fastconv.conv3d}
     reference = staticmethod(conv)
     make_geometry = staticmethod(conv_geometry)
-    takes = staticmethod(_direct.takes_channels)
+    takes = staticmethod(_takes_channels("conv"))
     FIELDS = ("stride", "padding", "dilation")
     cases = CASES
     # 8 input and 12 output channels: the path by default
@@ -179,34 +201,38 @@ class _Convolution(_Operation):
 
     def window_bytes(self, case, rows, itemsize):
         """The workspace in which windows of ``rows`` rows just fit: per row of
-        the phase grid, one row of every phase of every input channel and one
-        wide-output row per output channel, plus the phase rows the taps read
-        past a window's end."""
-        _, _, x_shape, w_shape, stride, *_ = case
+        the phase grid, one row of every phase the taps read of every input
+        channel and one wide-output row per output channel, plus the phase
+        rows the taps read past a window's end, and the kernel's slack
+        after each buffer.  (Recomputed from that definition: the copy used
+        to hold all prod(stride) phases and no slack; it now holds only the
+        phases some tap reads, per dim the distinct t*d % s.)"""
+        _, _, x_shape, w_shape, *_ = case
         geom = self.geometry(case)
-        width = geom.phase_row()
-        extra = max(shift for _, shift in geom.phase_taps(width)) // width + 1
-        phase_rows = math.prod(stride) * x_shape[1]
-        return width * itemsize * (rows * (phase_rows + w_shape[0])
-                                   + phase_rows * extra)
+        width = _phases.shared_row(geom, _phases.phase_size(geom)[2])
+        extra = int(_phases.conv_phases(geom).tap_shift.max()) // width + 1
+        n_phases = math.prod(len({t * d % s for t in range(k)}) for k, s, d in zip(
+            geom.kernel_size, geom.stride, geom.dilation))
+        return itemsize * _window_values(n_phases * x_shape[1], w_shape[0], width,
+                                         extra, rows)
 
     def n_rows(self, case):
         """Rows of the phase grid that hold outputs: (OD - 1) * PH + OH."""
         geom = self.geometry(case)
-        return ((geom.output_spatial[0] - 1) * geom.phase_size()[1]
+        return ((geom.output_spatial[0] - 1) * _phases.phase_size(geom)[1]
                 + geom.output_spatial[1])
 
 
 class _Transposed(_Operation):
     """conv_transpose1d/2d/3d: the cases of TCASES, one part per output
-    phase (ConvGeometry.transpose_phases) on the zero-padded input."""
+    phase with taps (_phases.transpose_phases) on the zero-padded input."""
 
     name = "transpose"
     functions = {1: fastconv.conv_transpose1d, 2: fastconv.conv_transpose2d,
                  3: fastconv.conv_transpose3d}
     reference = staticmethod(conv_transpose)
     make_geometry = staticmethod(conv_transpose_geometry)
-    takes = staticmethod(_direct.takes_transpose_channels)
+    takes = staticmethod(_takes_channels("conv_transpose"))
     FIELDS = ("stride", "padding", "output_padding", "dilation")
     cases = TCASES
     # k4 s2 p1 with 8 input and 4 output channels: the path by default
@@ -224,18 +250,19 @@ class _Transposed(_Operation):
         wide-output row per output channel of every phase with taps, plus the
         rows the taps read past a window's end."""
         _, _, x_shape, w_shape, *_, groups = case
-        _, _, row, phases = self.geometry(case).transpose_phases()
-        with_taps = [taps for taps, _, _ in phases if taps]
-        extra = max(shift for taps in with_taps for _, shift in taps) // row + 1
+        phases = _phases.transpose_phases(self.geometry(case))
+        # only the phases with taps are listed
+        with_taps = [phase.shifts for phase in phases if len(phase.taps)]
+        extra = max(int(shifts.max()) for shifts in with_taps) // phases.row + 1
         wide = len(with_taps) * w_shape[1] * groups
-        return row * itemsize * (rows * (x_shape[1] + wide) + x_shape[1] * extra)
+        return itemsize * _window_values(x_shape[1], wide, phases.row, extra, rows)
 
     def n_rows(self, case):
         """Rows of the padded input's grid that hold outputs of a phase with
         taps: max of (count_D - 1) * size_H + count_H."""
-        _, size, _, phases = self.geometry(case).transpose_phases()
-        return max((count[0] - 1) * size[1] + count[1]
-                   for taps, _, count in phases if taps)
+        phases = _phases.transpose_phases(self.geometry(case))
+        return max((phase.count[0] - 1) * phases.size[1] + phase.count[1]
+                   for phase in phases if len(phase.taps))
 
 
 CONVOLUTION = _Convolution()
@@ -256,12 +283,17 @@ def _ids(value):
     return value.name if isinstance(value, _Operation) else None
 
 
+# positions of channels_pass's arguments the tests read
+_WORKSPACE_ARG, _WINDOW_ROWS_ARG = 3, 18
+
+
 @pytest.fixture
 def channel_calls(monkeypatch):
-    """The calls that reach the channel-blocked kernel, which still runs."""
+    """The calls that reach the channel-blocked kernel
+    (_direct_channels.channels_pass), which still runs."""
     calls = []
-    kernel = _direct._channels_pass
-    monkeypatch.setattr(_direct, "_channels_pass",
+    kernel = _direct_channels.channels_pass
+    monkeypatch.setattr(_direct_channels, "channels_pass",
                         lambda *args: calls.append(args) or kernel(*args))
     return calls
 
@@ -273,8 +305,8 @@ def forced(monkeypatch):
     channels x taps it has (a transposed convolution counts them per output
     phase, rounded down: possibly 0) and however much wider than the output
     its phase grid is."""
-    monkeypatch.setattr(_direct, "CHANNEL_MIN_TERMS", 0)
-    monkeypatch.setattr(_direct, "CHANNEL_MAX_WIDENING", float("inf"))
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_min_terms", 0)
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_max_widening", float("inf"))
 
 
 @pytest.fixture
@@ -363,13 +395,19 @@ def test_windows_bit_identical(op, case, dtype, monkeypatch, forced, channel_cal
     x, w = _arrays(case, dtype)
     outs = []
     # one thread, one job per thread: the windows are the workspace's alone
-    monkeypatch.setattr(_direct, "CHANNEL_JOBS_PER_THREAD", 1)
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_jobs_per_thread", 1)
     for budget, rows in [(1, 1), (op.window_bytes(case, 3, itemsize), 3),
                          (op.window_bytes(case, n_rows, itemsize) - 1, n_rows - 1),
                          (op.window_bytes(case, n_rows, itemsize), n_rows)]:
-        monkeypatch.setattr(_direct, "CHANNEL_WORKSPACE_BYTES", budget)
+        monkeypatch.setitem(_planner.THRESHOLDS, "channels_window_bytes", budget)
         outs.append(op.run(case, x, w, n_threads=1))
-        assert channel_calls[-1][-1] == rows, "window rows"
+        assert channel_calls[-1][_WINDOW_ROWS_ARG] == rows, "window rows"
+        # one thread's workspace: the window's buffers, within the budget
+        # unless one row needs more
+        workspace = channel_calls[-1][_WORKSPACE_ARG]
+        assert workspace.shape[0] == 1
+        assert workspace.nbytes == op.window_bytes(case, rows, itemsize)
+        assert workspace.nbytes <= max(budget, op.window_bytes(case, 1, itemsize))
     assert len(channel_calls) == 4
     assert_close(outs[0], op.expected(case, x, w), dtype)
     for out in outs[1:]:
@@ -389,13 +427,19 @@ def test_threads_bit_identical(op, case, dtype, monkeypatch, forced, channel_cal
     the thread count, do not change the sums."""
     x, w = _arrays(case, dtype)
     expected = op.expected(case, x, w)
+    n_batch, n_rows = case[2][0], op.n_rows(case)
     first = None
-    for budget in (_direct.CHANNEL_WORKSPACE_BYTES,
+    for budget in (_planner.THRESHOLDS["channels_window_bytes"],
                    op.window_bytes(case, 3, np.dtype(dtype).itemsize)):
-        monkeypatch.setattr(_direct, "CHANNEL_WORKSPACE_BYTES", budget)
+        monkeypatch.setitem(_planner.THRESHOLDS, "channels_window_bytes", budget)
         for n_threads in (1, 2, 3):
             out = op.run(case, x, w, n_threads=n_threads)
-            assert channel_calls[-1][4] == n_threads
+            # the kernel runs on the threads asked for, one workspace each,
+            # less those without a job (a window of a sample): the thread
+            # count is the workspace's first dim
+            rows = channel_calls[-1][_WINDOW_ROWS_ARG]
+            jobs = n_batch * -(-n_rows // rows)
+            assert channel_calls[-1][_WORKSPACE_ARG].shape[0] == min(n_threads, jobs)
             if first is None:
                 first = out
                 assert_close(out, expected, dtype)
@@ -543,15 +587,16 @@ TRANSPOSE_RULE_CASES = [
     + [(TRANSPOSED, *row) for row in TRANSPOSE_RULE_CASES], ids=_ids)
 def test_rule(op, x_shape, w_shape, dtype, groups, stride, padding, expected,
               monkeypatch):
-    """takes_channels: float input, >= 4 output channels and >= 8 input
-    channels x taps per group, phase grid at most CHANNEL_MAX_WIDENING x the
-    output.  takes_transpose_channels: float input, >= 4 output channels per
-    group, >= 8 input channels per group x taps / prod(stride) (the taps of
-    one output phase), and the wide outputs of the phases with taps at most
-    CHANNEL_MAX_WIDENING x the output.  (CHANNEL_MAX_WIDENING is set to 1.5
-    here, where the widening cases sit.)  The shapes are broadcast views:
-    the input is not allocated."""
-    monkeypatch.setattr(_direct, "CHANNEL_MAX_WIDENING", 1.5)
+    """The planner's 'direct' plan takes path 'channels' for a convolution
+    on float input, >= 4 output channels and >= 8 input channels x taps per
+    group, phase grid at most channels_max_widening x the output; for a
+    transposed convolution on float input, >= 4 output channels per group,
+    >= 8 input channels per group x taps / prod(stride) (the taps of one
+    output phase), and the wide outputs of the phases with taps at most
+    channels_max_widening x the output.  (channels_max_widening is set to
+    1.5 here, where the widening cases sit.)  The shapes are broadcast
+    views: the input is not allocated."""
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_max_widening", 1.5)
     nd = len(x_shape) - 2
     x = np.broadcast_to(np.zeros((), dtype=dtype), x_shape)
     w = np.broadcast_to(np.zeros((), dtype=dtype), w_shape)
@@ -561,12 +606,56 @@ def test_rule(op, x_shape, w_shape, dtype, groups, stride, padding, expected,
 
 
 def test_rule_constants():
-    """The thresholds the rule tests and choose_auto's docstring describe:
+    """The thresholds the rule tests and auto_rule's docstring describe:
     blocks of 4 output channels, 8 input channels x taps, a padded grid at
     most 4 x the output (measured: even 2.25 x, 128 channels of 4 x 4 with
     a 3 x 3 kernel, runs 15 x faster than the row kernel)."""
-    assert (_direct.CHANNEL_BLOCK, _direct.CHANNEL_MIN_TERMS,
-            _direct.CHANNEL_MAX_WIDENING) == (4, 8, 4.0)
+    assert (_direct_channels.CHANNEL_BLOCK, _planner.THRESHOLDS["channels_min_terms"],
+            _planner.THRESHOLDS["channels_max_widening"]) == (4, 8, 4.0)
+
+
+@pytest.mark.parametrize("op", [CONVOLUTION, TRANSPOSED], ids=_ids)
+def test_workspace_limits(op, monkeypatch, channel_calls):
+    """The limits on the path's memory, on each operation's 2-D case (which
+    takes the path by default): a window of one row must fit
+    channels_max_window_bytes, else the row kernel runs; all threads'
+    buffers together stay within channels_max_workspace_bytes, threads
+    beyond it getting none (and the result does not change); a transposed
+    convolution takes the path for at most MAX_CHANNEL_PHASES output phases
+    (here prod(stride) = 4)."""
+    case = op.layout_case
+    x, w = _arrays(case, np.float64)
+    expected = op.expected(case, x, w)
+    x5, w5 = x[:, :, None], w[:, :, None]
+    geom = op.geometry(case)
+    one_row = op.window_bytes(case, 1, 8)
+    default = _planner.THRESHOLDS["channels_max_window_bytes"]
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_max_window_bytes", one_row)
+    assert op.takes(x5, w5, geom, case[-1])
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_max_window_bytes", one_row - 1)
+    assert not op.takes(x5, w5, geom, case[-1])
+    out = op.run(case, x, w)
+    assert not channel_calls
+    assert_close(out, expected, np.float64)
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_max_window_bytes", default)
+    # windows of one row; room for two threads' buffers
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_window_bytes", one_row)
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_max_workspace_bytes", 2 * one_row)
+    single = op.run(case, x, w, n_threads=1)
+    out = op.run(case, x, w, n_threads=3)
+    assert len(channel_calls) == 2
+    assert channel_calls[0][_WORKSPACE_ARG].shape[0] == 1
+    assert channel_calls[1][_WORKSPACE_ARG].shape[0] == 2
+    assert channel_calls[1][_WORKSPACE_ARG].nbytes <= 2 * one_row
+    assert channel_calls[1][_WINDOW_ROWS_ARG] == 1
+    assert_close(out, expected, np.float64)
+    assert out.tobytes() == single.tobytes()
+    if op is TRANSPOSED:
+        assert math.prod(geom.stride) == 4
+        monkeypatch.setattr(_planner, "MAX_CHANNEL_PHASES", 4)
+        assert op.takes(x5, w5, geom, case[-1])
+        monkeypatch.setattr(_planner, "MAX_CHANNEL_PHASES", 3)
+        assert not op.takes(x5, w5, geom, case[-1])
 
 
 @pytest.mark.parametrize("op, dtype, w_shape, groups, expected", [
@@ -584,14 +673,15 @@ def test_rule_constants():
 def test_direct_follows_the_rule(op, dtype, w_shape, groups, expected, channel_calls):
     """conv2d(method='direct'), 3 x 3 padding 1 on 12 x 12, and
     conv_transpose2d(method='direct'), k4 s2 p1 on 6 x 6, run the
-    channel-blocked kernel exactly when takes_channels or
-    takes_transpose_channels accepts the call, and are right either way."""
+    channel-blocked kernel exactly when the planner's 'direct' plan takes
+    path 'channels', and are right either way."""
     case = op.rule_case(w_shape, groups)
     rng = np.random.default_rng(4)
     x = rng.integers(-5, 6, size=case[2]).astype(dtype)
     w = rng.integers(-5, 6, size=w_shape).astype(dtype)
     out = op.run(case, x, w)
     assert bool(channel_calls) == expected
+    assert op.takes(x[:, :, None], w[:, :, None], op.geometry(case), groups) == expected
     assert out.dtype == dtype
     # small integers: every sum is exact in each dtype
     np.testing.assert_array_equal(out, op.expected(case, x, w))
@@ -604,13 +694,18 @@ def test_direct_follows_the_rule(op, dtype, w_shape, groups, expected, channel_c
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_transpose_no_phase_with_taps(dtype, forced, poisoned_empty):
     """Kernel 1, stride 3, padding 1 on two input positions: the outputs are
-    the full positions 1 and 2, which no tap reaches, so the path's output
-    is all zeros (as the reference's)."""
+    the full positions 1 and 2, which no tap reaches: no phase with taps is
+    listed and the listed ones (none) do not cover the output, so the
+    planner leaves the call to the row kernel even with the path forced
+    (the channel path has no pass to run), and the output is all zeros (as
+    the reference's)."""
     x = np.ones((2, 3, 2), dtype=dtype)
     w = np.ones((3, 4, 1), dtype=dtype)
     geom = conv_transpose_geometry((2,), (1,), 3, 1, 0, 1)
-    assert _direct.takes_transpose_channels(x[..., None, None, :],
-                                            w[..., None, None, :], geom, 1)
+    phases = _phases.transpose_phases(geom)
+    assert phases.n_phases == 0 and not phases.complete
+    assert not _takes_channels("conv_transpose")(x[..., None, None, :],
+                                                 w[..., None, None, :], geom, 1)
     out = fastconv.conv_transpose1d(x, w, stride=3, padding=1, method="direct")
     assert out.dtype == dtype
     np.testing.assert_array_equal(out, np.zeros((2, 4, 2)))
@@ -643,24 +738,37 @@ def _random_transpose_geometry(rng, nd):
             return size, kernel, stride, padding, output_padding, dilation
 
 
+def _has_taps(position, geom):
+    """Whether some tap reaches output ``position`` (3 entries) of the
+    transposed convolution: per dim, some t < k with t*d equal to
+    position + pad_before modulo the stride."""
+    return all(any((t * d - (o + p)) % s == 0 for t in range(k))
+               for o, p, s, d, k in zip(position, geom.pad_before, geom.stride,
+                                        geom.dilation, geom.kernel_size))
+
+
 @pytest.mark.parametrize("nd", [1, 2, 3])
 def test_transpose_phases_semantics(nd):
-    """ConvGeometry.transpose_phases on 200 random small geometries per
+    """_phases.transpose_phases on 200 random small geometries per
     dimension count (strides 1-4, dilations 1-3, kernels 1-4, padding past
     the taps, output_padding): the output built with plain NumPy from its
     description alone (padded = the input placed at ``pad`` in zeros of
     ``size``, cropped where it does not fit; output start + u*stride = sum
-    over (t, shift) of w_flat[t] * padded_flat[u_flat + shift]) is the
-    reference's; each output position belongs to exactly one phase; every
-    listed phase has outputs; its taps are exactly those with t*d equal to
-    start + pad_before modulo the stride in every dim, and read inside the
-    padded grid."""
+    over (t, shift) of w_flat[t] * padded_flat[u_flat + shift]; zero where
+    no listed phase reaches) is the reference's; each output position
+    belongs to at most one listed phase; the positions no listed phase
+    covers are exactly those whose phase has no taps (the reference is 0
+    there), and ``complete`` says whether there are none; every listed
+    phase has outputs and taps; its taps are exactly those with t*d equal
+    to start + pad_before modulo the stride in every dim, and read inside
+    the padded grid."""
     rng = np.random.default_rng(100 + nd)
     for _ in range(200):
         args = _random_transpose_geometry(rng, nd)
         size_in, kernel, stride, padding, output_padding, dilation = args
         geom = conv_transpose_geometry(*args)
-        pad, size, row, phases = geom.transpose_phases()
+        phases = _phases.transpose_phases(geom)
+        pad, size, row = phases.pad, phases.size, phases.row
         x = rng.standard_normal(geom.output_spatial)
         w = rng.standard_normal(geom.kernel_size)
         assert all(p >= 0 for p in pad)
@@ -677,34 +785,42 @@ def test_transpose_phases_semantics(nd):
         padded_flat = np.concatenate([padded[..., :row].ravel(),
                                       np.zeros(size[2] - row)])
         w_flat = w.ravel()
-        out = np.full(geom.input_spatial, np.nan)
+        out = np.zeros(geom.input_spatial)
         hits = np.zeros(geom.input_spatial, dtype=int)
-        for taps, start, count in phases:
+        listed = list(phases)
+        assert len(listed) == phases.n_phases
+        for taps, shifts, start, count in listed:
             assert min(count) >= 1, args
+            assert len(taps) >= 1 and len(taps) == len(shifts), args
             residues = [(b + p) % s
                         for b, p, s in zip(start, geom.pad_before, geom.stride)]
             expected_taps = [
                 i for i, t in enumerate(np.ndindex(*geom.kernel_size))
                 if all((ti * d - r) % s == 0
                        for ti, d, r, s in zip(t, geom.dilation, residues, geom.stride))]
-            assert sorted(t for t, _ in taps) == expected_taps, args
+            assert sorted(int(t) for t in taps) == expected_taps, args
             u = np.indices(count)
-            assert max(count[2] for _, _, count in phases) <= row
+            assert max(phase.count[2] for phase in listed) <= row
             u_flat = (u[0] * size[1] + u[1]) * row + u[2]
             values = np.zeros(count)
-            for t, shift in taps:
+            for t, shift in zip(taps, shifts):
                 assert shift >= 0 and u_flat.max() + shift < padded_flat.size, args
                 values += w_flat[t] * padded_flat[u_flat + shift]
             where = tuple(slice(b, b + c * s, s)
                           for b, c, s in zip(start, count, geom.stride))
             out[where] = values
             hits[where] += 1
-        assert (hits == 1).all(), args
+        assert (hits <= 1).all(), args
+        reached = np.zeros(geom.input_spatial, dtype=bool)
+        for position in np.ndindex(*geom.input_spatial):
+            reached[position] = _has_taps(position, geom)
+        np.testing.assert_array_equal(hits == 1, reached, err_msg=str(args))
+        assert phases.complete == bool(reached.all()), args
         expected = conv_transpose(x.reshape((1, 1) + tuple(size_in)),
                                   w.reshape((1, 1) + tuple(kernel)), stride=stride,
                                   padding=padding, output_padding=output_padding,
-                                  dilation=dilation)
-        np.testing.assert_allclose(out.reshape(expected.shape), expected,
-                                   rtol=1e-12, atol=1e-12, err_msg=str(args))
-
-
+                                  dilation=dilation).reshape(geom.input_spatial)
+        # the outputs no phase covers are the reference's zeros
+        assert not expected[~reached].any(), args
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12,
+                                   err_msg=str(args))

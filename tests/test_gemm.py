@@ -6,11 +6,13 @@ skip im2col / col2im, a workspace cut into many tiles, and right results
 for one and two BLAS threads.
 """
 
+import math
+
 import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _gemm, _methods
+from fastconv import _gemm, _planner
 from fastconv._geometry import conv_geometry, conv_transpose_geometry
 from reference import conv, conv_transpose
 from sweep import assert_close
@@ -26,6 +28,11 @@ def _arrays(rng, x_shape, w_shape, dtype):
             rng.standard_normal(w_shape).astype(dtype))
 
 
+def _as5d(a):
+    """(N, C, *spatial) -> (N, C, D, H, W), a view (what the planner takes)."""
+    return a.reshape(a.shape[:2] + (1,) * (5 - a.ndim) + a.shape[2:])
+
+
 def _explicit(nd, stride=1, padding=0, dilation=1, output_padding=None):
     """The reference's keyword arguments, spelled out per dim."""
     kw = dict(stride=(stride,) * nd, padding=((padding, padding),) * nd,
@@ -37,7 +44,7 @@ def _explicit(nd, stride=1, padding=0, dilation=1, output_padding=None):
 
 # --------------------------------------------------------------------------
 # fast paths: (ndim, x shape, weight shape, stride, padding, dilation,
-# output_padding, groups) and the path the geometry must select
+# output_padding, groups) and the path (the plan's) the geometry must select
 # --------------------------------------------------------------------------
 
 CONV_FAST = [
@@ -46,35 +53,34 @@ CONV_FAST = [
     ("pointwise", 3, (2, 6, 3, 4, 5), (9, 2, 1, 1, 1), 1, 0, 1, 3),
     ("pointwise", 1, (2, 4, 11), (4, 4, 1), 1, 0, 3, 1),  # dilation moot at k=1
     # kernel covering the whole input: one GEMM for the whole batch
-    ("dense", 2, (5, 6, 4, 4), (10, 3, 4, 4), 1, 0, 1, 2),
-    ("dense", 1, (4, 3, 7), (5, 3, 7), 2, 0, 1, 1),
-    ("dense", 3, (3, 2, 2, 3, 2), (4, 2, 2, 3, 2), 1, 0, 1, 1),
+    ("whole_input", 2, (5, 6, 4, 4), (10, 3, 4, 4), 1, 0, 1, 2),
+    ("whole_input", 1, (4, 3, 7), (5, 3, 7), 2, 0, 1, 1),
+    ("whole_input", 3, (3, 2, 2, 3, 2), (4, 2, 2, 3, 2), 1, 0, 1, 1),
 ]
 
 CONV_T_FAST = [
     ("pointwise", 2, (3, 8, 5, 7), (8, 6, 1, 1), 1, 0, 1, 0, 1),
     ("pointwise", 3, (2, 6, 3, 4, 5), (6, 3, 1, 1, 1), 1, 0, 1, 0, 2),
     # 1x1 input, e.g. DCGAN's first layer: one GEMM, the output is its result
-    ("dense", 2, (6, 10, 1, 1), (10, 7, 4, 4), 1, 0, 1, 0, 1),
-    ("dense", 2, (4, 6, 1, 1), (6, 2, 3, 2), 1, 0, 1, 0, 3),
-    ("dense", 1, (5, 4, 1), (4, 3, 5), 3, 0, 1, 0, 1),
-    ("dense", 3, (2, 3, 1, 1, 1), (3, 4, 2, 3, 2), 1, 0, 1, 0, 1),
+    ("whole_input", 2, (6, 10, 1, 1), (10, 7, 4, 4), 1, 0, 1, 0, 1),
+    ("whole_input", 2, (4, 6, 1, 1), (6, 2, 3, 2), 1, 0, 1, 0, 3),
+    ("whole_input", 1, (5, 4, 1), (4, 3, 5), 3, 0, 1, 0, 1),
+    ("whole_input", 3, (2, 3, 1, 1, 1), (3, 4, 2, 3, 2), 1, 0, 1, 0, 1),
     # kernel == stride, no padding: GEMM then a permutation into the output
-    ("non_overlapping", 2, (2, 6, 5, 7), (6, 4, 2, 2), 2, 0, 1, 0, 1),
-    ("non_overlapping", 2, (3, 4, 4, 3), (4, 3, 3, 3), 3, 0, 1, 2, 2),  # zero tail
-    ("non_overlapping", 1, (2, 3, 9), (3, 5, 4), 4, 0, 1, 1, 1),
-    ("non_overlapping", 3, (2, 4, 3, 2, 3), (4, 2, 2, 2, 2), 2, 0, 1, 0, 2),
-    ("non_overlapping", 2, (2, 3, 6, 6), (3, 5, 1, 1), 1, 0, 2, 1, 1),  # k=1, d>1
+    ("place", 2, (2, 6, 5, 7), (6, 4, 2, 2), 2, 0, 1, 0, 1),
+    ("place", 2, (3, 4, 4, 3), (4, 3, 3, 3), 3, 0, 1, 2, 2),  # zero tail
+    ("place", 1, (2, 3, 9), (3, 5, 4), 4, 0, 1, 1, 1),
+    ("place", 3, (2, 4, 3, 2, 3), (4, 2, 2, 2, 2), 2, 0, 1, 0, 2),
+    ("place", 2, (2, 3, 6, 6), (3, 5, 1, 1), 1, 0, 2, 1, 1),  # k=1, d>1
 ]
 
 
-def _path(geom, transpose):
-    for name in ("dense", "pointwise"):
-        if getattr(_gemm, f"_is_{name}")(geom):
-            return name
-    if transpose and geom.tiles_without_overlap():
-        return "non_overlapping"
-    return "general"
+def _path(op, x, w, geom, groups):
+    """The kernel path the planner gives method='gemm' for this call
+    ('whole_input', 'pointwise', 'shifted', 'im2col'; transposed:
+    'whole_input', 'pointwise', 'col2im', 'place')."""
+    return _planner.method_plan(op, "gemm", _as5d(x).shape, _as5d(w), x.dtype, geom,
+                                groups, 1).path
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -84,7 +90,7 @@ def test_conv_fast_paths(path, nd, xs, ws, stride, padding, dilation, groups, dt
     x, w = _arrays(rng, xs, ws, dtype)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     geom = conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
-    assert _path(geom, False) == path
+    assert _path("conv", x, w, geom, groups) == path
     out = CONV[nd](x, w, method="gemm", **kw)
     assert out.dtype == dtype
     expected = conv(x.astype(np.float64), w.astype(np.float64), groups=groups,
@@ -103,7 +109,7 @@ def test_conv_transpose_fast_paths(path, nd, xs, ws, stride, padding, dilation,
               output_padding=output_padding)
     geom = conv_transpose_geometry(xs[2:], ws[2:], stride, padding, output_padding,
                                    dilation)
-    assert _path(geom, True) == path
+    assert _path("conv_transpose", x, w, geom, groups) == path
     out = CONV_T[nd](x, w, method="gemm", **kw)
     assert out.dtype == dtype
     expected = conv_transpose(x.astype(np.float64), w.astype(np.float64), groups=groups,
@@ -176,26 +182,40 @@ def test_tiled_workspace(case, tile, dtype, monkeypatch):
     else:
         # two samples per tile, the last tile shorter
         budget = rows * n_pos * 2
-    monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", budget * itemsize)
-    tile_n, tile_p = _gemm._tile_plan(n_batch, rows, n_pos, itemsize)
+    monkeypatch.setitem(_planner.THRESHOLDS, "gemm_workspace_bytes", budget * itemsize)
+    tile_n, tile_p = _planner.gemm_tiles(n_batch, rows, n_pos, itemsize)
     assert (tile_n, tile_p) == ((1, 5) if tile == "positions" else (2, n_pos))
+    # and the call is planned with those tiles
+    assert _tiled_plan(case, dtype).tile == (tile_n, tile_p)
     out, expected = _run_tiled(case, dtype)
     assert_close(out, expected, dtype)
 
 
-def _positions(case):
+def _tiled_geometry(case):
     op, nd, xs, ws, stride, padding, dilation, output_padding, _ = case
     if op == "conv":
-        geom = conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
-    else:
-        geom = conv_transpose_geometry(xs[2:], ws[2:], stride, padding, output_padding,
-                                       dilation)
-    return int(np.prod(geom.output_spatial))
+        return conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
+    return conv_transpose_geometry(xs[2:], ws[2:], stride, padding, output_padding,
+                                   dilation)
+
+
+def _positions(case):
+    return int(np.prod(_tiled_geometry(case).output_spatial))
+
+
+def _tiled_plan(case, dtype):
+    """The plan of method='gemm' for the case (broadcast arrays: nothing
+    allocated)."""
+    op, nd, xs, ws, *_, groups = case
+    x = np.broadcast_to(np.zeros((), dtype=dtype), xs)
+    w = np.broadcast_to(np.zeros((), dtype=dtype), ws)
+    return _planner.method_plan(op, "gemm", _as5d(x).shape, _as5d(w), x.dtype,
+                                _tiled_geometry(case), groups, 1)
 
 
 def test_one_column_is_always_allowed(monkeypatch):
-    monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", 1)
-    assert _gemm._tile_plan(3, 20, 7, 8) == (1, 1)
+    monkeypatch.setitem(_planner.THRESHOLDS, "gemm_workspace_bytes", 1)
+    assert _planner.gemm_tiles(3, 20, 7, 8) == (1, 1)
     out, expected = _run_tiled(TILED[0], np.float64)
     assert_close(out, expected, np.float64)
 
@@ -224,8 +244,8 @@ SHIFTED = [
 def shifted_calls(monkeypatch):
     """The calls that reach the im2col-free kernel, which still runs."""
     calls = []
-    kernel = _gemm._conv_shifted
-    monkeypatch.setattr(_gemm, "_conv_shifted",
+    kernel = _gemm.conv_shifted
+    monkeypatch.setattr(_gemm, "conv_shifted",
                         lambda *args: calls.append(args) or kernel(*args))
     return calls
 
@@ -241,11 +261,29 @@ def _run_shifted(case, dtype):
     return out, expected
 
 
+def _phases_read(geom):
+    """Stride phases some tap reads: per dim, the distinct residues t*d % s
+    of the taps t < k (at most min(k, s)), multiplied over dims."""
+    return math.prod(len({t * d % s for t in range(k)})
+                     for k, s, d in zip(geom.kernel_size, geom.stride, geom.dilation))
+
+
+def _phase_grid(geom):
+    """Positions of one phase image: per dim ceil(L / s) with
+    L = (O - 1)*s + (k - 1)*d + 1, the padded extent the output reads."""
+    return math.prod(-(-((o - 1) * s + (k - 1) * d + 1) // s)
+                     for o, s, k, d in zip(geom.output_spatial, geom.stride,
+                                           geom.kernel_size, geom.dilation))
+
+
 def _shifted_values_per_sample(case):
+    """One sample's workspace on the im2col-free path: a phase image per
+    input channel for each phase the taps read, and the wide output.
+    (Recomputed from that definition: the workspace used to hold all
+    prod(stride) phases; it now holds only the phases some tap reads.)"""
     nd, xs, ws, stride, padding, dilation, groups = case
     geom = conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
-    return ((int(np.prod(geom.stride)) * xs[1] + ws[0])
-            * int(np.prod(geom.phase_size())))
+    return (_phases_read(geom) * xs[1] + ws[0]) * _phase_grid(geom)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -255,16 +293,23 @@ def test_shifted_path(case, samples_per_tile, dtype, monkeypatch, shifted_calls)
     """Strides 1-3, dilations 1-2, asymmetric padding, groups, 1-D to 3-D,
     with the batch in tiles of one or two samples (the last shorter) or
     all in one."""
-    monkeypatch.setattr(_gemm, "SHIFTED_MIN_CHANNELS", 1)
-    monkeypatch.setattr(_gemm, "SHIFTED_MAX_WIDENING", float("inf"))
+    monkeypatch.setitem(_planner.THRESHOLDS, "shifted_min_channels", 1)
+    monkeypatch.setitem(_planner.THRESHOLDS, "shifted_max_widening", float("inf"))
     values = _shifted_values_per_sample(case)
     itemsize = np.dtype(dtype).itemsize
     if samples_per_tile is not None:
-        monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", samples_per_tile * values * itemsize)
+        monkeypatch.setitem(_planner.THRESHOLDS, "gemm_workspace_bytes",
+                            samples_per_tile * values * itemsize)
     n_batch = case[1][0]
-    assert _gemm._tile_plan(n_batch, values, 1, itemsize)[0] == (samples_per_tile or n_batch)
+    tile_n = _planner.gemm_tiles(n_batch, values, 1, itemsize)[0]
+    assert tile_n == (samples_per_tile or n_batch)
     out, expected = _run_shifted(case, dtype)
     assert shifted_calls, "the im2col-free path was not taken"
+    # the kernel got the tile and a workspace of tile_n samples' phases read
+    # by the taps and wide output (conv_shifted(x, w, out, workspace, geom,
+    # groups, tile_n, ...))
+    assert shifted_calls[0][6] == tile_n
+    assert shifted_calls[0][3].size == tile_n * values
     assert out.dtype == dtype
     assert_close(out, expected, dtype)
 
@@ -277,8 +322,8 @@ def test_shifted_rule(cin_per_group, widening, fits, expected):
     output's columns computed, and one sample's phases and wide output in
     the workspace (else im2col, which can cut a sample into tiles of
     positions)."""
-    values = _gemm.WORKSPACE_BYTES // 4 + (0 if fits else 1)
-    assert _gemm._use_shifted(cin_per_group, widening, values, 4) == expected
+    values = _planner.THRESHOLDS["gemm_workspace_bytes"] // 4 + (0 if fits else 1)
+    assert _planner.shifted_usable_for(cin_per_group, widening, values * 4) == expected
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, expected", [
@@ -298,12 +343,12 @@ def test_shifted_and_im2col_agree_at_the_workspace_limit(monkeypatch, shifted_ca
     """A sample that just does not fit goes to im2col: same result."""
     case = SHIFTED[1]
     values = _shifted_values_per_sample(case)
-    monkeypatch.setattr(_gemm, "SHIFTED_MIN_CHANNELS", 1)
-    monkeypatch.setattr(_gemm, "SHIFTED_MAX_WIDENING", float("inf"))
-    monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", values * 8)
+    monkeypatch.setitem(_planner.THRESHOLDS, "shifted_min_channels", 1)
+    monkeypatch.setitem(_planner.THRESHOLDS, "shifted_max_widening", float("inf"))
+    monkeypatch.setitem(_planner.THRESHOLDS, "gemm_workspace_bytes", values * 8)
     shifted, expected = _run_shifted(case, np.float64)
     assert len(shifted_calls) == 1
-    monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", values * 8 - 1)
+    monkeypatch.setitem(_planner.THRESHOLDS, "gemm_workspace_bytes", values * 8 - 1)
     im2col, _ = _run_shifted(case, np.float64)
     assert len(shifted_calls) == 1
     assert_close(shifted, expected, np.float64)
@@ -322,7 +367,8 @@ def test_blas_thread_count_keeps_results_right(case, tiny_workspace, dtype, monk
     threads both give the reference's result."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     if tiny_workspace:
-        monkeypatch.setattr(_gemm, "WORKSPACE_BYTES", _column_rows(case) * 7 * 8)
+        monkeypatch.setitem(_planner.THRESHOLDS, "gemm_workspace_bytes",
+                            _column_rows(case) * 7 * 8)
     for threads in (1, 2):
         with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
             out, expected = _run_tiled(case, dtype)
@@ -384,7 +430,7 @@ def test_inputs_untouched_and_read_only_accepted(fn, w_shape):
     ("conv_transpose", np.float32, (1, 8, 6, 6), (8, 1, 4, 4), 2, 1, 2, "gemm"),
 ])
 def test_auto_rule(op, x_dtype, x_shape, w_shape, stride, padding, groups, expected):
-    """The rule of choose_auto's docstring: for floats, the direct method's
+    """The rule of _planner.auto_rule's docstring: for floats, the direct method's
     channel-blocked kernel where it applies to at least 2**20 multiply-adds,
     for a convolution unless 1x1 with stride 1, for a transposed
     convolution with at most 256 input channels per group whose windows do
@@ -396,4 +442,4 @@ def test_auto_rule(op, x_dtype, x_shape, w_shape, stride, padding, groups, expec
         geom = conv_geometry(x_shape[2:], w_shape[2:], stride, padding)
     else:
         geom = conv_transpose_geometry(x_shape[2:], w_shape[2:], stride, padding)
-    assert _methods.choose_auto(op, x, w, geom, groups) == expected
+    assert _planner.auto_rule(op, x.shape, w, x.dtype, geom, groups) == expected
