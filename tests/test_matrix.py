@@ -240,9 +240,75 @@ def test_dense_over_one_gib_raises_naming_the_size():
     nbytes = 198 ** 2 * 200 ** 2 * 4
     with pytest.raises(ValueError, match=rf"5\.84 GiB \({nbytes} bytes\)"):
         fastconv.conv2d(x, w, method="dense")
-    with pytest.raises(ValueError, match=rf"{nbytes} bytes"):
+    with pytest.raises(ValueError, match=rf"conv_transpose2d\(method='dense'\).*{nbytes} bytes"):
         fastconv.conv_transpose2d(np.ones((2, 1, 198, 198), dtype=np.float32), w,
                                   method="dense")
+
+
+def test_sparse_over_the_limit_raises_naming_the_count():
+    """A 128 -> 128 channel 3x3 layer on 64x64: 64*64 outputs x 128 x 128 x 9
+    taps = 603979776 non-zeros, refused before anything is built (it once
+    took more than 8 GiB)."""
+    x = np.ones((1, 128, 64, 64), dtype=np.float32)
+    w = np.ones((128, 128, 3, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"conv2d\(method='sparse'\).* 603979776 non-zeros"
+                                         r".* 134217728 .*method='direct'"):
+        fastconv.conv2d(x, w, padding=1, method="sparse")
+    # the transposed one with the same weight: its adjoint has an output
+    # position per input position, 64*64 again
+    with pytest.raises(ValueError, match=r"conv_transpose2d\(method='sparse'\)"
+                                         r".* 603979776 non-zeros.*method='direct'"):
+        fastconv.conv_transpose2d(x, w, stride=2, padding=1, method="sparse")
+    for fmt in ("csr", "csc", "coo"):
+        with pytest.raises(ValueError, match=r"convolution_matrix: .* 603979776 non-zeros"
+                                             r".*conv_operator"):
+            fastconv.convolution_matrix(w, (128, 64, 64), padding=1, format=fmt)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "sparse", "transposed"])
+def test_sparse_limit_is_the_count_of_entries_taps_in_padding_included(monkeypatch, fmt):
+    """5 outputs x C_out 2 x C_in 3 x 3 taps = 90: allowed at a limit of 90,
+    refused at 89, whichever way the matrix is asked for."""
+    rng = np.random.default_rng(4)
+    weight = rng.integers(-5, 6, (2, 3, 3))
+    x = rng.integers(-5, 6, (1, 3, 5))
+    y = rng.integers(-5, 6, (1, 2, 5))
+
+    def build():
+        if fmt == "sparse":
+            return fastconv.conv1d(x, weight, padding=1, method="sparse")
+        if fmt == "transposed":
+            return fastconv.conv_transpose1d(y, weight, padding=1, method="sparse")
+        return fastconv.convolution_matrix(weight, (3, 5), padding=1, format=fmt)
+
+    monkeypatch.setattr(fastconv._matrix, "SPARSE_LIMIT", 90)
+    out = build()
+    if fmt == "sparse":
+        np.testing.assert_array_equal(out, conv(x, weight, padding=[(1, 1)]))
+    elif fmt == "transposed":
+        np.testing.assert_array_equal(out, conv_transpose(y, weight, padding=[(1, 1)]))
+    else:
+        # the first and last outputs have a tap in padding, which has no entry
+        assert out.nnz == 90 - 2 * 2 * 3
+    monkeypatch.setattr(fastconv._matrix, "SPARSE_LIMIT", 89)
+    with pytest.raises(ValueError, match=r"up to 90 non-zeros \(5 output positions x 2 "
+                                         r"output channels x 3 input channels per group "
+                                         r"x 3 taps\), more than the limit of 89"):
+        build()
+
+
+def test_csc_index_pointers_count_against_the_limit():
+    """One non-zero in 2**30 columns: COO and CSR hold it, CSC would need
+    2**30 + 1 column pointers (8 GiB)."""
+    args = (np.ones((1, 1, 1)), (1, 2**30))
+    for fmt in ("coo", "csr"):
+        matrix = fastconv.convolution_matrix(*args, stride=2**30, format=fmt)
+        assert matrix.shape == (1, 2**30) and matrix.nnz == 1
+        assert matrix.tocoo().coords[1].tolist() == [0]
+    with pytest.raises(ValueError, match=r"convolution_matrix: a csc matrix of shape "
+                                         r"\(1, 1073741824\) stores 1073741825 index "
+                                         r"pointers.*format='coo'"):
+        fastconv.convolution_matrix(*args, stride=2**30, format="csc")
 
 
 # --------------------------------------------------------------------------

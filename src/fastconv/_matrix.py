@@ -36,6 +36,13 @@ FORMATS = ("csr", "csc", "coo", "dense")
 #: Largest dense matrix, in bytes, that format="dense" / method="dense" builds.
 DENSE_LIMIT = 2**30
 
+#: Most non-zeros a sparse matrix (any sparse ``format=``, method="sparse")
+#: may have, counted before anything is built as output positions x C_out x
+#: C_in / groups x taps (taps that land in padding included, so an upper
+#: bound).  Building takes about 20 (float32) to 28 (float64) bytes a
+#: non-zero at its peak, so at most about 3.5 GiB.
+SPARSE_LIMIT = 2**27
+
 
 # --------------------------------------------------------------------------
 # building the matrix from a checked 5-D weight and a geometry
@@ -89,20 +96,44 @@ def _coo(weight, geom, groups):
     return sparse.coo_array((data.ravel(), (rows.ravel(), cols.ravel())), shape=shape)
 
 
-def _check_dense_size(shape, dtype):
+def _check_dense_size(name, shape, dtype, fix):
     """Refuse, before allocating, a dense matrix larger than DENSE_LIMIT."""
     nbytes = shape[0] * shape[1] * np.dtype(dtype).itemsize
     if nbytes > DENSE_LIMIT:
         raise ValueError(
-            f"a dense convolution matrix of shape {shape} ({np.dtype(dtype)}) would "
-            f"need {nbytes / 2**30:.3g} GiB ({nbytes} bytes), more than the "
-            f"{DENSE_LIMIT // 2**30} GiB limit; use a sparse format or method='sparse'"
+            f"{name}: a dense convolution matrix of shape {shape} ({np.dtype(dtype)}) "
+            f"would need {nbytes / 2**30:.3g} GiB ({nbytes} bytes), more than the "
+            f"{DENSE_LIMIT // 2**30} GiB limit (DENSE_LIMIT); {fix}"
         )
 
 
-def _dense(weight, geom, groups):
-    _check_dense_size(_shape(weight, geom, groups), weight.dtype)
-    return _coo(weight, geom, groups).toarray()
+def _check_sparse_size(name, weight, geom, fix):
+    """Refuse, before building anything, a matrix of more than SPARSE_LIMIT
+    non-zeros (the bound of SPARSE_LIMIT's comment)."""
+    c_out, cin_g = weight.shape[:2]
+    n_out = math.prod(geom.output_spatial)
+    nonzeros = n_out * c_out * cin_g * geom.n_taps
+    if nonzeros > SPARSE_LIMIT:
+        raise ValueError(
+            f"{name}: the convolution matrix would have up to {nonzeros} non-zeros "
+            f"({n_out} output positions x {c_out} output channels x {cin_g} input "
+            f"channels per group x {geom.n_taps} taps), more than the limit of "
+            f"{SPARSE_LIMIT} (SPARSE_LIMIT, about 3.5 GiB while built); {fix}"
+        )
+
+
+def _checked_coo(name, fix, weight, geom, groups):
+    """:func:`_coo`, refused first if over SPARSE_LIMIT (``name`` and ``fix``
+    for the message)."""
+    _check_sparse_size(name, weight, geom, fix)
+    return _coo(weight, geom, groups)
+
+
+def _dense(name, fix, weight, geom, groups):
+    """The dense matrix, refused first if over DENSE_LIMIT (or, for the
+    sparse matrix it is built from, SPARSE_LIMIT)."""
+    _check_dense_size(name, _shape(weight, geom, groups), weight.dtype, fix)
+    return _checked_coo(name, fix, weight, geom, groups).toarray()
 
 
 # --------------------------------------------------------------------------
@@ -116,44 +147,61 @@ def _batch_product(matrix, x, out_shape):
     return np.ascontiguousarray(out.T).reshape(out_shape)
 
 
+#: What the methods' size errors suggest instead.
+_METHOD_FIX = "use method='direct' or method='gemm', which build no matrix"
+
+
+def _method_name(op, geom, method):
+    """The call a method's error names, e.g. "conv2d(method='sparse')"."""
+    return f"{op}{geom.ndim}d(method={method!r})"
+
+
 @_methods.register(_methods.CONV, "sparse")
 def conv_sparse(x, weight, geom, groups, n_threads):
-    """The CSR convolution matrix times the batch."""
-    matrix = _coo(weight, geom, groups).tocsr()
+    """The CSR convolution matrix times the batch (at most SPARSE_LIMIT,
+    2**27, non-zeros)."""
+    matrix = _checked_coo(_method_name(_methods.CONV, geom, "sparse"), _METHOD_FIX,
+                          weight, geom, groups).tocsr()
     return _batch_product(matrix, x, (x.shape[0], weight.shape[0]) + geom.output_spatial)
 
 
 @_methods.register(_methods.CONV, "dense")
 def conv_dense(x, weight, geom, groups, n_threads):
-    """The dense convolution matrix times the batch (at most DENSE_LIMIT bytes).
+    """The dense convolution matrix times the batch (at most DENSE_LIMIT,
+    1 GiB).
 
     The product multiplies every input value, by an explicit 0 where the
     kernel does not reach it, so a NaN or inf input makes every output of its
     sample NaN (0 * inf is NaN); the other methods spread it only to the
     outputs that read it.
     """
-    matrix = _dense(weight, geom, groups)
+    matrix = _dense(_method_name(_methods.CONV, geom, "dense"), _METHOD_FIX,
+                    weight, geom, groups)
     return _batch_product(matrix, x, (x.shape[0], weight.shape[0]) + geom.output_spatial)
 
 
 @_methods.register(_methods.CONV_TRANSPOSE, "sparse")
 def conv_transpose_sparse(x, weight, geom, groups, n_threads):
-    """The transpose of the sparse convolution matrix times the batch.
+    """The transpose of the sparse convolution matrix times the batch (at
+    most SPARSE_LIMIT, 2**27, non-zeros).
 
     The transposed-convolution weight (C_in, C_out / groups, *kernel) is the
     conv-layout weight of its adjoint, whose matrix is built as CSC so that
     its transpose is CSR.
     """
-    matrix = _coo(weight, geom, groups).tocsc()
+    matrix = _checked_coo(_method_name(_methods.CONV_TRANSPOSE, geom, "sparse"),
+                          _METHOD_FIX, weight, geom, groups).tocsc()
     return _batch_product(matrix.T, x,
                           (x.shape[0], weight.shape[1] * groups) + geom.input_spatial)
 
 
 @_methods.register(_methods.CONV_TRANSPOSE, "dense")
 def conv_transpose_dense(x, weight, geom, groups, n_threads):
-    """The transpose of the dense convolution matrix times the batch (NaN and
-    inf spread to the whole sample, as for :func:`conv_dense`)."""
-    matrix = _dense(weight, geom, groups)
+    """The transpose of the dense convolution matrix times the batch (at
+    most DENSE_LIMIT; NaN and inf spread to the whole sample, as for the
+    convolution's 'dense')."""
+    matrix = _dense(_method_name(_methods.CONV_TRANSPOSE, geom, "dense"), _METHOD_FIX,
+                    weight, geom, groups)
     return _batch_product(matrix.T, x,
                           (x.shape[0], weight.shape[1] * groups) + geom.input_spatial)
 
@@ -234,9 +282,15 @@ def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...]
     ------
     ValueError
         For arguments the convolution would refuse, an unknown ``format``,
-        or a 'dense' matrix that would need more than 1 GiB.
+        an ``input_shape`` whose rows or columns no NumPy vector could hold,
+        a 'dense' matrix that would need more than 1 GiB (``DENSE_LIMIT``),
+        or a sparse one with more than 2**27 (``SPARSE_LIMIT``) non-zeros,
+        counted as output positions x C_out x C_in / groups x taps, or
+        with more than 2**27 index pointers (rows for 'csr', columns for
+        'csc').  :func:`conv_operator` has none of these limits.
     TypeError
-        For unsupported dtypes.
+        For unsupported dtypes, and for an array as ``input_shape`` (the
+        arguments in the order ``(x, kernel)``).
 
     Examples
     --------
@@ -254,13 +308,26 @@ def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...]
     >>> C.shape, C.format
     ((8192, 3072), 'csr')
     """
+    name = "convolution_matrix"
     if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-    weight, _, geom, groups = _normalise("convolution_matrix", weight, input_shape,
+        raise ValueError(f"{name}: format must be one of {FORMATS}, got {format!r}")
+    weight, _, geom, groups = _normalise(name, weight, input_shape,
                                          stride, padding, dilation, groups)
     weight = _api._to5d(weight, geom.ndim)
+    operator = "conv_operator, which builds no matrix"
     if format == "dense":
-        return _dense(weight, geom, groups)
+        return _dense(name, f"use a sparse format, or {operator}", weight, geom, groups)
+    _check_sparse_size(name, weight, geom, f"use {operator}")
+    # CSR keeps a pointer per row, CSC one per column: with few non-zeros
+    # (a large stride, zero channels) they can outnumber the non-zeros
+    shape = _shape(weight, geom, groups)
+    pointers = {"csr": shape[0] + 1, "csc": shape[1] + 1}.get(format, 0)
+    if pointers > SPARSE_LIMIT:
+        raise ValueError(
+            f"{name}: a {format} matrix of shape {shape} stores {pointers} index "
+            f"pointers, more than the limit of {SPARSE_LIMIT} (SPARSE_LIMIT); use "
+            f"format='coo', or {operator}"
+        )
     return _coo(weight, geom, groups).asformat(format)
 
 
@@ -290,7 +357,8 @@ def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
     Raises
     ------
     ValueError, TypeError
-        As for :func:`convolution_matrix`.
+        As for :func:`convolution_matrix`, but without its size limits: no
+        matrix is built.
 
     Examples
     --------
