@@ -384,6 +384,77 @@ def test_refuses_its_own_bad_arguments():
         fastconv.conv_operator(np.ones((1, 1, 3)), (1, 0), padding=2)
 
 
+def test_arguments_in_the_order_x_kernel_are_explained():
+    """The classic notebook passes the input first: say which order it is."""
+    x, kernel = np.arange(16).reshape(4, 4), np.ones((3, 3))
+    for fn in (fastconv.convolution_matrix, fastconv.conv_operator):
+        name = fn.__name__
+        for given in (kernel, kernel.tolist()):
+            with pytest.raises(TypeError, match=rf"{name}: input_shape must be a tuple of "
+                                                rf"ints, got an array of shape \(3, 3\); "
+                                                rf".*weight first, then input_shape such "
+                                                rf"as x\.shape: {name}\(kernel, x\.shape\)"):
+                fn(x, given)
+    # the right order works
+    assert fastconv.convolution_matrix(kernel, x.shape).shape == (4, 16)
+
+
+@pytest.mark.parametrize("fn", [fastconv.convolution_matrix, fastconv.conv_operator])
+def test_shape_beyond_int64_raises_naming_input_shape(fn):
+    """(2**40)**3 columns, and with a 2**40 stride one row: once an
+    OverflowError from an index computed past int64."""
+    weight = np.ones((1, 1, 1, 1, 1))
+    side = 2**40
+    for stride in (1, side):
+        with pytest.raises(ValueError, match=rf"{fn.__name__}: input_shape \(1, {side}, "
+                                             rf"{side}, {side}\) .*{side ** 3}\).*2\*\*63"):
+            fn(weight, (1, side, side, side), stride=stride)
+    # 2**21 per side is 2**63 columns, one past int64; 2**20 per side fits a
+    # vector's index but not its bytes (2**60 float64 values); the rows from
+    # a large padding count too
+    with pytest.raises(ValueError, match="input_shape"):
+        fn(weight, (1, 2**21, 2**21, 2**21))
+    with pytest.raises(ValueError, match="input_shape"):
+        fn(weight, (1, 2**20, 2**20, 2**20))
+    with pytest.raises(ValueError, match=r"input_shape \(1, 1, 1, 1\) with padding=1099511627776"):
+        fn(weight, (1, 1, 1, 1), padding=side)
+
+
+def test_zero_channels_give_an_empty_matrix_and_operator():
+    """Zero input or output channels: the matrix and the operator have the
+    same, partly empty, shape, and the products are zeros of that shape."""
+    for weight_shape, input_shape, groups, shape in [
+        ((0, 0, 3, 3), (0, 5, 5), 1, (0, 0)),
+        ((0, 0, 3, 3), (0, 5, 5), 2, (0, 0)),
+        ((2, 0, 3, 3), (0, 5, 5), 1, (18, 0)),     # no input channel
+        ((4, 0, 3), (0, 6), 2, (16, 0)),
+        ((0, 2, 3, 3), (2, 5, 5), 1, (0, 50)),     # no output channel
+        ((0, 1, 3, 3), (2, 5, 5), 2, (0, 50)),
+    ]:
+        weight = np.ones(weight_shape)
+        matrix = fastconv.convolution_matrix(weight, input_shape, groups=groups)
+        operator = fastconv.conv_operator(weight, input_shape, groups=groups)
+        assert matrix.shape == operator.shape == shape and matrix.nnz == 0
+        rows, cols = shape
+        np.testing.assert_array_equal(operator.matvec(np.ones(cols)), np.zeros(rows))
+        np.testing.assert_array_equal(operator.rmatvec(np.ones(rows)), np.zeros(cols))
+        np.testing.assert_array_equal(operator.matmat(np.ones((cols, 3))),
+                                      np.zeros((rows, 3)))
+        np.testing.assert_array_equal(operator.rmatmat(np.ones((rows, 3))),
+                                      np.zeros((cols, 3)))
+        # and a batch of no columns
+        assert operator.matmat(np.ones((cols, 0))).shape == (rows, 0)
+
+
+def test_zero_channels_with_a_huge_input_build_nothing():
+    """Without a channel pair there is no pattern to build, however large
+    the input: the COO and dense matrices are empty."""
+    weight = np.ones((0, 1, 3))
+    matrix = fastconv.convolution_matrix(weight, (1, 2**40), format="coo")
+    assert matrix.shape == (0, 2**40) and matrix.nnz == 0
+    assert fastconv.convolution_matrix(weight, (1, 2**40), format="dense").shape == (0, 2**40)
+
+
 def test_empty_input_gives_empty_columns():
     matrix = fastconv.convolution_matrix(np.ones((2, 1, 3)), (1, 0), padding=2)
     assert matrix.shape == (4, 0) and matrix.nnz == 0

@@ -62,6 +62,10 @@ def _coo(weight, geom, groups):
     without a sort.
     """
     shape = _shape(weight, geom, groups)
+    if weight.size == 0:
+        # no channel pair: skip the spatial pattern, which input_shape alone
+        # can make arbitrarily large
+        return sparse.coo_array(shape, dtype=weight.dtype)
     c_out, cin_g = weight.shape[:2]
     cout_g = c_out // groups
     n_out = math.prod(geom.output_spatial)
@@ -220,6 +224,15 @@ def _normalise(name, weight, input_shape, stride, padding, dilation, groups
     """
     weight = np.asarray(weight)
     compute, _ = _api._dtypes({"weight": weight})
+    if isinstance(input_shape, np.ndarray) or (
+            isinstance(input_shape, (tuple, list))
+            and any(isinstance(v, (tuple, list, np.ndarray)) for v in input_shape)):
+        # the classic notebook's order, (x, kernel): the data where the shape goes
+        raise TypeError(
+            f"{name}: input_shape must be a tuple of ints, got an array of shape "
+            f"{np.shape(input_shape)}; the arguments are the weight first, then "
+            f"input_shape such as x.shape: {name}(kernel, x.shape), not {name}(x, kernel)"
+        )
     if not isinstance(input_shape, (tuple, list)):
         raise TypeError(f"{name}: input_shape must be a tuple of ints, got {input_shape!r}")
     input_shape = tuple(_geometry._as_int(v, "input_shape") for v in input_shape)
@@ -241,6 +254,15 @@ def _normalise(name, weight, input_shape, stride, padding, dilation, groups
                                      groups)
     geom = _geometry.conv_geometry(input_shape[1:], weight.shape[2:], stride, padding,
                                    dilation)
+    shape = _shape(weight, geom, groups)
+    if max(shape) * compute.itemsize > np.iinfo(np.intp).max:
+        # sizes up to 2**40 multiply past int64: refuse here, before NumPy
+        # raises OverflowError or "array is too big" on an index or a vector
+        raise ValueError(
+            f"{name}: input_shape {input_shape} with padding={padding!r} makes a matrix of "
+            f"shape {shape}, and a vector of {max(shape)} {compute} values is beyond "
+            f"NumPy's 2**63 bytes; use a smaller input_shape"
+        )
     return np.array(weight, dtype=compute, order="C"), input_shape, geom, groups
 
 
@@ -262,7 +284,8 @@ def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...]
         :func:`fastconv.conv2d`.  A 2-D kernel with a 2-D ``input_shape``
         describes a plain matrix convolved with a plain kernel.
     input_shape : tuple of ints, (C_in, *spatial) or (H, W)
-        Shape of one input sample.
+        Shape of one input sample, e.g. ``x.shape`` for an unbatched ``x``
+        (the weight comes first, then the shape).
     stride, padding, dilation, groups
         As for :func:`fastconv.conv2d`, every padding form included.
     format : {'csr', 'csc', 'coo', 'dense'}, default 'csr'
@@ -346,7 +369,9 @@ def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
     ----------
     weight, input_shape, stride, padding, dilation, groups
         As for :func:`convolution_matrix`.  The spatial sizes of
-        ``input_shape`` must be at least 1.
+        ``input_shape`` must be at least 1; zero channels give an empty
+        operator (shape ``(rows, 0)`` or ``(0, columns)``) whose products
+        are empty or zeros.
 
     Returns
     -------
@@ -392,16 +417,20 @@ def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
     args = dict(stride=geom.spatial(geom.stride), padding=pairs,
                 dilation=geom.spatial(geom.dilation), groups=groups)
 
+    def batch(columns, sample_shape):
+        # column j is one sample: the columns form a batch of k samples.  The
+        # sizes are given, not -1: with zero channels every array is empty.
+        columns = np.asarray(columns)
+        return columns.T.reshape((columns.shape[1],) + sample_shape)
+
     def matmat(columns):
-        # column j is one sample: the columns form a batch of k samples
-        batch = np.asarray(columns).T.reshape((-1,) + input_shape)
-        out = conv(batch, weight, **args)
-        return out.reshape(batch.shape[0], -1).T
+        out = conv(batch(columns, input_shape), weight, **args)
+        return out.reshape(out.shape[0], math.prod(output_shape)).T
 
     def rmatmat(columns):
-        batch = np.asarray(columns).T.reshape((-1,) + output_shape)
-        out = conv_transpose(batch, weight, output_padding=output_padding, **args)
-        return out.reshape(batch.shape[0], -1).T
+        out = conv_transpose(batch(columns, output_shape), weight,
+                             output_padding=output_padding, **args)
+        return out.reshape(out.shape[0], math.prod(input_shape)).T
 
     return LinearOperator(
         (math.prod(output_shape), math.prod(input_shape)),
