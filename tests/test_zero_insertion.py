@@ -6,12 +6,13 @@ geometries where the padding becomes a crop.
 """
 
 import itertools
+import math
 
 import numpy as np
 import pytest
 
 import fastconv
-from reference import conv_transpose
+from reference import conv2d_plain, conv_transpose
 
 
 def zero_insert_plain(x, stride):
@@ -44,12 +45,44 @@ def test_matches_plain_loop(seed):
 
 def test_plain_matrix_and_shapes():
     m = np.array([[1, 2], [3, 4]])
-    np.testing.assert_array_equal(fastconv.zero_insert(m, (2, 2)),
-                                  [[1, 0, 2], [0, 0, 0], [3, 0, 4]])
+    for stride in ((2, 2), 2):
+        np.testing.assert_array_equal(fastconv.zero_insert(m, stride),
+                                      [[1, 0, 2], [0, 0, 0], [3, 0, 4]])
     np.testing.assert_array_equal(fastconv.zero_insert(m, (3,)),
                                   [[1, 0, 0, 2], [3, 0, 0, 4]])
     assert fastconv.zero_insert(np.ones((8, 3, 5, 5)), 2).shape == (8, 3, 9, 9)
     assert fastconv.zero_insert(np.ones((1, 1, 4, 1, 0)), (2, 3, 4)).shape == (1, 1, 7, 1, 0)
+
+
+@pytest.mark.parametrize("shape, stride", [((4, 5), 3), ((1, 6), 2), ((3, 1), 4), ((0, 3), 2)])
+def test_int_stride_on_a_plain_matrix_inserts_along_both_axes(shape, stride):
+    """A 2-D x is one (H, W) image, as in conv2d's plain-matrix form."""
+    m = np.arange(1, math.prod(shape) + 1).reshape(shape)
+    np.testing.assert_array_equal(fastconv.zero_insert(m, stride),
+                                  zero_insert_plain(m, (stride, stride)))
+
+
+def test_plain_matrix_zero_insertion_is_the_transposed_convolution():
+    """The textbook picture in the plain-matrix form: zero-insert, pad by
+    k - 1, convolve with the flipped kernel, against the reference scatter."""
+    rng = np.random.default_rng(2)
+    m, kernel = rng.integers(-5, 6, (3, 4)), rng.integers(-5, 6, (3, 2))
+    padded = np.pad(fastconv.zero_insert(m, 2), [(2, 2), (1, 1)])
+    expected = conv_transpose(m[None, None], kernel[None, None], stride=(2, 2))[0, 0]
+    np.testing.assert_array_equal(conv2d_plain(padded, kernel[::-1, ::-1]), expected)
+    np.testing.assert_array_equal(fastconv.conv_transpose2d(m, kernel, stride=2), expected)
+
+
+def test_a_result_too_large_is_a_value_error_with_its_size():
+    # 2 * 2**40 + 1 float64 values: 16 TiB, which no allocation gets
+    with pytest.raises(ValueError, match=r"zero_insert: stride=1099511627776 makes a result "
+                                         r"of shape \(1, 1, 2199023255553\), 17592186044424 "
+                                         r"bytes \(16,384 GiB\).*smaller stride"):
+        fastconv.zero_insert(np.ones((1, 1, 3)), 2**40)
+    # and past 2**63 bytes, which NumPy cannot even ask for
+    with pytest.raises(ValueError, match=r"zero_insert: stride=\(1099511627776, 1, "
+                                         r"1099511627776\).*2199023255553\)"):
+        fastconv.zero_insert(np.ones((3, 2, 3)), (2**40, 1, 2**40))
 
 
 def test_new_array_and_input_untouched():
@@ -67,8 +100,9 @@ def test_bad_stride():
         fastconv.zero_insert(np.ones((1, 1, 4)), 0)
     with pytest.raises(ValueError, match="stride"):
         fastconv.zero_insert(np.ones((1, 1, 4)), (2, 2, 2, 2))
-    with pytest.raises(ValueError, match="stride"):
-        fastconv.zero_insert(np.ones((4, 4)), 2)
+    for x in (np.ones(4), np.ones(())):
+        with pytest.raises(ValueError, match=r"zero_insert: an int stride .* 2-D x.*stride=\(2,\)"):
+            fastconv.zero_insert(x, 2)
     with pytest.raises(TypeError, match="stride"):
         fastconv.zero_insert(np.ones((1, 1, 4)), 1.5)
 

@@ -11,6 +11,7 @@ is here because it is the explanation, and as an independent check.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -27,25 +28,28 @@ def zero_insert(x: ArrayLike, stride: IntOrTuple) -> NDArray[Any]:
 
     Parameters
     ----------
-    x : array_like, shape (N, C, *spatial) or any shape
+    x : array_like, shape (N, C, *spatial), (H, W) or any shape
         Input; any dtype.
     stride : int or tuple of ints
         An int zero-inserts along every axis of ``x`` after the first two
-        (batch and channels).  A tuple of ``m`` ints zero-inserts along the
-        last ``m`` axes, one stride each, e.g. ``stride=(2, 2)`` for a plain
-        (H, W) matrix.  Every stride must be >= 1; 1 leaves the axis as is.
+        (batch and channels), and along both axes of a 2-D ``x``, a plain
+        (H, W) matrix as :func:`fastconv.conv2d` takes it with a plain
+        kernel.  A tuple of ``m`` ints zero-inserts along the last ``m``
+        axes, one stride each, e.g. ``stride=(2,)`` along the last axis
+        only.  Every stride must be >= 1; 1 leaves the axis as is.
 
     Returns
     -------
-    ndarray, shape (..., *((L - 1)*stride + 1 for each spatial size L))
+    ndarray, shape (..., *((L - 1)*stride + 1 for each zero-inserted size L))
         A new array of the dtype of ``x`` with ``x`` at every ``stride``-th
         position and zeros between (an empty axis stays empty).
 
     Raises
     ------
     ValueError
-        If a stride is below 1, if the tuple is longer than ``x.ndim``, or if
-        an int stride is given for an ``x`` without axes after the first two.
+        If a stride is below 1, if the tuple is longer than ``x.ndim``, if
+        an int stride is given for an ``x`` of fewer than 2 axes, or if the
+        result is too large to allocate.
     TypeError
         If a stride is not an int.
 
@@ -53,10 +57,13 @@ def zero_insert(x: ArrayLike, stride: IntOrTuple) -> NDArray[Any]:
     --------
     >>> import numpy as np
     >>> from fastconv import zero_insert
-    >>> zero_insert(np.array([[1, 2], [3, 4]]), (2, 2))
+    >>> zero_insert(np.array([[1, 2], [3, 4]]), 2)
     array([[1, 0, 2],
            [0, 0, 0],
            [3, 0, 4]])
+    >>> zero_insert(np.array([[1, 2], [3, 4]]), (3,))
+    array([[1, 0, 0, 2],
+           [3, 0, 0, 4]])
     >>> zero_insert(np.ones((8, 3, 5, 5)), 2).shape
     (8, 3, 9, 9)
     """
@@ -65,22 +72,36 @@ def zero_insert(x: ArrayLike, stride: IntOrTuple) -> NDArray[Any]:
         n_spatial = len(stride)
         if n_spatial > x.ndim:
             raise ValueError(
-                f"stride has {n_spatial} entries but x has only {x.ndim} axes "
-                f"(shape {x.shape})"
+                f"zero_insert: stride has {n_spatial} entries but x has only {x.ndim} "
+                f"axes (shape {x.shape})"
             )
+    elif x.ndim == 2:
+        n_spatial = 2   # the plain matrix
     else:
         n_spatial = x.ndim - 2
         if n_spatial < 1:
             raise ValueError(
-                f"an int stride zero-inserts along the axes after (N, C), but x has "
-                f"shape {x.shape}; pass one stride per axis, e.g. stride=(2, 2)"
+                f"zero_insert: an int stride zero-inserts along the axes after (N, C), "
+                f"or both axes of a 2-D x, but x has shape {x.shape}; pass a tuple of "
+                f"one stride per axis to zero-insert along, e.g. stride=(2,) for a 1-D x"
             )
     strides = _geometry._per_dim(stride, n_spatial, "stride", 1)
     lead, spatial = x.shape[:x.ndim - n_spatial], x.shape[x.ndim - n_spatial:]
     # L values leave L - 1 gaps of stride - 1 zeros
-    out = np.zeros(lead + tuple(_geometry.zero_inserted_size(L, s)
-                                for L, s in zip(spatial, strides)),
-                   dtype=x.dtype)
+    shape = lead + tuple(_geometry.zero_inserted_size(L, s) for L, s in zip(spatial, strides))
+    out = None
+    nbytes = math.prod(shape) * x.dtype.itemsize
+    if max(shape + (nbytes,)) <= np.iinfo(np.intp).max:
+        try:
+            out = np.zeros(shape, dtype=x.dtype)
+        except MemoryError:
+            pass
+    if out is None:
+        raise ValueError(
+            f"zero_insert: stride={stride!r} makes a result of shape {shape}, "
+            f"{nbytes} bytes ({nbytes / 2**30:,.0f} GiB), which cannot be allocated; "
+            f"use a smaller stride"
+        )
     out[(slice(None),) * len(lead) + tuple(slice(None, None, s) for s in strides)] = x
     return out
 
