@@ -7,11 +7,13 @@ geometries where the padding becomes a crop.
 
 import itertools
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
 
 import fastconv
+from fastconv import _methods
 from reference import conv2d_plain, conv_transpose
 
 
@@ -151,3 +153,85 @@ def test_zero_insertion_in_2d_and_3d_with_crops():
         out = fn(x, weight, stride=stride, padding=tuple(pairs), output_padding=op,
                  method="zero_insertion")
         np.testing.assert_allclose(out, expected, atol=1e-12)
+
+
+def conv_transpose1d_scatter(x, weight, stride, pad_before, out_size, dilation=1):
+    """Scatter with Python ints for the positions, one group: for sizes
+    where the reference's full, uncropped output would not fit."""
+    out = np.zeros((x.shape[0], weight.shape[1], out_size), dtype=np.result_type(x, weight))
+    for i, t in itertools.product(range(x.shape[2]), range(weight.shape[2])):
+        j = i * stride + t * dilation - pad_before
+        if 0 <= j < out_size:
+            out[:, :, j] += x[:, :, i] @ weight[:, :, t]
+    return out
+
+
+# (size, kernel, stride, dilation, padding pair, output_padding): strides,
+# paddings and dilations of up to 2**40 with outputs of a few values; the
+# zero-inserted input would have up to 2**41 values, 16 TiB in float64
+HUGE = [
+    (3, 2, 2**40, 1, (2**40 - 1, 2**40 - 1), 0),
+    (3, 3, 2**40, 1, (2**40 - 1, 2**40 - 1), 0),
+    (3, 3, 2**40, 1, (2**40 - 2, 2**40 - 2), 5),
+    (2, 2, 2**40, 2**40, (2**40 - 1, 2**40 - 1), 0),   # dilation beyond the output too
+    (2, 2, 2**40, 2**40 - 3, (2**40 - 4, 2**40 - 4), 1),
+    (3, 2, 1, 2**40, (2**40, 0), 0),                  # a crop of 2**40, then padding
+]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float64])
+@pytest.mark.parametrize("size, k, s, d, pair, op", HUGE)
+def test_huge_stride_and_padding_build_only_what_is_read(size, k, s, d, pair, op, dtype):
+    """Zero insertion gives the scatter's small output, exactly, as every
+    other method does, and allocates about as much as the output."""
+    rng = np.random.default_rng(size * 10 + k)
+    x = rng.integers(-9, 10, (2, 3, size)).astype(dtype)
+    weight = rng.integers(-9, 10, (3, 2, k)).astype(dtype)
+    out_size = (size - 1) * s - sum(pair) + d * (k - 1) + 1 + op
+    assert out_size <= 20
+    expected = conv_transpose1d_scatter(x, weight, s, pair[0], out_size, d)
+    assert np.count_nonzero(expected) >= 4
+    args = dict(stride=s, padding=(pair,), output_padding=op, dilation=d)
+    tracemalloc.start()
+    try:
+        out = fastconv.conv_transpose1d(x, weight, **args, method="zero_insertion")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(out, expected)
+    assert out.dtype == dtype and peak < 64 * 1024
+    for method in fastconv.CONV_TRANSPOSE_METHODS:
+        if dtype == np.int64 and not _methods.supports_integers("conv_transpose", method):
+            continue
+        np.testing.assert_array_equal(
+            fastconv.conv_transpose1d(x, weight, **args, method=method), expected,
+            err_msg=method)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_dilation_beyond_the_output_and_large_paddings(seed):
+    """Small random geometries where the dilation exceeds the output size
+    (the runs the taps read are laid side by side) or the padding crops
+    most of the zero-inserted input, against the reference."""
+    rng = np.random.default_rng(300 + seed)
+    nd = 1 + seed % 3
+    while True:
+        size = [int(n) for n in rng.integers(1, 4, nd)]
+        k = [int(n) for n in rng.integers(1, 4, nd)]
+        s = [int(n) for n in rng.integers(1, 5, nd)]
+        d = [int(n) for n in rng.integers(1, 9, nd)]
+        pairs = [tuple(int(v) for v in rng.integers(0, 12, 2)) for _ in range(nd)]
+        op = [int(rng.integers(0, max(a, b))) for a, b in zip(s, d)]
+        out = [(n - 1) * st - p0 - p1 + dl * (kk - 1) + 1 + o
+               for n, kk, st, dl, (p0, p1), o in zip(size, k, s, d, pairs, op)]
+        if min(out) >= 1:
+            break
+    groups = 1 + seed % 2
+    x = rng.integers(-9, 10, (2, 2 * groups) + tuple(size))
+    weight = rng.integers(-9, 10, (2 * groups, 2) + tuple(k))
+    expected = conv_transpose(x, weight, stride=tuple(s), padding=pairs,
+                              output_padding=tuple(op), dilation=tuple(d), groups=groups)
+    fn = getattr(fastconv, f"conv_transpose{nd}d")
+    got = fn(x, weight, stride=s, padding=tuple(pairs), output_padding=op, dilation=d,
+             groups=groups, method="zero_insertion")
+    np.testing.assert_array_equal(got, expected)

@@ -7,6 +7,10 @@ stride-1 convolution with the kernel flipped in every spatial dim and its
 input / output channel axes swapped within each group.  It does
 ``stride**ndim`` times the work of the scatter-add, most of it on zeros; it
 is here because it is the explanation, and as an independent check.
+
+The method builds only the positions of that zero-inserted, padded input
+which the convolution reads (see :func:`_read_window`): a stride or a
+padding of 2**40 costs no more memory than the output.
 """
 
 from __future__ import annotations
@@ -106,38 +110,58 @@ def zero_insert(x: ArrayLike, stride: IntOrTuple) -> NDArray[Any]:
     return out
 
 
+def _read_window(geom):
+    """Per spatial dim, what the stride-1 convolution of the zero-inserted,
+    padded input reads, as ``(size, dilation, read, source)``: it runs on a
+    window of ``size`` positions with ``dilation``, whose positions ``read``
+    hold the input values ``source`` and every other one a zero.
+
+    Output ``o`` reads position ``o + t*d`` of the padded axis, which starts
+    ``before`` positions ahead of the first input value (a negative
+    ``before`` is a crop).  With ``d`` at most the output size ``O`` the
+    positions read are the window of ``O + d*(k - 1)`` starting there; with
+    ``d`` beyond it, the ``k`` runs of ``O`` positions that the taps read
+    are laid side by side, ``O`` apart, and read with dilation ``O``: the
+    gaps between them, which nothing reads, are never built.  Either way the
+    window is at most ``k*O`` positions, whatever the stride and padding.
+    """
+    per_dim = []
+    for size, out, k, s, d, (before, _) in zip(
+            geom.output_spatial, geom.input_spatial, geom.kernel_size, geom.stride,
+            geom.dilation, geom.zero_insertion_padding()):
+        step = min(d, out)
+        window = np.arange(out + step * (k - 1))
+        # position in the zero-inserted axis: window // step is the tap's
+        # run, moved by the gap dropped before it
+        z = window - before + window // step * (d - step)
+        hit = (z >= 0) & (z <= (size - 1) * s) & (z % s == 0)
+        per_dim.append((window.size, step, np.flatnonzero(hit), z[hit] // s))
+    return per_dim
+
+
 @_methods.register(_methods.CONV_TRANSPOSE, "zero_insertion")
 def conv_transpose_zero_insertion(x, weight, geom, groups, n_threads):
     """Zero-insert, pad / crop, then the direct convolution with the kernel
     flipped and its channel axes swapped within each group.
 
-    The inserted zeros are multiplied by the kernel like any value, so an
-    inf or NaN in the weight makes NaN (0 * inf) in outputs the other
-    methods leave finite when the stride is above 1.
+    Only the part of the zero-inserted, padded input that the convolution
+    reads is built, with its zeros: at most kernel x output positions per
+    dim, however large the stride or padding.  The inserted zeros and the
+    padding are multiplied by the kernel like any value, so an inf or NaN in
+    the weight makes NaN (0 * inf) in outputs the other methods leave
+    finite.
     """
     n_batch, c_in = x.shape[:2]
     cout_g = weight.shape[1]
     kernel = weight.shape[2:]
-    inserted = zero_insert(x, geom.stride)
-
-    # Per dim the inner convolution reads the window [start, stop) of the
-    # zero-inserted axis, [-before, size + after) for the padding of
-    # ConvGeometry.zero_insertion_padding; outside [0, size) it is zero
-    # padding, and a negative padding crops.
-    window, pads = [], []
-    for size, (before, after) in zip(inserted.shape[2:], geom.zero_insertion_padding()):
-        start, stop = -before, size + after
-        lo, hi = max(start, 0), min(stop, size)
-        if lo >= hi:
-            # no input value reaches the output: it is all zeros
-            return np.zeros((n_batch, cout_g * groups) + geom.input_spatial, dtype=x.dtype)
-        window.append(slice(lo, hi))
-        pads.append((lo - start, stop - hi))
-    inserted = np.ascontiguousarray(inserted[(Ellipsis,) + tuple(window)])
-    inner = _geometry.conv_geometry(inserted.shape[2:], kernel, 1, pads, geom.dilation)
+    sizes, dilation, read, source = zip(*_read_window(geom))
+    window = np.zeros((n_batch, c_in) + sizes, dtype=x.dtype)
+    both = (slice(None), slice(None))
+    window[both + np.ix_(*read)] = x[both + np.ix_(*source)]
+    inner = _geometry.conv_geometry(sizes, kernel, 1, 0, dilation)
 
     # (C_in, C_out/g, *k) -> (C_out, C_in/g, *k) group by group, taps reversed
     flipped = weight.reshape((groups, c_in // groups, cout_g) + kernel).swapaxes(1, 2)
     flipped = flipped.reshape((groups * cout_g, c_in // groups) + kernel)
     flipped = np.ascontiguousarray(flipped[:, :, ::-1, ::-1, ::-1])
-    return _methods.conv_direct(inserted, flipped, inner, groups, n_threads)
+    return _methods.conv_direct(window, flipped, inner, groups, n_threads)
