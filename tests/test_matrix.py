@@ -311,6 +311,28 @@ def test_csc_index_pointers_count_against_the_limit():
         fastconv.convolution_matrix(*args, stride=2**30, format="csc")
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("op", ["conv", "conv_transpose"])
+def test_dense_inf_input_is_inf_where_read_and_nan_elsewhere_in_its_sample(op):
+    """The dense product multiplies every input by its column, 0 * inf = nan
+    where the kernel does not reach: the outputs that read the inf are inf
+    (as in the reference), every other output of that sample NaN, both
+    output channels; the other sample is untouched (docs/conventions.rst)."""
+    rng = np.random.default_rng(8)
+    x = rng.random((2, 1, 7)) + 0.5
+    x[0, 0, 2] = np.inf
+    weight = rng.random((2, 1, 3) if op == "conv" else (1, 2, 3)) + 0.5
+    reference = conv if op == "conv" else conv_transpose
+    expected = reference(x, weight)
+    reads = np.isinf(expected[0])
+    assert reads.any() and not reads.all()
+    out = getattr(fastconv, f"{op}1d")(x, weight, method="dense")
+    assert np.isposinf(out[0][reads]).all() and np.isnan(out[0][~reads]).all()
+    np.testing.assert_allclose(out[1], expected[1], rtol=1e-12)
+    x[0, 0, 2] = np.nan
+    assert np.isnan(getattr(fastconv, f"{op}1d")(x, weight, method="dense")[0]).all()
+
+
 # --------------------------------------------------------------------------
 # arguments and dtypes
 # --------------------------------------------------------------------------

@@ -175,9 +175,11 @@ def conv_dense(x, weight, geom, groups, n_threads):
     1 GiB).
 
     The product multiplies every input value, by an explicit 0 where the
-    kernel does not reach it, so a NaN or inf input makes every output of its
-    sample NaN (0 * inf is NaN); the other methods spread it only to the
-    outputs that read it.
+    kernel does not reach it, and 0 * NaN and 0 * inf are NaN: a NaN input
+    makes every output of its sample NaN, an inf input makes the outputs
+    that read it inf (as in the other methods) and every other output of its
+    sample NaN.  The other methods spread NaN and inf only to the outputs
+    that read them.
     """
     matrix = _dense(_method_name(_methods.CONV, geom, "dense"), _METHOD_FIX,
                     weight, geom, groups)
@@ -202,8 +204,7 @@ def conv_transpose_sparse(x, weight, geom, groups, n_threads):
 @_methods.register(_methods.CONV_TRANSPOSE, "dense")
 def conv_transpose_dense(x, weight, geom, groups, n_threads):
     """The transpose of the dense convolution matrix times the batch (at
-    most DENSE_LIMIT; NaN and inf spread to the whole sample, as for the
-    convolution's 'dense')."""
+    most DENSE_LIMIT; NaN and inf inputs as for the convolution's 'dense')."""
     matrix = _dense(_method_name(_methods.CONV_TRANSPOSE, geom, "dense"), _METHOD_FIX,
                     weight, geom, groups)
     return _batch_product(matrix.T, x,
