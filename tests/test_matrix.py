@@ -240,9 +240,97 @@ def test_dense_over_one_gib_raises_naming_the_size():
     nbytes = 198 ** 2 * 200 ** 2 * 4
     with pytest.raises(ValueError, match=rf"5\.84 GiB \({nbytes} bytes\)"):
         fastconv.conv2d(x, w, method="dense")
-    with pytest.raises(ValueError, match=rf"{nbytes} bytes"):
+    with pytest.raises(ValueError, match=rf"conv_transpose2d\(method='dense'\).*{nbytes} bytes"):
         fastconv.conv_transpose2d(np.ones((2, 1, 198, 198), dtype=np.float32), w,
                                   method="dense")
+
+
+def test_sparse_over_the_limit_raises_naming_the_count():
+    """A 128 -> 128 channel 3x3 layer on 64x64: 64*64 outputs x 128 x 128 x 9
+    taps = 603979776 non-zeros, refused before anything is built (it once
+    took more than 8 GiB)."""
+    x = np.ones((1, 128, 64, 64), dtype=np.float32)
+    w = np.ones((128, 128, 3, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"conv2d\(method='sparse'\).* 603979776 non-zeros"
+                                         r".* 134217728 .*method='direct'"):
+        fastconv.conv2d(x, w, padding=1, method="sparse")
+    # the transposed one with the same weight: its adjoint has an output
+    # position per input position, 64*64 again
+    with pytest.raises(ValueError, match=r"conv_transpose2d\(method='sparse'\)"
+                                         r".* 603979776 non-zeros.*method='direct'"):
+        fastconv.conv_transpose2d(x, w, stride=2, padding=1, method="sparse")
+    for fmt in ("csr", "csc", "coo"):
+        with pytest.raises(ValueError, match=r"convolution_matrix: .* 603979776 non-zeros"
+                                             r".*conv_operator"):
+            fastconv.convolution_matrix(w, (128, 64, 64), padding=1, format=fmt)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "sparse", "transposed"])
+def test_sparse_limit_is_the_count_of_entries_taps_in_padding_included(monkeypatch, fmt):
+    """5 outputs x C_out 2 x C_in 3 x 3 taps = 90: allowed at a limit of 90,
+    refused at 89, whichever way the matrix is asked for."""
+    rng = np.random.default_rng(4)
+    weight = rng.integers(-5, 6, (2, 3, 3))
+    x = rng.integers(-5, 6, (1, 3, 5))
+    y = rng.integers(-5, 6, (1, 2, 5))
+
+    def build():
+        if fmt == "sparse":
+            return fastconv.conv1d(x, weight, padding=1, method="sparse")
+        if fmt == "transposed":
+            return fastconv.conv_transpose1d(y, weight, padding=1, method="sparse")
+        return fastconv.convolution_matrix(weight, (3, 5), padding=1, format=fmt)
+
+    monkeypatch.setattr(fastconv._matrix, "SPARSE_LIMIT", 90)
+    out = build()
+    if fmt == "sparse":
+        np.testing.assert_array_equal(out, conv(x, weight, padding=[(1, 1)]))
+    elif fmt == "transposed":
+        np.testing.assert_array_equal(out, conv_transpose(y, weight, padding=[(1, 1)]))
+    else:
+        # the first and last outputs have a tap in padding, which has no entry
+        assert out.nnz == 90 - 2 * 2 * 3
+    monkeypatch.setattr(fastconv._matrix, "SPARSE_LIMIT", 89)
+    with pytest.raises(ValueError, match=r"up to 90 non-zeros \(5 output positions x 2 "
+                                         r"output channels x 3 input channels per group "
+                                         r"x 3 taps\), more than the limit of 89"):
+        build()
+
+
+def test_csc_index_pointers_count_against_the_limit():
+    """One non-zero in 2**30 columns: COO and CSR hold it, CSC would need
+    2**30 + 1 column pointers (8 GiB)."""
+    args = (np.ones((1, 1, 1)), (1, 2**30))
+    for fmt in ("coo", "csr"):
+        matrix = fastconv.convolution_matrix(*args, stride=2**30, format=fmt)
+        assert matrix.shape == (1, 2**30) and matrix.nnz == 1
+        assert matrix.tocoo().coords[1].tolist() == [0]
+    with pytest.raises(ValueError, match=r"convolution_matrix: a csc matrix of shape "
+                                         r"\(1, 1073741824\) stores 1073741825 index "
+                                         r"pointers.*format='coo'"):
+        fastconv.convolution_matrix(*args, stride=2**30, format="csc")
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("op", ["conv", "conv_transpose"])
+def test_dense_inf_input_is_inf_where_read_and_nan_elsewhere_in_its_sample(op):
+    """The dense product multiplies every input by its column, 0 * inf = nan
+    where the kernel does not reach: the outputs that read the inf are inf
+    (as in the reference), every other output of that sample NaN, both
+    output channels; the other sample is untouched (docs/conventions.rst)."""
+    rng = np.random.default_rng(8)
+    x = rng.random((2, 1, 7)) + 0.5
+    x[0, 0, 2] = np.inf
+    weight = rng.random((2, 1, 3) if op == "conv" else (1, 2, 3)) + 0.5
+    reference = conv if op == "conv" else conv_transpose
+    expected = reference(x, weight)
+    reads = np.isinf(expected[0])
+    assert reads.any() and not reads.all()
+    out = getattr(fastconv, f"{op}1d")(x, weight, method="dense")
+    assert np.isposinf(out[0][reads]).all() and np.isnan(out[0][~reads]).all()
+    np.testing.assert_allclose(out[1], expected[1], rtol=1e-12)
+    x[0, 0, 2] = np.nan
+    assert np.isnan(getattr(fastconv, f"{op}1d")(x, weight, method="dense")[0]).all()
 
 
 # --------------------------------------------------------------------------
@@ -316,6 +404,77 @@ def test_refuses_its_own_bad_arguments():
         fastconv.convolution_matrix(np.ones((3, 3), dtype=complex), (4, 4))
     with pytest.raises(ValueError, match="spatial sizes"):
         fastconv.conv_operator(np.ones((1, 1, 3)), (1, 0), padding=2)
+
+
+def test_arguments_in_the_order_x_kernel_are_explained():
+    """The classic notebook passes the input first: say which order it is."""
+    x, kernel = np.arange(16).reshape(4, 4), np.ones((3, 3))
+    for fn in (fastconv.convolution_matrix, fastconv.conv_operator):
+        name = fn.__name__
+        for given in (kernel, kernel.tolist()):
+            with pytest.raises(TypeError, match=rf"{name}: input_shape must be a tuple of "
+                                                rf"ints, got an array of shape \(3, 3\); "
+                                                rf".*weight first, then input_shape such "
+                                                rf"as x\.shape: {name}\(kernel, x\.shape\)"):
+                fn(x, given)
+    # the right order works
+    assert fastconv.convolution_matrix(kernel, x.shape).shape == (4, 16)
+
+
+@pytest.mark.parametrize("fn", [fastconv.convolution_matrix, fastconv.conv_operator])
+def test_shape_beyond_int64_raises_naming_input_shape(fn):
+    """(2**40)**3 columns, and with a 2**40 stride one row: once an
+    OverflowError from an index computed past int64."""
+    weight = np.ones((1, 1, 1, 1, 1))
+    side = 2**40
+    for stride in (1, side):
+        with pytest.raises(ValueError, match=rf"{fn.__name__}: input_shape \(1, {side}, "
+                                             rf"{side}, {side}\) .*{side ** 3}\).*2\*\*63"):
+            fn(weight, (1, side, side, side), stride=stride)
+    # 2**21 per side is 2**63 columns, one past int64; 2**20 per side fits a
+    # vector's index but not its bytes (2**60 float64 values); the rows from
+    # a large padding count too
+    with pytest.raises(ValueError, match="input_shape"):
+        fn(weight, (1, 2**21, 2**21, 2**21))
+    with pytest.raises(ValueError, match="input_shape"):
+        fn(weight, (1, 2**20, 2**20, 2**20))
+    with pytest.raises(ValueError, match=r"input_shape \(1, 1, 1, 1\) with padding=1099511627776"):
+        fn(weight, (1, 1, 1, 1), padding=side)
+
+
+def test_zero_channels_give_an_empty_matrix_and_operator():
+    """Zero input or output channels: the matrix and the operator have the
+    same, partly empty, shape, and the products are zeros of that shape."""
+    for weight_shape, input_shape, groups, shape in [
+        ((0, 0, 3, 3), (0, 5, 5), 1, (0, 0)),
+        ((0, 0, 3, 3), (0, 5, 5), 2, (0, 0)),
+        ((2, 0, 3, 3), (0, 5, 5), 1, (18, 0)),     # no input channel
+        ((4, 0, 3), (0, 6), 2, (16, 0)),
+        ((0, 2, 3, 3), (2, 5, 5), 1, (0, 50)),     # no output channel
+        ((0, 1, 3, 3), (2, 5, 5), 2, (0, 50)),
+    ]:
+        weight = np.ones(weight_shape)
+        matrix = fastconv.convolution_matrix(weight, input_shape, groups=groups)
+        operator = fastconv.conv_operator(weight, input_shape, groups=groups)
+        assert matrix.shape == operator.shape == shape and matrix.nnz == 0
+        rows, cols = shape
+        np.testing.assert_array_equal(operator.matvec(np.ones(cols)), np.zeros(rows))
+        np.testing.assert_array_equal(operator.rmatvec(np.ones(rows)), np.zeros(cols))
+        np.testing.assert_array_equal(operator.matmat(np.ones((cols, 3))),
+                                      np.zeros((rows, 3)))
+        np.testing.assert_array_equal(operator.rmatmat(np.ones((rows, 3))),
+                                      np.zeros((cols, 3)))
+        # and a batch of no columns
+        assert operator.matmat(np.ones((cols, 0))).shape == (rows, 0)
+
+
+def test_zero_channels_with_a_huge_input_build_nothing():
+    """Without a channel pair there is no pattern to build, however large
+    the input: the COO and dense matrices are empty."""
+    weight = np.ones((0, 1, 3))
+    matrix = fastconv.convolution_matrix(weight, (1, 2**40), format="coo")
+    assert matrix.shape == (0, 2**40) and matrix.nnz == 0
+    assert fastconv.convolution_matrix(weight, (1, 2**40), format="dense").shape == (0, 2**40)
 
 
 def test_empty_input_gives_empty_columns():

@@ -37,6 +37,13 @@ FORMATS = ("csr", "csc", "coo", "dense")
 #: Largest dense matrix, in bytes, that format="dense" / method="dense" builds.
 DENSE_LIMIT = 2**30
 
+#: Most non-zeros a sparse matrix (any sparse ``format=``, method="sparse")
+#: may have, counted before anything is built as output positions x C_out x
+#: C_in / groups x taps (taps that land in padding included, so an upper
+#: bound).  Building takes about 20 (float32) to 28 (float64) bytes a
+#: non-zero at its peak, so at most about 3.5 GiB.
+SPARSE_LIMIT = 2**27
+
 
 # --------------------------------------------------------------------------
 # building the matrix from a checked 5-D weight and a geometry
@@ -56,6 +63,10 @@ def _coo(weight, geom, groups):
     without a sort.
     """
     shape = _shape(weight, geom, groups)
+    if weight.size == 0:
+        # no channel pair: skip the spatial pattern, which input_shape alone
+        # can make arbitrarily large
+        return sparse.coo_array(shape, dtype=weight.dtype)
     c_out, cin_g = weight.shape[:2]
     cout_g = c_out // groups
     n_out = math.prod(geom.output_spatial)
@@ -90,20 +101,44 @@ def _coo(weight, geom, groups):
     return sparse.coo_array((data.ravel(), (rows.ravel(), cols.ravel())), shape=shape)
 
 
-def _check_dense_size(shape, dtype):
+def _check_dense_size(name, shape, dtype, fix):
     """Refuse, before allocating, a dense matrix larger than DENSE_LIMIT."""
     nbytes = shape[0] * shape[1] * np.dtype(dtype).itemsize
     if nbytes > DENSE_LIMIT:
         raise ValueError(
-            f"a dense convolution matrix of shape {shape} ({np.dtype(dtype)}) would "
-            f"need {nbytes / 2**30:.3g} GiB ({nbytes} bytes), more than the "
-            f"{DENSE_LIMIT // 2**30} GiB limit; use a sparse format or method='sparse'"
+            f"{name}: a dense convolution matrix of shape {shape} ({np.dtype(dtype)}) "
+            f"would need {nbytes / 2**30:.3g} GiB ({nbytes} bytes), more than the "
+            f"{DENSE_LIMIT // 2**30} GiB limit (DENSE_LIMIT); {fix}"
         )
 
 
-def _dense(weight, geom, groups):
-    _check_dense_size(_shape(weight, geom, groups), weight.dtype)
-    return _coo(weight, geom, groups).toarray()
+def _check_sparse_size(name, weight, geom, fix):
+    """Refuse, before building anything, a matrix of more than SPARSE_LIMIT
+    non-zeros (the bound of SPARSE_LIMIT's comment)."""
+    c_out, cin_g = weight.shape[:2]
+    n_out = math.prod(geom.output_spatial)
+    nonzeros = n_out * c_out * cin_g * geom.n_taps
+    if nonzeros > SPARSE_LIMIT:
+        raise ValueError(
+            f"{name}: the convolution matrix would have up to {nonzeros} non-zeros "
+            f"({n_out} output positions x {c_out} output channels x {cin_g} input "
+            f"channels per group x {geom.n_taps} taps), more than the limit of "
+            f"{SPARSE_LIMIT} (SPARSE_LIMIT, about 3.5 GiB while built); {fix}"
+        )
+
+
+def _checked_coo(name, fix, weight, geom, groups):
+    """:func:`_coo`, refused first if over SPARSE_LIMIT (``name`` and ``fix``
+    for the message)."""
+    _check_sparse_size(name, weight, geom, fix)
+    return _coo(weight, geom, groups)
+
+
+def _dense(name, fix, weight, geom, groups):
+    """The dense matrix, refused first if over DENSE_LIMIT (or, for the
+    sparse matrix it is built from, SPARSE_LIMIT)."""
+    _check_dense_size(name, _shape(weight, geom, groups), weight.dtype, fix)
+    return _checked_coo(name, fix, weight, geom, groups).toarray()
 
 
 # --------------------------------------------------------------------------
@@ -117,48 +152,66 @@ def _batch_product(matrix, x, out_shape):
     return np.ascontiguousarray(out.T).reshape(out_shape)
 
 
+#: What the methods' size errors suggest instead.
+_METHOD_FIX = "use method='direct' or method='gemm', which build no matrix"
+
+
+def _method_name(op, geom, method):
+    """The call a method's error names, e.g. "conv2d(method='sparse')"."""
+    return f"{op}{geom.ndim}d(method={method!r})"
+
+
 @_methods.register(_methods.CONV, "sparse")
 def conv_sparse(x, weight, plan):
-    """The CSR convolution matrix times the batch."""
+    """The CSR convolution matrix times the batch (at most SPARSE_LIMIT,
+    2**27, non-zeros)."""
     geom, groups = plan.geom, plan.groups
-    matrix = _coo(weight, geom, groups).tocsr()
+    matrix = _checked_coo(_method_name(_methods.CONV, geom, "sparse"), _METHOD_FIX,
+                          weight, geom, groups).tocsr()
     return _batch_product(matrix, x, (x.shape[0], weight.shape[0]) + geom.output_spatial)
 
 
 @_methods.register(_methods.CONV, "dense")
 def conv_dense(x, weight, plan):
-    """The dense convolution matrix times the batch (at most DENSE_LIMIT bytes).
+    """The dense convolution matrix times the batch (at most DENSE_LIMIT,
+    1 GiB).
 
     The product multiplies every input value, by an explicit 0 where the
-    kernel does not reach it, so a NaN or inf input makes every output of its
-    sample NaN (0 * inf is NaN); the other methods spread it only to the
-    outputs that read it.
+    kernel does not reach it, and 0 * NaN and 0 * inf are NaN: a NaN input
+    makes every output of its sample NaN, an inf input makes the outputs
+    that read it inf (as in the other methods) and every other output of its
+    sample NaN.  The other methods spread NaN and inf only to the outputs
+    that read them.
     """
     geom, groups = plan.geom, plan.groups
-    matrix = _dense(weight, geom, groups)
+    matrix = _dense(_method_name(_methods.CONV, geom, "dense"), _METHOD_FIX,
+                    weight, geom, groups)
     return _batch_product(matrix, x, (x.shape[0], weight.shape[0]) + geom.output_spatial)
 
 
 @_methods.register(_methods.CONV_TRANSPOSE, "sparse")
 def conv_transpose_sparse(x, weight, plan):
-    """The transpose of the sparse convolution matrix times the batch.
+    """The transpose of the sparse convolution matrix times the batch (at
+    most SPARSE_LIMIT, 2**27, non-zeros).
 
     The transposed-convolution weight (C_in, C_out / groups, *kernel) is the
     conv-layout weight of its adjoint, whose matrix is built as CSC so that
     its transpose is CSR.
     """
     geom, groups = plan.geom, plan.groups
-    matrix = _coo(weight, geom, groups).tocsc()
+    matrix = _checked_coo(_method_name(_methods.CONV_TRANSPOSE, geom, "sparse"),
+                          _METHOD_FIX, weight, geom, groups).tocsc()
     return _batch_product(matrix.T, x,
                           (x.shape[0], weight.shape[1] * groups) + geom.input_spatial)
 
 
 @_methods.register(_methods.CONV_TRANSPOSE, "dense")
 def conv_transpose_dense(x, weight, plan):
-    """The transpose of the dense convolution matrix times the batch (NaN and
-    inf spread to the whole sample, as for :func:`conv_dense`)."""
+    """The transpose of the dense convolution matrix times the batch (at
+    most DENSE_LIMIT; NaN and inf inputs as for the convolution's 'dense')."""
     geom, groups = plan.geom, plan.groups
-    matrix = _dense(weight, geom, groups)
+    matrix = _dense(_method_name(_methods.CONV_TRANSPOSE, geom, "dense"), _METHOD_FIX,
+                    weight, geom, groups)
     return _batch_product(matrix.T, x,
                           (x.shape[0], weight.shape[1] * groups) + geom.input_spatial)
 
@@ -177,6 +230,15 @@ def _normalise(name, weight, input_shape, stride, padding, dilation, groups
     """
     weight = np.asarray(weight)
     compute, _ = _validation.dtypes({"weight": weight})
+    if isinstance(input_shape, np.ndarray) or (
+            isinstance(input_shape, (tuple, list))
+            and any(isinstance(v, (tuple, list, np.ndarray)) for v in input_shape)):
+        # the classic notebook's order, (x, kernel): the data where the shape goes
+        raise TypeError(
+            f"{name}: input_shape must be a tuple of ints, got an array of shape "
+            f"{np.shape(input_shape)}; the arguments are the weight first, then "
+            f"input_shape such as x.shape: {name}(kernel, x.shape), not {name}(x, kernel)"
+        )
     if not isinstance(input_shape, (tuple, list)):
         raise TypeError(f"{name}: input_shape must be a tuple of ints, got {input_shape!r}")
     input_shape = tuple(_validation.as_int(v, "input_shape") for v in input_shape)
@@ -198,6 +260,15 @@ def _normalise(name, weight, input_shape, stride, padding, dilation, groups
                                            weight.shape, groups)
     geom = _geometry.conv_geometry(input_shape[1:], weight.shape[2:], stride, padding,
                                    dilation)
+    shape = _shape(weight, geom, groups)
+    if max(shape) * compute.itemsize > np.iinfo(np.intp).max:
+        # sizes up to 2**40 multiply past int64: refuse here, before NumPy
+        # raises OverflowError or "array is too big" on an index or a vector
+        raise ValueError(
+            f"{name}: input_shape {input_shape} with padding={padding!r} makes a matrix of "
+            f"shape {shape}, and a vector of {max(shape)} {compute} values is beyond "
+            f"NumPy's 2**63 bytes; use a smaller input_shape"
+        )
     return np.array(weight, dtype=compute, order="C"), input_shape, geom, groups
 
 
@@ -219,7 +290,8 @@ def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...]
         :func:`fastconv.conv2d`.  A 2-D kernel with a 2-D ``input_shape``
         describes a plain matrix convolved with a plain kernel.
     input_shape : tuple of ints, (C_in, *spatial) or (H, W)
-        Shape of one input sample.
+        Shape of one input sample, e.g. ``x.shape`` for an unbatched ``x``
+        (the weight comes first, then the shape).
     stride, padding, dilation, groups
         As for :func:`fastconv.conv2d`, every padding form included.
     format : {'csr', 'csc', 'coo', 'dense'}, default 'csr'
@@ -239,9 +311,15 @@ def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...]
     ------
     ValueError
         For arguments the convolution would refuse, an unknown ``format``,
-        or a 'dense' matrix that would need more than 1 GiB.
+        an ``input_shape`` whose rows or columns no NumPy vector could hold,
+        a 'dense' matrix that would need more than 1 GiB (``DENSE_LIMIT``),
+        or a sparse one with more than 2**27 (``SPARSE_LIMIT``) non-zeros,
+        counted as output positions x C_out x C_in / groups x taps, or
+        with more than 2**27 index pointers (rows for 'csr', columns for
+        'csc').  :func:`conv_operator` has none of these limits.
     TypeError
-        For unsupported dtypes.
+        For unsupported dtypes, and for an array as ``input_shape`` (the
+        arguments in the order ``(x, kernel)``).
 
     Examples
     --------
@@ -259,13 +337,26 @@ def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...]
     >>> C.shape, C.format
     ((8192, 3072), 'csr')
     """
+    name = "convolution_matrix"
     if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-    weight, _, geom, groups = _normalise("convolution_matrix", weight, input_shape,
+        raise ValueError(f"{name}: format must be one of {FORMATS}, got {format!r}")
+    weight, _, geom, groups = _normalise(name, weight, input_shape,
                                          stride, padding, dilation, groups)
     weight = _api.to5d(weight, geom.ndim)
+    operator = "conv_operator, which builds no matrix"
     if format == "dense":
-        return _dense(weight, geom, groups)
+        return _dense(name, f"use a sparse format, or {operator}", weight, geom, groups)
+    _check_sparse_size(name, weight, geom, f"use {operator}")
+    # CSR keeps a pointer per row, CSC one per column: with few non-zeros
+    # (a large stride, zero channels) they can outnumber the non-zeros
+    shape = _shape(weight, geom, groups)
+    pointers = {"csr": shape[0] + 1, "csc": shape[1] + 1}.get(format, 0)
+    if pointers > SPARSE_LIMIT:
+        raise ValueError(
+            f"{name}: a {format} matrix of shape {shape} stores {pointers} index "
+            f"pointers, more than the limit of {SPARSE_LIMIT} (SPARSE_LIMIT); use "
+            f"format='coo', or {operator}"
+        )
     return _coo(weight, geom, groups).asformat(format)
 
 
@@ -284,7 +375,9 @@ def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
     ----------
     weight, input_shape, stride, padding, dilation, groups
         As for :func:`convolution_matrix`.  The spatial sizes of
-        ``input_shape`` must be at least 1.
+        ``input_shape`` must be at least 1; zero channels give an empty
+        operator (shape ``(rows, 0)`` or ``(0, columns)``) whose products
+        are empty or zeros.
 
     Returns
     -------
@@ -295,7 +388,8 @@ def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
     Raises
     ------
     ValueError, TypeError
-        As for :func:`convolution_matrix`.
+        As for :func:`convolution_matrix`, but without its size limits: no
+        matrix is built.
 
     Examples
     --------
@@ -326,11 +420,12 @@ def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
     adjoint = dataclasses.replace(geom, output_padding=geom.landing_output_padding())
 
     def product(op, columns, sample_shape, geometry, out_sample):
-        # column j is one sample: the columns form a batch of k samples
+        # column j is one sample: the columns form a batch of k samples.  The
+        # sizes are given, not -1: with zero channels every array is empty.
         columns = np.asarray(columns)
         compute, result = _validation.dtypes({"x": columns, "weight": weight5})
-        batch = np.ascontiguousarray(columns.T.reshape((-1,) + sample_shape),
-                                     dtype=compute)
+        batch = np.ascontiguousarray(
+            columns.T.reshape((columns.shape[1],) + sample_shape), dtype=compute)
         w = weight5.astype(compute, copy=False)
         if compute.kind != "f":
             _validation.check_exact_range("conv_operator", batch, w, None,

@@ -7,10 +7,15 @@ stride-1 convolution with the kernel flipped in every spatial dim and its
 input / output channel axes swapped within each group.  It does
 ``stride**ndim`` times the work of the scatter-add, most of it on zeros; it
 is here because it is the explanation, and as an independent check.
+
+The method builds only the positions of that zero-inserted, padded input
+which the convolution reads (see :func:`_read_window`): a stride or a
+padding of 2**40 costs no more memory than the output.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -27,25 +32,28 @@ def zero_insert(x: ArrayLike, stride: IntOrTuple) -> NDArray[Any]:
 
     Parameters
     ----------
-    x : array_like, shape (N, C, *spatial) or any shape
+    x : array_like, shape (N, C, *spatial), (H, W) or any shape
         Input; any dtype.
     stride : int or tuple of ints
         An int zero-inserts along every axis of ``x`` after the first two
-        (batch and channels).  A tuple of ``m`` ints zero-inserts along the
-        last ``m`` axes, one stride each, e.g. ``stride=(2, 2)`` for a plain
-        (H, W) matrix.  Every stride must be >= 1; 1 leaves the axis as is.
+        (batch and channels), and along both axes of a 2-D ``x``, a plain
+        (H, W) matrix as :func:`fastconv.conv2d` takes it with a plain
+        kernel.  A tuple of ``m`` ints zero-inserts along the last ``m``
+        axes, one stride each, e.g. ``stride=(2,)`` along the last axis
+        only.  Every stride must be >= 1; 1 leaves the axis as is.
 
     Returns
     -------
-    ndarray, shape (..., *((L - 1)*stride + 1 for each spatial size L))
+    ndarray, shape (..., *((L - 1)*stride + 1 for each zero-inserted size L))
         A new array of the dtype of ``x`` with ``x`` at every ``stride``-th
         position and zeros between (an empty axis stays empty).
 
     Raises
     ------
     ValueError
-        If a stride is below 1, if the tuple is longer than ``x.ndim``, or if
-        an int stride is given for an ``x`` without axes after the first two.
+        If a stride is below 1, if the tuple is longer than ``x.ndim``, if
+        an int stride is given for an ``x`` of fewer than 2 axes, or if the
+        result is too large to allocate.
     TypeError
         If a stride is not an int.
 
@@ -53,10 +61,13 @@ def zero_insert(x: ArrayLike, stride: IntOrTuple) -> NDArray[Any]:
     --------
     >>> import numpy as np
     >>> from fastconv import zero_insert
-    >>> zero_insert(np.array([[1, 2], [3, 4]]), (2, 2))
+    >>> zero_insert(np.array([[1, 2], [3, 4]]), 2)
     array([[1, 0, 2],
            [0, 0, 0],
            [3, 0, 4]])
+    >>> zero_insert(np.array([[1, 2], [3, 4]]), (3,))
+    array([[1, 0, 0, 2],
+           [3, 0, 0, 4]])
     >>> zero_insert(np.ones((8, 3, 5, 5)), 2).shape
     (8, 3, 9, 9)
     """
@@ -65,24 +76,67 @@ def zero_insert(x: ArrayLike, stride: IntOrTuple) -> NDArray[Any]:
         n_spatial = len(stride)
         if n_spatial > x.ndim:
             raise ValueError(
-                f"stride has {n_spatial} entries but x has only {x.ndim} axes "
-                f"(shape {x.shape})"
+                f"zero_insert: stride has {n_spatial} entries but x has only {x.ndim} "
+                f"axes (shape {x.shape})"
             )
+    elif x.ndim == 2:
+        n_spatial = 2   # the plain matrix
     else:
         n_spatial = x.ndim - 2
         if n_spatial < 1:
             raise ValueError(
-                f"an int stride zero-inserts along the axes after (N, C), but x has "
-                f"shape {x.shape}; pass one stride per axis, e.g. stride=(2, 2)"
+                f"zero_insert: an int stride zero-inserts along the axes after (N, C), "
+                f"or both axes of a 2-D x, but x has shape {x.shape}; pass a tuple of "
+                f"one stride per axis to zero-insert along, e.g. stride=(2,) for a 1-D x"
             )
     strides = _validation.per_dim(stride, n_spatial, "stride", 1)
     lead, spatial = x.shape[:x.ndim - n_spatial], x.shape[x.ndim - n_spatial:]
     # L values leave L - 1 gaps of stride - 1 zeros
-    out = np.zeros(lead + tuple(_geometry.zero_inserted_size(L, s)
-                                for L, s in zip(spatial, strides)),
-                   dtype=x.dtype)
+    shape = lead + tuple(_geometry.zero_inserted_size(L, s) for L, s in zip(spatial, strides))
+    out = None
+    nbytes = math.prod(shape) * x.dtype.itemsize
+    if max(shape + (nbytes,)) <= np.iinfo(np.intp).max:
+        try:
+            out = np.zeros(shape, dtype=x.dtype)
+        except MemoryError:
+            pass
+    if out is None:
+        raise ValueError(
+            f"zero_insert: stride={stride!r} makes a result of shape {shape}, "
+            f"{nbytes} bytes ({nbytes / 2**30:,.0f} GiB), which cannot be allocated; "
+            f"use a smaller stride"
+        )
     out[(slice(None),) * len(lead) + tuple(slice(None, None, s) for s in strides)] = x
     return out
+
+
+def _read_window(geom):
+    """Per spatial dim, what the stride-1 convolution of the zero-inserted,
+    padded input reads, as ``(size, dilation, read, source)``: it runs on a
+    window of ``size`` positions with ``dilation``, whose positions ``read``
+    hold the input values ``source`` and every other one a zero.
+
+    Output ``o`` reads position ``o + t*d`` of the padded axis, which starts
+    ``before`` positions ahead of the first input value (a negative
+    ``before`` is a crop).  With ``d`` at most the output size ``O`` the
+    positions read are the window of ``O + d*(k - 1)`` starting there; with
+    ``d`` beyond it, the ``k`` runs of ``O`` positions that the taps read
+    are laid side by side, ``O`` apart, and read with dilation ``O``: the
+    gaps between them, which nothing reads, are never built.  Either way the
+    window is at most ``k*O`` positions, whatever the stride and padding.
+    """
+    per_dim = []
+    for size, out, k, s, d, (before, _) in zip(
+            geom.output_spatial, geom.input_spatial, geom.kernel_size, geom.stride,
+            geom.dilation, geom.zero_insertion_padding()):
+        step = min(d, out)
+        window = np.arange(out + step * (k - 1))
+        # position in the zero-inserted axis: window // step is the tap's
+        # run, moved by the gap dropped before it
+        z = window - before + window // step * (d - step)
+        hit = (z >= 0) & (z <= (size - 1) * s) & (z % s == 0)
+        per_dim.append((window.size, step, np.flatnonzero(hit), z[hit] // s))
+    return per_dim
 
 
 @_methods.register(_methods.CONV_TRANSPOSE, "zero_insertion")
@@ -90,36 +144,27 @@ def conv_transpose_zero_insertion(x, weight, plan):
     """Zero-insert, pad / crop, then the direct convolution with the kernel
     flipped and its channel axes swapped within each group.
 
-    The inserted zeros are multiplied by the kernel like any value, so an
-    inf or NaN in the weight makes NaN (0 * inf) in outputs the other
-    methods leave finite when the stride is above 1.
+    Only the part of the zero-inserted, padded input that the convolution
+    reads is built, with its zeros: at most kernel x output positions per
+    dim, however large the stride or padding.  The inserted zeros and the
+    padding are multiplied by the kernel like any value, so an inf or NaN in
+    the weight makes NaN (0 * inf) in outputs the other methods leave
+    finite.
     """
     geom, groups = plan.geom, plan.groups
     n_batch, c_in = x.shape[:2]
     cout_g = weight.shape[1]
     kernel = weight.shape[2:]
-    inserted = zero_insert(x, geom.stride)
-
-    # Per dim the inner convolution reads the window [start, stop) of the
-    # zero-inserted axis, [-before, size + after) for the padding of
-    # ConvGeometry.zero_insertion_padding; outside [0, size) it is zero
-    # padding, and a negative padding crops.
-    window, pads = [], []
-    for size, (before, after) in zip(inserted.shape[2:], geom.zero_insertion_padding()):
-        start, stop = -before, size + after
-        lo, hi = max(start, 0), min(stop, size)
-        if lo >= hi:
-            # no input value reaches the output: it is all zeros
-            return np.zeros((n_batch, cout_g * groups) + geom.input_spatial, dtype=x.dtype)
-        window.append(slice(lo, hi))
-        pads.append((lo - start, stop - hi))
-    inserted = np.ascontiguousarray(inserted[(Ellipsis,) + tuple(window)])
-    inner = _geometry.conv_geometry(inserted.shape[2:], kernel, 1, pads, geom.dilation)
+    sizes, dilation, read, source = zip(*_read_window(geom))
+    window = np.zeros((n_batch, c_in) + sizes, dtype=x.dtype)
+    both = (slice(None), slice(None))
+    window[both + np.ix_(*read)] = x[both + np.ix_(*source)]
+    inner = _geometry.conv_geometry(sizes, kernel, 1, 0, dilation)
 
     # (C_in, C_out/g, *k) -> (C_out, C_in/g, *k) group by group, taps reversed
     flipped = weight.reshape((groups, c_in // groups, cout_g) + kernel).swapaxes(1, 2)
     flipped = flipped.reshape((groups * cout_g, c_in // groups) + kernel)
     flipped = np.ascontiguousarray(flipped[:, :, ::-1, ::-1, ::-1])
-    inner_plan = _planner.method_plan(_methods.CONV, "direct", inserted.shape, flipped,
-                                      inserted.dtype, inner, groups, plan.n_threads)
-    return _methods.execute(inner_plan, inserted, flipped)
+    inner_plan = _planner.method_plan(_methods.CONV, "direct", window.shape, flipped,
+                                      window.dtype, inner, groups, plan.n_threads)
+    return _methods.execute(inner_plan, window, flipped)
