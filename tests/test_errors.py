@@ -142,3 +142,105 @@ def test_shape_helpers_raise_like_the_functions():
         fastconv.conv_transpose_output_shape((10, 10, 10, 10), 3)
     with pytest.raises(ValueError, match="1 to 3 spatial dims"):
         fastconv.conv_output_shape((), 3)
+
+
+# --------------------------------------------------------------------------
+# errors that point to the fix
+# --------------------------------------------------------------------------
+
+def test_channel_mismatch_names_the_layouts():
+    with pytest.raises(ValueError) as info:
+        fastconv.conv2d(np.zeros((2, 5, 8, 8)), W2)
+    message = str(info.value)
+    assert "conv2d:" in message
+    assert "x (N, C_in, H, W)" in message and "(C_out, C_in/groups, kH, kW)" in message
+    with pytest.raises(ValueError) as info:
+        fastconv.conv_transpose3d(np.zeros((2, 5, 4, 4, 4)), np.zeros((4, 6, 3, 3, 3)))
+    message = str(info.value)
+    assert "conv_transpose3d:" in message
+    assert "x (N, C_in, D, H, W)" in message and "(C_in, C_out/groups, kD, kH, kW)" in message
+
+
+def test_channels_last_input_is_named_with_its_fix():
+    nhwc = np.random.default_rng(0).standard_normal((2, 8, 8, 4))
+    with pytest.raises(ValueError) as info:
+        fastconv.conv2d(nhwc, W2 + 1)
+    message = str(info.value)
+    assert "channels-last" in message and "x.transpose(0, 3, 1, 2)" in message
+    # the suggested fix runs and is the convolution of the NCHW image
+    fixed = fastconv.conv2d(nhwc.transpose(0, 3, 1, 2), W2 + 1)
+    assert fixed.shape == (2, 6, 6, 6)
+
+
+@pytest.mark.parametrize("fn, weight, x_channels", [
+    (fastconv.conv2d, np.ones((3, 3, 4, 6)), 4),             # Keras Conv2D: kH, kW, C_in, C_out
+    (fastconv.conv_transpose2d, np.ones((3, 3, 6, 4)), 4),   # Conv2DTranspose: kH, kW, C_out, C_in
+    (fastconv.conv3d, np.ones((3, 3, 3, 4, 6)), 4),   # (1-D Keras kernels are valid
+    # PyTorch layouts: (k, C_in, C_out) reads as C_out=k, C_in, kernel C_out)
+])
+def test_keras_kernel_is_named_with_its_fix(fn, weight, x_channels):
+    ndim = weight.ndim - 2
+    x = np.ones((2, x_channels) + (8,) * ndim)
+    with pytest.raises(ValueError) as info:
+        fn(x, weight)
+    message = str(info.value)
+    order = (ndim + 1, ndim) + tuple(range(ndim))
+    assert "Keras" in message and f"weight.transpose{order}" in message, message
+    assert fn(x, weight.transpose(order)).shape[:2] == (2, 6)
+
+
+def test_plain_kernel_with_channels_input_explains_the_rule():
+    with pytest.raises(ValueError) as info:
+        fastconv.conv2d(np.zeros((1, 1, 8, 8)), np.zeros((3, 3)))
+    message = str(info.value)
+    assert "conv2d:" in message and "plain" in message and "weight[None, None]" in message
+
+
+@pytest.mark.parametrize("spelling", ["SAME", "Same", "VALID", "Valid"])
+def test_padding_modes_in_any_case(spelling):
+    x = np.random.default_rng(1).standard_normal((1, 4, 7, 9))
+    expected = fastconv.conv2d(x, W2, stride=2, padding=spelling.lower())
+    assert np.array_equal(fastconv.conv2d(x, W2, stride=2, padding=spelling), expected)
+    xt = np.random.default_rng(2).standard_normal((1, 4, 5, 5))
+    assert np.array_equal(
+        fastconv.conv_transpose2d(xt, WT2 + 1, stride=2, padding=spelling),
+        fastconv.conv_transpose2d(xt, WT2 + 1, stride=2, padding=spelling.lower()))
+
+
+@pytest.mark.parametrize("name, value", [("stride", 2), ("padding", 1), ("dilation", 2)])
+def test_one_entry_tuple_is_every_dim(name, value):
+    """As in PyTorch: stride=(2,) means 2 in every spatial dim."""
+    rng = np.random.default_rng(3)
+    x2, x3 = rng.standard_normal((1, 2, 9, 9)), rng.standard_normal((1, 2, 9, 9, 9))
+    w2, w3 = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal((3, 2, 3, 3, 3))
+    assert np.array_equal(fastconv.conv2d(x2, w2, **{name: (value,)}),
+                          fastconv.conv2d(x2, w2, **{name: value}))
+    assert np.array_equal(fastconv.conv3d(x3, w3, **{name: [value]}),
+                          fastconv.conv3d(x3, w3, **{name: value}))
+    assert np.array_equal(fastconv.conv_transpose2d(x2, w2.swapaxes(0, 1), **{name: (value,)}),
+                          fastconv.conv_transpose2d(x2, w2.swapaxes(0, 1), **{name: value}))
+
+
+def test_integer_overflow_is_refused_not_wrapped():
+    """int64 is exact only while max|x| * max|w| * terms stays below 2**63."""
+    with pytest.raises(OverflowError, match=r"conv1d: .*2\*\*63.*float64"):
+        fastconv.conv1d(np.full((1, 1, 2), 2**62), np.full((1, 1, 2), 2))
+    with pytest.raises(OverflowError, match="conv_transpose2d"):
+        fastconv.conv_transpose2d(np.full((3, 3), 2**40), np.full((3, 3), -2**20))
+    # just under the bound the result is exact: 3 * 2**60 * 2 terms
+    out = fastconv.conv1d(np.full((1, 1, 2), 2**60), np.full((1, 1, 2), 3))
+    assert out.dtype == np.int64 and int(out[0, 0, 0]) == 2 * 3 * 2**60
+    # the bias counts too
+    with pytest.raises(OverflowError):
+        fastconv.conv1d(np.full((1, 1, 2), 2**60), np.full((1, 1, 2), 3),
+                        bias=np.array([2**62]))
+
+
+def test_default_threads_stay_within_the_limit(monkeypatch):
+    """OMP_NUM_THREADS above 1024 is clamped, not passed on to the kernels."""
+    from fastconv import _openmp, _validation
+    monkeypatch.setattr(_openmp, "max_threads", lambda: 5000)
+    assert _validation.resolve_threads(None) == _validation.MAX_THREADS
+    out = fastconv.conv2d(np.ones((1, 8, 1, 1000), np.float32),
+                          np.ones((4, 8, 1, 3), np.float32), method="direct")
+    assert (out == 24).all()

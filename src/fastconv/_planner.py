@@ -370,22 +370,30 @@ def auto_rule(op, x_shape, weight, dtype, geom, groups):
 
     Why, and the measurements behind each number: docs/performance.rst.
     """
+    return _rule_plan(op, x_shape, weight, dtype, geom, groups, 1).method
+
+
+def _rule_plan(op, x_shape, weight, dtype, geom, groups, n_threads):
+    """The plan of :func:`auto_rule`'s choice (built once: the channel-blocked
+    plan it considers is the one that runs)."""
     if dtype.kind != "f":
-        return "direct"
-    shared = weight.shape[0] // groups
-    enough = shared >= THRESHOLDS["gemm_min_shared_channels"]
-    if op == CONV and not enough:
-        return "direct"   # too few output channels for either kernel
+        return method_plan(op, "direct", x_shape, weight, dtype, geom, groups, n_threads)
+    enough = weight.shape[0] // groups >= THRESHOLDS["gemm_min_shared_channels"]
+    if op == CONV and not enough:   # too few output channels for either kernel
+        return method_plan(op, "direct", x_shape, weight, dtype, geom, groups, n_threads)
     if multiply_adds(x_shape, weight.shape, geom) >= THRESHOLDS["channels_min_work"]:
         if op == CONV:
             wanted = not is_pointwise(geom)
         else:
             wanted = (x_shape[1] // groups <= THRESHOLDS["channels_max_input"]
                       and not tiles_without_overlap(geom))
-        if wanted and method_plan(op, "direct", x_shape, weight, dtype, geom, groups,
-                                  1).path == "channels":
-            return "direct"
-    return "gemm" if enough else "direct"
+        if wanted:
+            direct = method_plan(op, "direct", x_shape, weight, dtype, geom, groups,
+                                 n_threads)
+            if direct.path == "channels":
+                return direct
+    return method_plan(op, "gemm" if enough else "direct", x_shape, weight, dtype, geom,
+                       groups, n_threads)
 
 
 _POLICIES = ("rule", "measure")
@@ -490,15 +498,14 @@ def plan(op, x, weight, geom, groups, method, n_threads):
     'auto' the rule's choice (or the measured one, under the 'measure'
     policy)."""
     if method == "auto":
-        if _policy == "measure":
-            key = (op, x.shape, weight.shape, x.dtype.str, geom, groups, n_threads)
-            method = _MEASURED.get(key)
-            if method is None:
-                timings = measure(op, x, weight, geom, groups, n_threads)
-                method = min(timings, key=timings.__getitem__)
-                if len(_MEASURED) >= _MEASURED_SIZE:
-                    _MEASURED.clear()
-                _MEASURED[key] = method
-        else:
-            method = auto_rule(op, x.shape, weight, x.dtype, geom, groups)
+        if _policy != "measure":
+            return _rule_plan(op, x.shape, weight, x.dtype, geom, groups, n_threads)
+        key = (op, x.shape, weight.shape, x.dtype.str, geom, groups, n_threads)
+        method = _MEASURED.get(key)
+        if method is None:
+            timings = measure(op, x, weight, geom, groups, n_threads)
+            method = min(timings, key=timings.__getitem__)
+            if len(_MEASURED) >= _MEASURED_SIZE:
+                _MEASURED.clear()
+            _MEASURED[key] = method
     return method_plan(op, method, x.shape, weight, x.dtype, geom, groups, n_threads)
