@@ -621,7 +621,7 @@ def test_workspace_limits(op, monkeypatch, channel_calls):
     channels_max_window_bytes, else the row kernel runs; all threads'
     buffers together stay within channels_max_workspace_bytes, threads
     beyond it getting none (and the result does not change); a transposed
-    convolution takes the path for at most MAX_CHANNEL_PHASES output phases
+    convolution takes the path for at most THRESHOLDS["channels_max_phases"] output phases
     (here prod(stride) = 4)."""
     case = op.layout_case
     x, w = _arrays(case, np.float64)
@@ -652,9 +652,9 @@ def test_workspace_limits(op, monkeypatch, channel_calls):
     assert out.tobytes() == single.tobytes()
     if op is TRANSPOSED:
         assert math.prod(geom.stride) == 4
-        monkeypatch.setattr(_planner, "MAX_CHANNEL_PHASES", 4)
+        monkeypatch.setitem(_planner.THRESHOLDS, "channels_max_phases", 4)
         assert op.takes(x5, w5, geom, case[-1])
-        monkeypatch.setattr(_planner, "MAX_CHANNEL_PHASES", 3)
+        monkeypatch.setitem(_planner.THRESHOLDS, "channels_max_phases", 3)
         assert not op.takes(x5, w5, geom, case[-1])
 
 

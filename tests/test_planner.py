@@ -110,7 +110,7 @@ def test_measure_policy_measures_once_then_reuses(monkeypatch):
         return timings
 
     monkeypatch.setattr(_planner, "measure", counting)
-    _planner.clear_measured()
+    _planner.clear_plans()
     plans = _planned_methods(monkeypatch)
     expected = fastconv.conv2d(x, w, method="direct")
     with fastconv.auto_policy("measure"):
@@ -126,7 +126,7 @@ def test_measure_policy_measures_once_then_reuses(monkeypatch):
     assert fastconv.set_auto_policy("rule") == "rule"
     with pytest.raises(ValueError, match="set_auto_policy: policy must be one of"):
         fastconv.set_auto_policy("fastest")
-    _planner.clear_measured()
+    _planner.clear_plans()
 
 
 def test_transposed_channel_plan_builds_its_tables_once(monkeypatch):

@@ -11,8 +11,7 @@ and :func:`fastconv._methods.execute` runs it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, SupportsIndex, TypeVar
+from typing import Any, NamedTuple, SupportsIndex, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -87,36 +86,55 @@ def resolve_geometry(op, input_spatial, kernel_size, geometry_args):
 _NAMES = {(op, ndim): f"{op}{ndim}d" for op in (CONV, CONV_TRANSPOSE) for ndim in (1, 2, 3)}
 
 
-@dataclass(frozen=True)
-class Call:
-    """One checked call: 5-D C-contiguous arrays in the compute dtype, its
-    geometry, and how to give the result back in the caller's layout."""
+class Signature(NamedTuple):
+    """What the checks of a call conclude from its shapes, dtypes and
+    arguments alone (so it is cached by them): the compute and result
+    dtypes, the geometry, and the 5-D shapes the kernels see."""
 
     name: str
     op: str
     ndim: int
+    compute: np.dtype[Any]
+    result: np.dtype[Any]
+    geom: _geometry.ConvGeometry
+    groups: int
+    x_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...]
+    plain: bool
+    unbatched: bool
+
+
+class Call(NamedTuple):
+    """One checked call: its :class:`Signature`, the 5-D C-contiguous arrays
+    in the compute dtype, and the thread count."""
+
+    signature: Signature
     x: NDArray[Any]
     weight: NDArray[Any]
     bias: NDArray[Any] | None
-    geom: _geometry.ConvGeometry
-    groups: int
     n_threads: int
-    result_dtype: np.dtype[Any]
-    plain: bool
-    unbatched: bool
+
+    @property
+    def geom(self):
+        return self.signature.geom
+
+    @property
+    def groups(self):
+        return self.signature.groups
 
     def finish(self, out):
         """``out`` (5-D, compute dtype) with the bias, in the caller's layout
         and dtype."""
+        sig = self.signature
         if self.bias is not None:
             out += self.bias.reshape(1, -1, 1, 1, 1)
-        if self.plain:
+        if sig.plain:
             out = out[0, 0, 0]
         else:
-            out = from5d(out, self.ndim)
-            if self.unbatched:
+            out = from5d(out, sig.ndim)
+            if sig.unbatched:
                 out = out[0]
-        return out if self.result_dtype == out.dtype else out.astype(self.result_dtype)
+        return out if sig.result == out.dtype else out.astype(sig.result)
 
 
 def _layout(name, ndim, x, weight):
@@ -147,32 +165,68 @@ def _layout(name, ndim, x, weight):
     return (x[None] if unbatched else x), weight, False, unbatched
 
 
-def check_call(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
-    """Check and normalise one call of a public function into a
-    :class:`Call`; ``geometry_args`` are the geometry arguments in the order
-    of :func:`~fastconv._geometry.conv_geometry` (or of
-    :func:`~fastconv._geometry.conv_transpose_geometry`) after the sizes."""
+def _check_signature(op, ndim, x, weight, bias, geometry_args, groups, method):
+    """Every check that depends on shapes, dtypes and arguments alone."""
     name = _NAMES[op, ndim]
-    x = np.asarray(x)
-    weight = np.asarray(weight)
-    bias = None if bias is None else np.asarray(bias)
     compute, result = _validation.call_dtypes(x, weight, bias)
     x, weight, plain, unbatched = _layout(name, ndim, x, weight)
     groups, c_out = _validation.check_channels(op, name, x.shape, weight.shape, groups)
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(f"{name}: bias must have shape ({c_out},), got {bias.shape}")
     geom = resolve_geometry(op, x.shape[2:], weight.shape[2:], geometry_args)
-    threads = _validation.resolve_threads(n_threads)
+    out_spatial = geom.output_spatial if op == CONV else geom.input_spatial
+    _validation.check_array_size(name, "output", (x.shape[0], c_out) + out_spatial,
+                                 compute.itemsize)
     _methods.check_method(name, op, method, compute)
-    if compute.kind != "f":
-        terms = x.shape[1] // groups * geom.n_taps
-        _validation.check_exact_range(name, x, weight, bias, terms)
-    x = np.ascontiguousarray(to5d(x, ndim), dtype=compute)
-    weight = np.ascontiguousarray(to5d(weight, ndim), dtype=compute)
+    return Signature(name, op, ndim, compute, result, geom, groups,
+                     to5d(x, ndim).shape, to5d(weight, ndim).shape, plain, unbatched)
+
+
+# Signatures by call signature: small calls spend most of their time
+# checking the same shapes and arguments again.  Only calls whose arguments
+# are exact ints and strings are keys (see _exact).
+_SIGNATURES: dict[tuple[Any, ...], Signature] = {}
+_SIGNATURES_SIZE = 512
+
+
+def _as_kernel_array(a, dtype, shape):
+    """``a`` C-contiguous in ``dtype`` with the 5-D ``shape``: a view when it
+    already is, a copy otherwise."""
+    if a.dtype is not dtype or not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a, dtype=dtype)
+    return a.reshape(shape)
+
+
+def check_call(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
+    """Check and normalise one call of a public function into a
+    :class:`Call`; ``geometry_args`` are the geometry arguments in the order
+    of :func:`~fastconv._geometry.conv_geometry` (or of
+    :func:`~fastconv._geometry.conv_transpose_geometry`) after the sizes."""
+    x = np.asarray(x)
+    weight = np.asarray(weight)
+    bias = None if bias is None else np.asarray(bias)
+    key = None
+    if type(groups) is int and type(method) is str and all(map(_exact, geometry_args)):
+        key = (op, ndim, x.shape, x.dtype, weight.shape, weight.dtype,
+               None if bias is None else (bias.shape, bias.dtype), geometry_args,
+               groups, method)
+        sig = _SIGNATURES.get(key)
+    if key is None or sig is None:
+        sig = _check_signature(op, ndim, x, weight, bias, geometry_args, groups, method)
+        if key is not None:
+            if len(_SIGNATURES) >= _SIGNATURES_SIZE:
+                _SIGNATURES.clear()
+            _SIGNATURES[key] = sig
+    threads = _validation.resolve_threads(n_threads)
+    compute = sig.compute
+    x = _as_kernel_array(x, compute, sig.x_shape)
+    weight = _as_kernel_array(weight, compute, sig.weight_shape)
     if bias is not None:
         bias = bias.astype(compute, copy=False)
-    return Call(name, op, ndim, x, weight, bias, geom, groups, threads, result, plain,
-                unbatched)
+    if compute.kind != "f":
+        terms = sig.x_shape[1] // sig.groups * sig.geom.n_taps
+        _validation.check_exact_range(sig.name, x, weight, bias, terms)
+    return Call(sig, x, weight, bias, threads)
 
 
 def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):

@@ -71,6 +71,17 @@ class ConvGeometry:
     pad_after: tuple
     output_padding: tuple = (0, 0, 0)
 
+    def __hash__(self):
+        # cached: a geometry is a key of the plan cache on every call
+        try:
+            return self.__dict__["_hash"]
+        except KeyError:
+            value = hash((self.input_spatial, self.output_spatial, self.kernel_size,
+                          self.stride, self.dilation, self.pad_before, self.pad_after,
+                          self.output_padding, self.ndim))
+            object.__setattr__(self, "_hash", value)
+            return value
+
     @property
     def n_taps(self):
         """Number of kernel taps per channel pair, ``prod(kernel_size)``."""

@@ -16,8 +16,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,9 +25,29 @@ from ._geometry import ConvGeometry
 from ._phases import PhaseSplit, TransposePhases, conv_phases, phase_size, transpose_phases
 from ._validation import CONV
 
+#: Plans by call signature: small calls would spend most of their time
+#: planning the same call again.  A plan depends on the arrays' shapes and
+#: dtype, the geometry, groups, threads, the policy and, for a float
+#: transposed convolution, whether the weights are finite.
+_PLANS: dict[tuple[Any, ...], "Plan"] = {}
+_PLANS_SIZE = 512
+
+
+class _Thresholds(dict):
+    """A dict that forgets the cached plans when an entry changes."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        _PLANS.clear()
+
+    def __delitem__(self, key):
+        super().__delitem__(key)
+        _PLANS.clear()
+
+
 #: Every tuned number of the planner (docs/performance.rst says where each
 #: was measured).  Tests change entries with ``monkeypatch.setitem``.
-THRESHOLDS: dict[str, Any] = {
+THRESHOLDS: dict[str, Any] = _Thresholds({
     # 'auto': 'gemm' when at least this many channels share each column of
     # its column matrix (weight.shape[0] // groups)
     "gemm_min_shared_channels": 4,
@@ -62,19 +81,16 @@ THRESHOLDS: dict[str, Any] = {
     "shifted_max_widening": 1.4,
     # row kernels and scatter: one thread below this many multiply-adds
     "parallel_min_work": 2**16,
-}
+    # transposed convolutions: the channel-blocked kernel for at most this
+    # many output phases (each a separate pass over the window)
+    "channels_max_phases": 256,
+})
 
 #: BLAS takes 32-bit sizes and leading dimensions.
 BLAS_INT_MAX = 2**31 - 1
 
-#: Most transposed-convolution output phases the channel-blocked kernel
-#: runs: each is a separate pass over the window, so beyond this the
-#: passes' bookkeeping outweighs the arithmetic.
-MAX_CHANNEL_PHASES = 256
 
-
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """One call's decision: what runs, on how many threads, with which tables.
 
     Attributes
@@ -180,8 +196,7 @@ def shifted_usable_for(cin_per_group, widening, bytes_per_sample):
 # the channel-blocked path's windows
 # --------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Windows:
+class Windows(NamedTuple):
     """The channel-blocked pass cut into jobs: windows of ``rows`` rows of
     the phase grid, each reading ``extra_rows`` past its end, with
     ``per_thread`` workspace values for each thread; ``jobs`` in all."""
@@ -242,7 +257,7 @@ def _direct_conv_plan(x_shape, weight_shape, dtype, geom, groups, n_threads):
     return _rows_plan(CONV, x_shape, weight_shape, geom, groups, n_threads)
 
 
-def _direct_transpose_plan(x_shape, weight, dtype, geom, groups, n_threads):
+def _direct_transpose_plan(x_shape, weight, dtype, geom, groups, n_threads, finite):
     """'direct' for a transposed convolution: the channel-blocked path, one
     stride-1 pass per output phase, when it applies and fits and the
     weights are finite (the phases read zero padding, where inf * 0 would
@@ -250,7 +265,7 @@ def _direct_transpose_plan(x_shape, weight, dtype, geom, groups, n_threads):
     c_in, cout_g = weight.shape[:2]
     phases_bound = math.prod(min(s, n) for s, n in zip(geom.stride, geom.input_spatial))
     terms = c_in // groups * geom.n_taps // math.prod(geom.stride)
-    if (channels_usable_for(dtype, cout_g, terms) and phases_bound <= MAX_CHANNEL_PHASES
+    if (channels_usable_for(dtype, cout_g, terms) and phases_bound <= THRESHOLDS["channels_max_phases"]
             and math.prod(geom.output_spatial) <= THRESHOLDS["channels_max_widening"]
             * math.prod(geom.input_spatial)):
         phases = transpose_phases(geom)
@@ -261,7 +276,7 @@ def _direct_transpose_plan(x_shape, weight, dtype, geom, groups, n_threads):
                                   rows=1)
             if (channels_fit(phases.wide_positions(), math.prod(geom.input_spatial),
                              win.per_thread * dtype.itemsize)
-                    and bool(np.isfinite(weight).all())):
+                    and (finite if finite is not None else bool(np.isfinite(weight).all()))):
                 win = channel_windows(x_shape[0], phases, phases.count, c_in,
                                       phases.n_phases * c_out, n_threads, dtype.itemsize)
                 return Plan("conv_transpose", "direct", "channels", geom, groups,
@@ -334,12 +349,16 @@ def _gemm_plan(op, x_shape, weight_shape, dtype, geom, groups, n_threads):
     return Plan(op, "gemm", "im2col", geom, groups, n_threads, tile=tile)
 
 
-def method_plan(op, method, x_shape, weight, dtype, geom, groups, n_threads):
-    """The :class:`Plan` of ``method`` (not 'auto') for this call."""
+def method_plan(op, method, x_shape, weight, dtype, geom, groups, n_threads,
+                finite=None):
+    """The :class:`Plan` of ``method`` (not 'auto') for this call;
+    ``finite``, whether every weight is finite, is computed when needed and
+    not given."""
     if method == "direct":
         if op == CONV:
             return _direct_conv_plan(x_shape, weight.shape, dtype, geom, groups, n_threads)
-        return _direct_transpose_plan(x_shape, weight, dtype, geom, groups, n_threads)
+        return _direct_transpose_plan(x_shape, weight, dtype, geom, groups, n_threads,
+                                      finite)
     if method == "gemm":
         return _gemm_plan(op, x_shape, weight.shape, dtype, geom, groups, n_threads)
     if method == "scatter":
@@ -370,17 +389,18 @@ def auto_rule(op, x_shape, weight, dtype, geom, groups):
 
     Why, and the measurements behind each number: docs/performance.rst.
     """
-    return _rule_plan(op, x_shape, weight, dtype, geom, groups, 1).method
+    return _rule_plan(op, x_shape, weight, dtype, geom, groups, 1, None).method
 
 
-def _rule_plan(op, x_shape, weight, dtype, geom, groups, n_threads):
+def _rule_plan(op, x_shape, weight, dtype, geom, groups, n_threads, finite):
     """The plan of :func:`auto_rule`'s choice (built once: the channel-blocked
     plan it considers is the one that runs)."""
     if dtype.kind != "f":
         return method_plan(op, "direct", x_shape, weight, dtype, geom, groups, n_threads)
     enough = weight.shape[0] // groups >= THRESHOLDS["gemm_min_shared_channels"]
     if op == CONV and not enough:   # too few output channels for either kernel
-        return method_plan(op, "direct", x_shape, weight, dtype, geom, groups, n_threads)
+        return method_plan(op, "direct", x_shape, weight, dtype, geom, groups, n_threads,
+                           finite)
     if multiply_adds(x_shape, weight.shape, geom) >= THRESHOLDS["channels_min_work"]:
         if op == CONV:
             wanted = not is_pointwise(geom)
@@ -389,18 +409,15 @@ def _rule_plan(op, x_shape, weight, dtype, geom, groups, n_threads):
                       and not tiles_without_overlap(geom))
         if wanted:
             direct = method_plan(op, "direct", x_shape, weight, dtype, geom, groups,
-                                 n_threads)
+                                 n_threads, finite)
             if direct.path == "channels":
                 return direct
     return method_plan(op, "gemm" if enough else "direct", x_shape, weight, dtype, geom,
-                       groups, n_threads)
+                       groups, n_threads, finite)
 
 
 _POLICIES = ("rule", "measure")
 _policy = "rule"
-#: Measured choices by call signature, for the 'measure' policy.
-_MEASURED: dict[tuple[Any, ...], str] = {}
-_MEASURED_SIZE = 256
 
 
 def set_auto_policy(policy: str) -> str:
@@ -463,9 +480,9 @@ def auto_policy(policy: str) -> Iterator[None]:
         set_auto_policy(previous)
 
 
-def clear_measured() -> None:
-    """Forget the choices the 'measure' policy made."""
-    _MEASURED.clear()
+def clear_plans() -> None:
+    """Forget the plans made so far (the 'measure' policy's choices too)."""
+    _PLANS.clear()
 
 
 def applicable_methods(op, dtype):
@@ -497,15 +514,25 @@ def plan(op, x, weight, geom, groups, method, n_threads):
     """The :class:`Plan` of a call on checked 5-D arrays: ``method``, or for
     'auto' the rule's choice (or the measured one, under the 'measure'
     policy)."""
-    if method == "auto":
-        if _policy != "measure":
-            return _rule_plan(op, x.shape, weight, x.dtype, geom, groups, n_threads)
-        key = (op, x.shape, weight.shape, x.dtype.str, geom, groups, n_threads)
-        method = _MEASURED.get(key)
-        if method is None:
+    finite = None
+    if op != CONV and channels_usable_for(x.dtype, weight.shape[1], THRESHOLDS[
+            "channels_min_terms"]):
+        # the channel-blocked path may apply, and only for finite weights
+        finite = bool(np.isfinite(weight).all())
+    key = (op, method, _policy, x.shape, weight.shape, x.dtype.char, geom, groups,
+           n_threads, finite)
+    cached = _PLANS.get(key)
+    if cached is not None:
+        return cached
+    if method == "auto" and _policy != "measure":
+        made = _rule_plan(op, x.shape, weight, x.dtype, geom, groups, n_threads, finite)
+    else:
+        if method == "auto":
             timings = measure(op, x, weight, geom, groups, n_threads)
             method = min(timings, key=timings.__getitem__)
-            if len(_MEASURED) >= _MEASURED_SIZE:
-                _MEASURED.clear()
-            _MEASURED[key] = method
-    return method_plan(op, method, x.shape, weight, x.dtype, geom, groups, n_threads)
+        made = method_plan(op, method, x.shape, weight, x.dtype, geom, groups, n_threads,
+                           finite)
+    if len(_PLANS) >= _PLANS_SIZE:
+        _PLANS.clear()
+    _PLANS[key] = made
+    return made

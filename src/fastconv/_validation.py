@@ -149,7 +149,8 @@ def resolve_threads(n_threads):
     """The thread count of a call: ``n_threads``, or OpenMP's default, both
     within 1 to :data:`MAX_THREADS`."""
     if n_threads is None:
-        return min(max(_openmp.max_threads(), 1), MAX_THREADS)
+        value = _openmp.max_threads()
+        return value if 1 <= value <= MAX_THREADS else min(max(value, 1), MAX_THREADS)
     value = as_int(n_threads, "n_threads")
     if not 1 <= value <= MAX_THREADS:
         raise ValueError(f"n_threads must be between 1 and {MAX_THREADS}, got {n_threads!r}")
@@ -239,6 +240,20 @@ def check_exact_range(name, x, weight, bias, terms):
             f"max|x| * max|weight| * terms = {_max_abs(x)} * {_max_abs(weight)} * "
             f"{terms} can reach 2**63; cast x and weight to float64 (inexact) or "
             f"use smaller values"
+        )
+
+
+def check_array_size(name, what, shape, itemsize):
+    """Raise ValueError when an array of ``shape`` cannot be represented
+    (2**63 bytes or more), naming the arguments that set its size."""
+    size = itemsize
+    for n in shape:
+        size *= n
+    if size >= 2**63:
+        raise ValueError(
+            f"{name}: the {what} would have shape {tuple(shape)}, {size} bytes, more "
+            f"than any array can hold; check the batch, stride, padding, dilation "
+            f"and output_padding"
         )
 
 
