@@ -106,7 +106,7 @@ cdef void _row_scalar(real* out, Py_ssize_t begin, Py_ssize_t end, const real* s
     # of a tap is the same for every row), then row by row.
     #   transpose == 0:  out[o] += w[t] * src[o*s + t*d - p]   (gather)
     #   transpose == 1:  out[o*s + t*d - p] += w[t] * src[o]   (scatter-add)
-    cdef Py_ssize_t XW = g.x_size[2], YW = g.y_size[2], KW = g.kernel[2]
+    cdef Py_ssize_t XW = g.conv_in[2], YW = g.conv_out[2], KW = g.kernel[2]
     cdef Py_ssize_t s = g.stride[2], r, t, off, lo, hi
     if begin >= end:
         return
@@ -136,7 +136,7 @@ cdef inline void _row(real* out, Py_ssize_t n_out, const real* src,
                       Py_ssize_t n_rows, const Geometry* g, bint transpose) noexcept nogil:
     # One output row of n_out values, from n_rows (source row, kernel row) pairs.
     cdef Py_ssize_t KW = g.kernel[2], d = g.dilation[2], p = g.pad[2]
-    cdef Py_ssize_t n_src = g.y_size[2] if transpose else g.x_size[2]
+    cdef Py_ssize_t n_src = g.conv_out[2] if transpose else g.conv_in[2]
     cdef Py_ssize_t begin, end, shift, r
     if real is not int64_t:
         # [begin, end): outputs whose every tap reads inside the source row,
@@ -190,8 +190,8 @@ cdef enum:
 
 ctypedef struct RowJobs:
     # One call: its geometry, sizes, and the jobs it is cut into.  out_size
-    # is the output's spatial size: the y side of a convolution, the x side
-    # of a transposed one.
+    # is the output's spatial size: conv_out for a convolution, conv_in
+    # for a transposed one.
     Geometry g
     Py_ssize_t out_size[3]
     Py_ssize_t c_in, c_out, cin_g, cout_g
@@ -207,7 +207,7 @@ cdef RowJobs _row_jobs(geom, Py_ssize_t n_batch, Py_ssize_t c_in, Py_ssize_t c_o
     cdef int i
     p.g = geometry_struct(geom)
     for i in range(3):
-        p.out_size[i] = p.g.x_size[i] if transpose else p.g.y_size[i]
+        p.out_size[i] = p.g.conv_in[i] if transpose else p.g.conv_out[i]
     p.c_in, p.c_out = c_in, c_out
     p.cin_g, p.cout_g = c_in // groups, c_out // groups
     p.max_rows = p.cin_g * p.g.kernel[0] * p.g.kernel[1]
@@ -224,8 +224,8 @@ cdef void _conv_rows(real* yp, const real* xp, const real* wp, const RowJobs* p,
     #                        correlate(x[n, ci, od*s + td*d - p, oh*s + th*d - p, :],
     #                                  w[co, ci, td, th, :])
     cdef const Geometry* g = &p.g
-    cdef Py_ssize_t XD = g.x_size[0], XH = g.x_size[1], XW = g.x_size[2]
-    cdef Py_ssize_t YD = g.y_size[0], YH = g.y_size[1], YW = g.y_size[2]
+    cdef Py_ssize_t XD = g.conv_in[0], XH = g.conv_in[1], XW = g.conv_in[2]
+    cdef Py_ssize_t YD = g.conv_out[0], YH = g.conv_out[1], YW = g.conv_out[2]
     cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
     cdef Py_ssize_t od = (job // p.blocks) % YD
     cdef Py_ssize_t plane = job // (p.blocks * YD)       # n * c_out + co
@@ -260,8 +260,8 @@ cdef void _conv_transpose_rows(real* out_ptr, const real* xp, const real* wp, co
     # (and likewise in H): the output row gathers its source rows, then each
     # source value is scattered along W.
     cdef const Geometry* g = &p.g
-    cdef Py_ssize_t OD = g.x_size[0], OH = g.x_size[1], OW = g.x_size[2]
-    cdef Py_ssize_t XD = g.y_size[0], XH = g.y_size[1], XW = g.y_size[2]
+    cdef Py_ssize_t OD = g.conv_in[0], OH = g.conv_in[1], OW = g.conv_in[2]
+    cdef Py_ssize_t XD = g.conv_out[0], XH = g.conv_out[1], XW = g.conv_out[2]
     cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
     cdef Py_ssize_t i = (job // p.blocks) % OD
     cdef Py_ssize_t plane = job // (p.blocks * OD)       # n * c_out + co

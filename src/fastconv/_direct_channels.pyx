@@ -68,7 +68,7 @@ ctypedef struct Part:
 
 
 ctypedef struct Pass:
-    Geometry split              # the copy: x_size, stride, pad of the split
+    Geometry split              # the copy: conv_in, stride, pad of the split
     Py_ssize_t size[3]          # its phase grid
     Py_ssize_t row              # its rows' stored length (<= size[2])
     Py_ssize_t n_phases         # stride phases in the copy
@@ -99,11 +99,11 @@ cdef void _run_window(const floating* x, floating* out, const floating* w,
                       floating* buf, Py_ssize_t window_rows,
                       const Py_ssize_t* off) noexcept nogil:
     # Rows [r0, r0 + rw) of the pass over one sample, on the calling thread:
-    # x (C_in, prod(split.x_size)), out (C_out, prod(out_size)), w every
+    # x (C_in, prod(split.conv_in)), out (C_out, prod(out_size)), w every
     # part's weights; buf holds the window's copy and every part's wide
     # output, off one offset per tap.
     cdef const Geometry* g = &ps.split
-    cdef Py_ssize_t x_plane = g.x_size[0] * g.x_size[1] * g.x_size[2]
+    cdef Py_ssize_t x_plane = g.conv_in[0] * g.conv_in[1] * g.conv_in[2]
     cdef Py_ssize_t o_plane = ps.out_size[0] * ps.out_size[1] * ps.out_size[2]
     cdef Py_ssize_t PH = ps.size[1], PW = ps.row
     cdef Py_ssize_t cin_g = c_in // groups, cout_g = c_out // groups
@@ -189,7 +189,7 @@ def channels_pass(const floating[:, :, ::1] x, const floating[::1] weights,
         raise MemoryError()
     try:
         memset(&ps, 0, sizeof(Pass))
-        _set3(ps.split.x_size, split_x_size)
+        _set3(ps.split.conv_in, split_x_size)
         _set3(ps.split.stride, split_stride)
         _set3(ps.split.pad, split_pad)
         _set3(ps.size, size)

@@ -81,8 +81,8 @@ cdef void _im2col_channel(const floating* x, floating* cols, const Geometry* g,
     #   cols[t, p - p0] = x[o*s + t*d - pad], 0 where that is padding.
     # Positions run row by row (od, oh) along W; a tile may begin and end
     # inside a row.
-    cdef Py_ssize_t XD = g.x_size[0], XH = g.x_size[1], XW = g.x_size[2]
-    cdef Py_ssize_t YH = g.y_size[1], YW = g.y_size[2]
+    cdef Py_ssize_t XD = g.conv_in[0], XH = g.conv_in[1], XW = g.conv_in[2]
+    cdef Py_ssize_t YH = g.conv_out[1], YW = g.conv_out[2]
     cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
     cdef Py_ssize_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2]
     cdef Py_ssize_t r_first = p0 // YW, r_last = (p0 + pt - 1) // YW
@@ -175,8 +175,8 @@ cdef void _col2im_channel(floating* x, const floating* cols, const Geometry* g,
     # Taps run in a fixed order.  Only the rows (od, oh) whose x row exists
     # are visited; at stride 2 along W (dilation 1), taps tw and tw + 1 are
     # added in one pass (_add_pair).
-    cdef Py_ssize_t XD = g.x_size[0], XH = g.x_size[1], XW = g.x_size[2]
-    cdef Py_ssize_t YD = g.y_size[0], YH = g.y_size[1], YW = g.y_size[2]
+    cdef Py_ssize_t XD = g.conv_in[0], XH = g.conv_in[1], XW = g.conv_in[2]
+    cdef Py_ssize_t YD = g.conv_out[0], YH = g.conv_out[1], YW = g.conv_out[2]
     cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
     cdef Py_ssize_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2]
     cdef bint pairs = s2 == 2 and g.dilation[2] == 1
@@ -225,8 +225,8 @@ cdef void _place_channel(floating* x, const floating* cols, const Geometry* g,
     # kernel, or a single position, no padding or dilation): every column
     # value has its own output pixel, x[o*k + t] = cols[t, p - p0], so the
     # scatter-add is a permutation.  Rows of x are written left to right.
-    cdef Py_ssize_t XH = g.x_size[1], XW = g.x_size[2]
-    cdef Py_ssize_t YH = g.y_size[1], YW = g.y_size[2]
+    cdef Py_ssize_t XH = g.conv_in[1], XW = g.conv_in[2]
+    cdef Py_ssize_t YH = g.conv_out[1], YW = g.conv_out[2]
     cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], KW = g.kernel[2]
     cdef Py_ssize_t r_first = p0 // YW, r_last = (p0 + pt - 1) // YW
     cdef Py_ssize_t r, od, oh, a, b, td, th, tw, ow
@@ -336,7 +336,7 @@ def conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
     cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], x_plane = x.shape[2]
     cdef Py_ssize_t c_out = out.shape[1], cin_g = weight.shape[2]
     cdef Py_ssize_t cout_g = c_out // groups, n_taps = weight.shape[0]
-    cdef Py_ssize_t OD = g.y_size[0], OH = g.y_size[1], OW = g.y_size[2]
+    cdef Py_ssize_t OD = g.conv_out[0], OH = g.conv_out[1], OW = g.conv_out[2]
     cdef Py_ssize_t n_phases = residues.shape[0]
     cdef Py_ssize_t i, n0, nt, ld, n_cols, n, c, grp, t, od, oh, plane
     cdef const floating* xp = &x[0, 0, 0]

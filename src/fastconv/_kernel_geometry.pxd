@@ -3,9 +3,10 @@
 # position o reads the input position o*stride + tap*dilation - pad.
 
 ctypedef struct Geometry:
-    # sizes of the convolution's input (x side) and output (y side)
-    Py_ssize_t x_size[3]
-    Py_ssize_t y_size[3]
+    # sizes of the convolution's input and output (for a transposed
+    # convolution: its output and input)
+    Py_ssize_t conv_in[3]
+    Py_ssize_t conv_out[3]
     Py_ssize_t kernel[3]
     Py_ssize_t stride[3]
     Py_ssize_t dilation[3]
@@ -14,13 +15,13 @@ ctypedef struct Geometry:
 
 cdef inline Geometry geometry_struct(geom) except *:
     cdef Geometry g
-    cdef tuple x_size = geom.input_spatial, y_size = geom.output_spatial
+    cdef tuple conv_in = geom.input_spatial, conv_out = geom.output_spatial
     cdef tuple kernel = geom.kernel_size, stride = geom.stride
     cdef tuple dilation = geom.dilation, pad = geom.pad_before
     cdef int i
     for i in range(3):
-        g.x_size[i] = x_size[i]
-        g.y_size[i] = y_size[i]
+        g.conv_in[i] = conv_in[i]
+        g.conv_out[i] = conv_out[i]
         g.kernel[i] = kernel[i]
         g.stride[i] = stride[i]
         g.dilation[i] = dilation[i]

@@ -115,7 +115,7 @@ def _flat(a):
 def _channel_pass(x, weights, out, plan, split, residues, out_step, start, count,
                   tap_begin, tap_phase):
     """One channel-blocked pass (_direct_channels.channels_pass) as planned:
-    the copy is x split as ``split`` (x_size, stride, pad) into the phases
+    the copy is x split as ``split`` (conv_in, stride, pad) into the phases
     of ``residues``; parts as in channels_pass."""
     phases, windows = plan.phases, plan.windows
     workspace = np.empty((plan.n_threads, windows.per_thread), dtype=x.dtype)

@@ -36,7 +36,7 @@ cdef inline void split_phase_rows(const floating* x, floating* dst, const Geomet
     # size[2], the last size[2] - width columns of a row, which must be
     # padding, are left to the next row's first ones, also padding (see
     # fastconv._phases.shared_row).
-    cdef Py_ssize_t XD = g.x_size[0], XH = g.x_size[1], XW = g.x_size[2]
+    cdef Py_ssize_t XD = g.conv_in[0], XH = g.conv_in[1], XW = g.conv_in[2]
     cdef Py_ssize_t PH = size[1], PW = size[2]
     cdef Py_ssize_t r, pw, xd, xh, low, hiw, offw = a2 - g.pad[2]
     cdef const floating* x_row

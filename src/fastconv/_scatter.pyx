@@ -17,16 +17,17 @@ cdef void _scatter_plane(const real* x, const real* w, real* out,
                          const Geometry* g) noexcept nogil:
     # out[a*s + t*d - p] += x[a] * w[t] in each dim, for every input position
     # a and tap t whose target lies inside the output.  The transposed
-    # convolution's input is the y side of the geometry, its output the x side.
-    cdef const Py_ssize_t* x_size = g.y_size
-    cdef const Py_ssize_t* out_size = g.x_size
+    # convolution's input is the conv_out side of the geometry, its output the
+    # conv_in side.
+    cdef const Py_ssize_t* in_size = g.conv_out
+    cdef const Py_ssize_t* out_size = g.conv_in
     cdef const Py_ssize_t* kernel = g.kernel
     cdef Py_ssize_t a0, a1, a2, t0, t1, t2, i0, i1, i2
     cdef real v
-    for a0 in range(x_size[0]):
-        for a1 in range(x_size[1]):
-            for a2 in range(x_size[2]):
-                v = x[(a0 * x_size[1] + a1) * x_size[2] + a2]
+    for a0 in range(in_size[0]):
+        for a1 in range(in_size[1]):
+            for a2 in range(in_size[2]):
+                v = x[(a0 * in_size[1] + a1) * in_size[2] + a2]
                 for t0 in range(kernel[0]):
                     i0 = a0 * g.stride[0] + t0 * g.dilation[0] - g.pad[0]
                     if i0 < 0 or i0 >= out_size[0]:
@@ -55,8 +56,8 @@ def conv_transpose_scatter(const real[:, :, :, :, ::1] x,
     cdef Geometry g = geometry_struct(geom)
     cdef Py_ssize_t n_batch = out.shape[0], c_out = out.shape[1], c_in = x.shape[1]
     cdef Py_ssize_t cin_g = c_in // groups, cout_g = c_out // groups
-    cdef Py_ssize_t x_plane = g.y_size[0] * g.y_size[1] * g.y_size[2]
-    cdef Py_ssize_t out_plane = g.x_size[0] * g.x_size[1] * g.x_size[2]
+    cdef Py_ssize_t x_plane = g.conv_out[0] * g.conv_out[1] * g.conv_out[2]
+    cdef Py_ssize_t out_plane = g.conv_in[0] * g.conv_in[1] * g.conv_in[2]
     cdef Py_ssize_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
     cdef Py_ssize_t job, n, co, ci, ci0
     cdef const real* xp = &x[0, 0, 0, 0, 0]
