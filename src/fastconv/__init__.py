@@ -9,14 +9,10 @@ convolution is ``y = C @ x``, the transposed convolution is ``C.T @ y``.
 import os as _os
 
 # fastconv's OpenMP threads spin for a shorter while than GNU OpenMP's
-# default (about 0.3 ms instead of about 3 ms) once out of work, then sleep:
-# they share the cores with SciPy's BLAS threads (the "gemm" method), which
-# spin too, and a spinning thread of either kind holds the core the other
-# needs.  Measured on 2 cores (bench/test_mixing.py): a 0.2 ms direct call
-# right after a gemm call took 8-10 ms with the default spin, 2.8 ms with
-# GOMP_SPINCOUNT=30000, 0.7 ms with 3000; but with 3000 (and 10000),
-# back-to-back 30 us calls sometimes paid 0.2 ms each to wake a sleeping
-# thread, which 30000 did not show.  The OpenMP runtime reads the variable
+# default once out of work, then sleep: they share the cores with SciPy's
+# BLAS threads (the "gemm" method), which spin too, and a spinning thread of
+# either kind holds the core the other needs (docs/threads.rst has the
+# measurements behind the value).  The OpenMP runtime reads the variable
 # once, when it loads, which is here, with the first compiled module; the
 # variable is then put back as it was, so libraries loaded later do not see
 # it.  A spin setting of the user's (GOMP_SPINCOUNT or OMP_WAIT_POLICY) is
