@@ -261,7 +261,7 @@ class _Transposed(_Operation):
         """Rows of the padded input's grid that hold outputs of a phase with
         taps: max of (count_D - 1) * size_H + count_H."""
         phases = _phases.transpose_phases(self.geometry(case))
-        return max((phase.count[0] - 1) * phases.size[1] + phase.count[1]
+        return max((phase.length[0] - 1) * phases.size[1] + phase.length[1]
                    for phase in phases if len(phase.taps))
 
 
@@ -800,7 +800,7 @@ def test_transpose_phases_semantics(nd):
                        for ti, d, r, s in zip(t, geom.dilation, residues, geom.stride))]
             assert sorted(int(t) for t in taps) == expected_taps, args
             u = np.indices(count)
-            assert max(phase.count[2] for phase in listed) <= row
+            assert max(phase.length[2] for phase in listed) <= row
             u_flat = (u[0] * size[1] + u[1]) * row + u[2]
             values = np.zeros(count)
             for t, shift in zip(taps, shifts):

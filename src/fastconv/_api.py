@@ -301,7 +301,7 @@ def choose_method(function: str | Callable[..., Any], x: ArrayLike, weight: Arra
     if unknown:
         raise TypeError(f"choose_method: {_NAMES[key]} takes no argument(s) "
                         f"{sorted(unknown)}")
-    geometry_args = (kwargs.get("stride", 1), kwargs.get("padding", 0))
+    geometry_args: tuple[Any, ...] = (kwargs.get("stride", 1), kwargs.get("padding", 0))
     if op == CONV_TRANSPOSE:
         geometry_args += (kwargs.get("output_padding", 0),)
     geometry_args += (kwargs.get("dilation", 1),)

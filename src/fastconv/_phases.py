@@ -35,7 +35,7 @@ def phase_size(geom: ConvGeometry) -> tuple[int, int, int]:
     """Per dim, the size of one phase of the part of the padded input that
     the convolution reads: ``ceil(L / s)`` with ``L = (O - 1)*s + (k - 1)*d
     + 1``; tap ``t`` reads from ``o + t*d // s`` on, which stays below it."""
-    return tuple(  # type: ignore[return-value]
+    return tuple(
         -(-((o - 1) * s + (k - 1) * d + 1) // s)
         for o, s, k, d in zip(geom.output_spatial, geom.stride, geom.kernel_size,
                               geom.dilation)
@@ -117,13 +117,13 @@ def conv_phases(geom: ConvGeometry, share_columns: bool = True) -> PhaseSplit:
 class Phase(NamedTuple):
     """One output phase of a transposed convolution (see
     :class:`TransposePhases`): its outputs are ``start + u * stride`` for
-    ``u < count`` per dim, and output ``u`` (flat over the padded grid) is
+    ``u < length`` per dim, and output ``u`` (flat over the padded grid) is
     the sum over ``taps`` and ``shifts`` of ``w[tap] * padded[u + shift]``."""
 
     taps: _Ints
     shifts: _Ints
     start: tuple[int, ...]
-    count: tuple[int, ...]
+    length: tuple[int, ...]
 
 
 @dataclass(frozen=True)
