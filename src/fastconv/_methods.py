@@ -209,6 +209,22 @@ def conv_transpose_scatter(x, weight, plan):
 # 'gemm'
 # --------------------------------------------------------------------------
 
+_ONE_GEMM = ("whole_input", "pointwise")
+
+
+def _one_gemm(plan, x, weight, out, transpose):
+    """Paths 'whole_input' (one GEMM for the batch) and 'pointwise' (one per
+    sample) on the arrays themselves; the weight's first axis is C_out for
+    a convolution, C_in for a transposed one (used transposed)."""
+    n_batch, rows = x.shape[0], weight.shape[0]
+    if plan.path == "whole_input":
+        _gemm.whole_input(x.reshape(n_batch, -1), weight.reshape(rows, -1),
+                          out.reshape(n_batch, -1), plan.groups, transpose)
+    else:
+        _gemm.pointwise(_flat(x), weight.reshape(rows, -1), _flat(out), plan.groups,
+                        transpose)
+
+
 @register(CONV, "gemm", integers=False)
 def conv_gemm(x, weight, plan):
     """im2col + GEMM: each sample's output is weight @ columns, per group;
@@ -219,13 +235,10 @@ def conv_gemm(x, weight, plan):
     Float only.  Threads are BLAS's; ``plan.n_threads`` does not apply.
     """
     geom, groups = plan.geom, plan.groups
-    n_batch, c_out = x.shape[0], weight.shape[0]
+    c_out = weight.shape[0]
     out = np.empty(output_shape(plan, x, weight), dtype=x.dtype)
-    if plan.path == "whole_input":
-        _gemm.whole_input(x.reshape(n_batch, -1), weight.reshape(c_out, -1),
-                     out.reshape(n_batch, -1), groups, False)
-    elif plan.path == "pointwise":
-        _gemm.pointwise(_flat(x), weight.reshape(c_out, -1), _flat(out), groups, False)
+    if plan.path in _ONE_GEMM:
+        _one_gemm(plan, x, weight, out, False)
     elif plan.path == "shifted":
         phases = plan.phases
         values = (phases.n_phases * x.shape[1] + c_out) * int(np.prod(phases.size))
@@ -253,13 +266,10 @@ def conv_transpose_gemm(x, weight, plan):
     Float only.  Threads are BLAS's; ``plan.n_threads`` does not apply.
     """
     geom, groups = plan.geom, plan.groups
-    n_batch, c_in = x.shape[:2]
+    c_in = x.shape[1]
     out = np.zeros(output_shape(plan, x, weight), dtype=x.dtype)
-    if plan.path == "whole_input":
-        _gemm.whole_input(x.reshape(n_batch, -1), weight.reshape(c_in, -1),
-                     out.reshape(n_batch, -1), groups, True)
-    elif plan.path == "pointwise":
-        _gemm.pointwise(_flat(x), weight.reshape(c_in, -1), _flat(out), groups, True)
+    if plan.path in _ONE_GEMM:
+        _one_gemm(plan, x, weight, out, True)
     else:
         tile_n, tile_p = plan.tile
         rows = out.shape[1] * geom.n_taps + c_in
