@@ -33,7 +33,7 @@ from ._api import (  # noqa: E402
     conv1d, conv2d, conv3d,
     conv_transpose1d, conv_transpose2d, conv_transpose3d,
 )
-from . import _methods, plot  # noqa: E402
+from . import _methods, grad, plot  # noqa: E402
 # these register their methods, so they come before the lists below
 from ._matrix import convolution_matrix, conv_operator  # noqa: E402
 from ._zero_insertion import zero_insert  # noqa: E402

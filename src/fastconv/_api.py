@@ -165,9 +165,10 @@ def _layout(name, ndim, x, weight):
     return (x[None] if unbatched else x), weight, False, unbatched
 
 
-def _check_signature(op, ndim, x, weight, bias, geometry_args, groups, method):
-    """Every check that depends on shapes, dtypes and arguments alone."""
-    name = _NAMES[op, ndim]
+def check_signature(op, ndim, x, weight, bias, geometry_args, groups, method, name=None):
+    """Every check that depends on shapes, dtypes and arguments alone; errors
+    name ``name`` (default: the public function of ``op`` and ``ndim``)."""
+    name = name or _NAMES[op, ndim]
     compute, result = _validation.call_dtypes(x, weight, bias)
     x, weight, plain, unbatched = _layout(name, ndim, x, weight)
     groups, c_out = _validation.check_channels(op, name, x.shape, weight.shape, groups)
@@ -189,7 +190,7 @@ _SIGNATURES: dict[tuple[Any, ...], Signature] = {}
 _SIGNATURES_SIZE = 512
 
 
-def _as_kernel_array(a, dtype, shape):
+def as_kernel_array(a, dtype, shape):
     """``a`` C-contiguous in ``dtype`` with the 5-D ``shape``: a view when it
     already is, a copy otherwise."""
     if a.dtype is not dtype or not a.flags.c_contiguous:
@@ -212,15 +213,15 @@ def check_call(op, ndim, x, weight, bias, geometry_args, groups, method, n_threa
                groups, method)
         sig = _SIGNATURES.get(key)
     if key is None or sig is None:
-        sig = _check_signature(op, ndim, x, weight, bias, geometry_args, groups, method)
+        sig = check_signature(op, ndim, x, weight, bias, geometry_args, groups, method)
         if key is not None:
             if len(_SIGNATURES) >= _SIGNATURES_SIZE:
                 _SIGNATURES.clear()
             _SIGNATURES[key] = sig
     threads = _validation.resolve_threads(n_threads)
     compute = sig.compute
-    x = _as_kernel_array(x, compute, sig.x_shape)
-    weight = _as_kernel_array(weight, compute, sig.weight_shape)
+    x = as_kernel_array(x, compute, sig.x_shape)
+    weight = as_kernel_array(weight, compute, sig.weight_shape)
     if bias is not None:
         bias = bias.astype(compute, copy=False)
     if compute.kind != "f":

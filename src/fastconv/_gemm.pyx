@@ -294,6 +294,46 @@ def conv_im2col(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
                               out_ptr + ((n0 + n) * c_out + grp * cout_g) * n_pos + p0, n_pos)
 
 
+def conv_weight_im2col(const floating[:, :, ::1] x, const floating[:, :, ::1] grad,
+                       floating[:, :, ::1] dw, floating[::1] workspace, geom,
+                       Py_ssize_t groups, Py_ssize_t tile_p, bint per_sample):
+    """dw[co] += grad[n, co] @ im2col(x[n]).T over co's group, sample by
+    sample and tile by tile of positions: the weight gradient.
+
+    x (N, C_in, X), grad (N, C_out, P) with X, P the flat spatial sizes of
+    ``geom``'s input and output; dw (N, C_out, C_in/groups * taps) with
+    per_sample, else (1, C_out, C_in/groups * taps), zero-filled; workspace
+    holds C_in * taps * tile_p values.  The sum over positions is BLAS's;
+    the samples are added in order.
+    """
+    cdef Geometry g = geometry_struct(geom)
+    cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], x_plane = x.shape[2]
+    cdef Py_ssize_t c_out = grad.shape[1], n_pos = grad.shape[2]
+    cdef Py_ssize_t k = dw.shape[2], cin_g = c_in // groups, cout_g = c_out // groups
+    cdef Py_ssize_t taps = k // cin_g
+    cdef Py_ssize_t p_tiles = (n_pos + tile_p - 1) // tile_p
+    cdef Py_ssize_t n, j, p0, pt, c, grp
+    cdef const floating* xp = &x[0, 0, 0]
+    cdef const floating* gp = &grad[0, 0, 0]
+    cdef floating* dw_ptr = &dw[0, 0, 0]
+    cdef floating* dw_n
+    cdef floating* ws = &workspace[0]
+    with nogil:
+        for n in range(n_batch):
+            dw_n = dw_ptr + (n * c_out * k if per_sample else 0)
+            for j in range(p_tiles):
+                p0 = j * tile_p
+                pt = min(tile_p, n_pos - p0)
+                for c in range(c_in):
+                    _im2col_channel(xp + (n * c_in + c) * x_plane, ws + c * taps * pt,
+                                    &g, p0, pt)
+                for grp in range(groups):
+                    _gemm(False, True, cout_g, k, pt,
+                          gp + (n * c_out + grp * cout_g) * n_pos + p0, n_pos,
+                          ws + grp * k * pt, pt,
+                          dw_n + grp * cout_g * k, k, True)
+
+
 cdef void _split_phases(const floating* x, floating* phases, const Geometry* g,
                         const Py_ssize_t* size, const Py_ssize_t* residues,
                         Py_ssize_t n_phases, Py_ssize_t phase_ld) noexcept nogil:

@@ -103,6 +103,15 @@ class ConvGeometry:
                 self.pad_before, self.pad_after, self.dilation, self.kernel_size)
         )
 
+    def weight_gradient_geometry(self):
+        """The convolution that gives the weight gradient: the input
+        correlated with the output gradient as its kernel, stride and
+        dilation swapped.  Per dim, ``dw[t] = sum_o g[o] * x[o*s + t*d - p0]``
+        is output ``t`` of that convolution; its output has at least
+        ``kernel_size`` entries, of which the first are the gradient."""
+        return conv_geometry(self.input_spatial, self.output_spatial, self.dilation,
+                             list(zip(self.pad_before, self.pad_after)), self.stride)
+
     def zero_insertion_padding(self):
         """Per dim, the ``(before, after)`` zero padding that turns the
         transposed convolution into a stride-1 convolution of the

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _direct, _direct_channels, _gemm, _scatter
-from ._validation import CONV, CONV_TRANSPOSE
+from ._validation import CONV, CONV_TRANSPOSE, CONV_WEIGHT
 
 if TYPE_CHECKING:
     from ._planner import Plan
@@ -36,8 +36,8 @@ __all__ = ["CONV", "CONV_TRANSPOSE", "register", "method_names", "execute"]
 #: ``method(x, weight, plan) -> out``
 Method = Callable[[NDArray[Any], NDArray[Any], "Plan"], NDArray[Any]]
 
-_REGISTRY: dict[str, dict[str, Method]] = {CONV: {}, CONV_TRANSPOSE: {}}
-_FLOAT_ONLY: dict[str, set[str]] = {CONV: set(), CONV_TRANSPOSE: set()}
+_REGISTRY: dict[str, dict[str, Method]] = {CONV: {}, CONV_TRANSPOSE: {}, CONV_WEIGHT: {}}
+_FLOAT_ONLY: dict[str, set[str]] = {CONV: set(), CONV_TRANSPOSE: set(), CONV_WEIGHT: set()}
 
 
 def register(op, name, *, integers=True):
@@ -89,11 +89,16 @@ def check_method(name, op, method, dtype):
 
 
 def output_shape(plan, x, weight):
-    """(N, C_out, *spatial) of the call's 5-D output."""
+    """(N, C_out, *spatial) of the call's 5-D output; for the weight
+    gradient (``weight`` is then the output gradient) the weight's shape,
+    with the samples first when ``plan.per_sample``."""
     geom = plan.geom
     if plan.op == CONV:
         return (x.shape[0], weight.shape[0]) + geom.output_spatial
-    return (x.shape[0], weight.shape[1] * plan.groups) + geom.input_spatial
+    if plan.op == CONV_TRANSPOSE:
+        return (x.shape[0], weight.shape[1] * plan.groups) + geom.input_spatial
+    shape = (weight.shape[1], x.shape[1] // plan.groups) + geom.kernel_size
+    return (x.shape[0],) + shape if plan.per_sample else shape
 
 
 def execute(plan, x, weight):
@@ -277,3 +282,64 @@ def conv_transpose_gemm(x, weight, plan):
         _gemm.conv_transpose_col2im(_flat(x), _flat(weight), _flat(out), workspace, geom,
                                      groups, tile_n, tile_p, plan.path == "place")
     return out
+
+
+# --------------------------------------------------------------------------
+# the weight gradient: x (N, C_in, *in) and the output gradient
+# grad (N, C_out, *out) of the convolution of plan.geom
+# --------------------------------------------------------------------------
+
+@register(CONV_WEIGHT, "gemm", integers=False)
+def conv_weight_gemm(x, grad, plan):
+    """Columns x GEMM: per sample, ``dw += grad @ im2col(x).T`` per group,
+    the columns in tiles of positions (bounded workspace), the samples
+    added in order (kept apart with ``per_sample``).
+
+    Float only.  Threads are BLAS's.
+    """
+    geom, groups = plan.geom, plan.groups
+    c_in, taps = x.shape[1], geom.n_taps
+    rows = (x.shape[0] if plan.per_sample else 1, grad.shape[1], c_in // groups * taps)
+    dw = np.zeros(rows, dtype=x.dtype)
+    workspace = np.empty(c_in * taps * plan.tile[1], dtype=x.dtype)
+    _gemm.conv_weight_im2col(_flat(x), _flat(grad), dw, workspace, geom, groups,
+                             plan.tile[1], plan.per_sample)
+    return dw.reshape(output_shape(plan, x, grad))
+
+
+@register(CONV_WEIGHT, "direct")
+def conv_weight_direct(x, grad, plan):
+    """The weight gradient as a convolution (the row kernel): the input,
+    samples as channels, correlated with the output gradient as its kernel,
+    stride and dilation swapped (``ConvGeometry.weight_gradient_geometry``),
+    one group at a time; with ``per_sample``, a grouped convolution with one
+    group per sample.  Exact for integers; deterministic for any thread
+    count.
+    """
+    geom, groups = plan.geom, plan.groups
+    n_batch, c_in = x.shape[:2]
+    c_out = grad.shape[1]
+    cin_g, cout_g = c_in // groups, c_out // groups
+    swapped = geom.weight_gradient_geometry()
+    crop = (slice(None), slice(None)) + tuple(slice(0, k) for k in geom.kernel_size)
+    dw = np.empty(output_shape(plan, x, grad), dtype=x.dtype)
+    for group in range(groups):
+        samples_as_channels = np.ascontiguousarray(
+            x[:, group * cin_g:(group + 1) * cin_g].swapaxes(0, 1))
+        g = grad[:, group * cout_g:(group + 1) * cout_g]
+        if plan.per_sample:   # kernel (N * cout_g, 1, *out), one group per sample
+            kernel, kernel_groups = np.ascontiguousarray(g).reshape(
+                (n_batch * cout_g, 1) + g.shape[2:]), n_batch
+        else:                 # kernel (cout_g, N, *out)
+            kernel, kernel_groups = np.ascontiguousarray(g.swapaxes(0, 1)), 1
+        out = np.zeros((cin_g, kernel.shape[0]) + swapped.output_spatial, dtype=x.dtype)
+        _direct.conv_direct(samples_as_channels, kernel, out, swapped, kernel_groups,
+                            plan.n_threads)
+        out = out[crop]       # (cin_g, [N *] cout_g, *kernel)
+        channels = slice(group * cout_g, (group + 1) * cout_g)
+        if plan.per_sample:
+            dw[:, channels] = out.reshape((cin_g, n_batch, cout_g) + geom.kernel_size
+                                          ).transpose(1, 2, 0, 3, 4, 5)
+        else:
+            dw[channels] = out.swapaxes(0, 1)
+    return dw

@@ -23,7 +23,7 @@ import numpy as np
 from . import _direct_channels, _methods
 from ._geometry import ConvGeometry
 from ._phases import PhaseSplit, TransposePhases, conv_phases, phase_size, transpose_phases
-from ._validation import CONV
+from ._validation import CONV, CONV_WEIGHT
 
 #: Plans by call signature: small calls would spend most of their time
 #: planning the same call again.  A plan depends on the arrays' shapes and
@@ -115,6 +115,8 @@ class Plan(NamedTuple):
         'channels': how samples are cut into windows of rows.
     tile : tuple of 2 ints
         'gemm': (samples, positions) per tile of the workspace.
+    per_sample : bool
+        The weight gradient: one per sample instead of their sum.
     """
 
     op: str
@@ -126,6 +128,7 @@ class Plan(NamedTuple):
     phases: PhaseSplit | TransposePhases | None = None
     windows: Windows | None = None
     tile: tuple[int, int] = (0, 0)
+    per_sample: bool = False
 
 
 # --------------------------------------------------------------------------
@@ -536,3 +539,27 @@ def plan(op, x, weight, geom, groups, method, n_threads):
         _PLANS.clear()
     _PLANS[key] = made
     return made
+
+
+def weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample):
+    """The :class:`Plan` of a weight gradient (op 'conv_weight') on 5-D
+    arrays: ``x`` the convolution's input, ``grad`` its output gradient.
+    'auto' runs 'gemm' for floats and 'direct', exact, for integers."""
+    if method == "auto":
+        method = "gemm" if x.dtype.kind == "f" else "direct"
+    if method == "gemm":
+        taps = geom.n_taps
+        _check_blas_sizes(grad.shape[1], x.shape[1] * taps, math.prod(geom.output_spatial))
+        tile = gemm_tiles(1, x.shape[1] * taps, math.prod(geom.output_spatial),
+                          x.dtype.itemsize)
+        return Plan(CONV_WEIGHT, "gemm", "im2col", geom, groups, n_threads, tile=tile,
+                    per_sample=per_sample)
+    if method == "direct":
+        swapped = geom.weight_gradient_geometry()
+        work = x.shape[0] * x.shape[1] * math.prod(geom.output_spatial) * grad.shape[1]
+        threads = 1 if work < THRESHOLDS["parallel_min_work"] else n_threads
+        rows = x.shape[1] * grad.shape[1] * swapped.output_spatial[0] * swapped.output_spatial[1]
+        return Plan(CONV_WEIGHT, "direct", "rows", geom, groups,
+                    max(1, min(threads, rows)), per_sample=per_sample)
+    return Plan(CONV_WEIGHT, method, method, geom, groups, n_threads,
+                per_sample=per_sample)

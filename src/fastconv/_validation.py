@@ -15,6 +15,8 @@ from . import _openmp
 
 CONV = "conv"
 CONV_TRANSPOSE = "conv_transpose"
+#: The weight gradient of a convolution (fastconv.grad).
+CONV_WEIGHT = "conv_weight"
 
 #: Largest magnitude of any size or argument: far beyond any array that fits
 #: in memory, small enough that no index arithmetic in a kernel overflows.
