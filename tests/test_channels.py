@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _direct, _direct_channels, _phases, _planner
+from fastconv import _direct_channels, _phases, _planner
 from fastconv._geometry import conv_geometry, conv_transpose_geometry
 from reference import conv, conv_transpose
 from sweep import assert_close
@@ -288,14 +288,10 @@ _WORKSPACE_ARG, _WINDOW_ROWS_ARG = 3, 18
 
 
 @pytest.fixture
-def channel_calls(monkeypatch):
+def channel_calls(spy):
     """The calls that reach the channel-blocked kernel
     (_direct_channels.channels_pass), which still runs."""
-    calls = []
-    kernel = _direct_channels.channels_pass
-    monkeypatch.setattr(_direct_channels, "channels_pass",
-                        lambda *args: calls.append(args) or kernel(*args))
-    return calls
+    return spy(_direct_channels, "channels_pass")
 
 
 @pytest.fixture
@@ -322,15 +318,6 @@ def poisoned_empty(monkeypatch):
         return out
 
     monkeypatch.setattr(np, "empty", poisoned)
-
-
-@pytest.fixture(params=_direct.simd_versions())
-def simd_version(request):
-    """Each version of the vectorised kernel this CPU runs, in turn."""
-    before = _direct.simd_version()
-    _direct.use_simd(request.param)
-    request.addfinalizer(lambda: _direct.use_simd(before))
-    return request.param
 
 
 def _arrays(case, dtype, seed=11):

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _direct
 from fastconv._methods import supports_integers
 from sweep import Case, assert_close
 
@@ -73,15 +72,6 @@ def test_long_rows_match_reference(case, method):
     out = fn(case.x, case.weight, **case.kwargs, method=method)
     assert out.dtype == case.x.dtype
     assert_close(out, case.reference(), case.x.dtype)
-
-
-@pytest.fixture(params=_direct.simd_versions())
-def simd_version(request):
-    """Each version of the vectorised kernel this CPU runs, in turn."""
-    before = _direct.simd_version()
-    _direct.use_simd(request.param)
-    yield request.param
-    _direct.use_simd(before)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.x.dtype.kind == "f"],
