@@ -29,10 +29,10 @@ import pytest
 import fastconv
 from fastconv import _direct_channels, _phases, _planner
 from fastconv._geometry import conv_geometry, conv_transpose_geometry
+from helpers import phases_read, random_arrays
 from reference import conv, conv_transpose
 from sweep import assert_close
-
-DTYPES = [np.float32, np.float64]
+from tables import FLOAT_DTYPES as DTYPES
 
 # (id, nd, x shape, weight shape, stride, padding pairs, dilation, groups)
 CASES = [
@@ -211,9 +211,7 @@ class _Convolution(_Operation):
         geom = self.geometry(case)
         width = _phases.shared_row(geom, _phases.phase_size(geom)[2])
         extra = int(_phases.conv_phases(geom).tap_shift.max()) // width + 1
-        n_phases = math.prod(len({t * d % s for t in range(k)}) for k, s, d in zip(
-            geom.kernel_size, geom.stride, geom.dilation))
-        return itemsize * _window_values(n_phases * x_shape[1], w_shape[0], width,
+        return itemsize * _window_values(phases_read(geom) * x_shape[1], w_shape[0], width,
                                          extra, rows)
 
     def n_rows(self, case):
@@ -322,9 +320,7 @@ def poisoned_empty(monkeypatch):
 
 def _arrays(case, dtype, seed=11):
     _, _, x_shape, w_shape, *_ = case
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal(x_shape).astype(dtype),
-            rng.standard_normal(w_shape).astype(dtype))
+    return random_arrays(seed, x_shape, w_shape, dtype=dtype)
 
 
 # --------------------------------------------------------------------------

@@ -14,32 +14,15 @@ import pytest
 import fastconv
 from fastconv import _gemm, _planner
 from fastconv._geometry import conv_geometry, conv_transpose_geometry
+from helpers import explicit, phases_read, random_arrays
 from reference import conv, conv_transpose
 from sweep import assert_close
-
-DTYPES = [np.float32, np.float64]
-CONV = {1: fastconv.conv1d, 2: fastconv.conv2d, 3: fastconv.conv3d}
-CONV_T = {1: fastconv.conv_transpose1d, 2: fastconv.conv_transpose2d,
-          3: fastconv.conv_transpose3d}
-
-
-def _arrays(rng, x_shape, w_shape, dtype):
-    return (rng.standard_normal(x_shape).astype(dtype),
-            rng.standard_normal(w_shape).astype(dtype))
+from tables import FLOAT_DTYPES as DTYPES, FUNCTIONS
 
 
 def _as5d(a):
     """(N, C, *spatial) -> (N, C, D, H, W), a view (what the planner takes)."""
     return a.reshape(a.shape[:2] + (1,) * (5 - a.ndim) + a.shape[2:])
-
-
-def _explicit(nd, stride=1, padding=0, dilation=1, output_padding=None):
-    """The reference's keyword arguments, spelled out per dim."""
-    kw = dict(stride=(stride,) * nd, padding=((padding, padding),) * nd,
-              dilation=(dilation,) * nd)
-    if output_padding is not None:
-        kw["output_padding"] = (output_padding,) * nd
-    return kw
 
 
 # --------------------------------------------------------------------------
@@ -87,14 +70,14 @@ def _path(op, x, w, geom, groups):
 @pytest.mark.parametrize("path, nd, xs, ws, stride, padding, dilation, groups", CONV_FAST)
 def test_conv_fast_paths(path, nd, xs, ws, stride, padding, dilation, groups, dtype):
     rng = np.random.default_rng(1)
-    x, w = _arrays(rng, xs, ws, dtype)
+    x, w = random_arrays(rng, xs, ws, dtype=dtype)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     geom = conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
     assert _path("conv", x, w, geom, groups) == path
-    out = CONV[nd](x, w, method="gemm", **kw)
+    out = FUNCTIONS["conv", nd](x, w, method="gemm", **kw)
     assert out.dtype == dtype
     expected = conv(x.astype(np.float64), w.astype(np.float64), groups=groups,
-                    **_explicit(nd, stride, padding, dilation))
+                    **explicit(nd, stride, padding, dilation))
     assert_close(out, expected, dtype)
 
 
@@ -104,23 +87,23 @@ def test_conv_fast_paths(path, nd, xs, ws, stride, padding, dilation, groups, dt
 def test_conv_transpose_fast_paths(path, nd, xs, ws, stride, padding, dilation,
                                    output_padding, groups, dtype):
     rng = np.random.default_rng(2)
-    x, w = _arrays(rng, xs, ws, dtype)
+    x, w = random_arrays(rng, xs, ws, dtype=dtype)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
               output_padding=output_padding)
     geom = conv_transpose_geometry(xs[2:], ws[2:], stride, padding, output_padding,
                                    dilation)
     assert _path("conv_transpose", x, w, geom, groups) == path
-    out = CONV_T[nd](x, w, method="gemm", **kw)
+    out = FUNCTIONS["conv_transpose", nd](x, w, method="gemm", **kw)
     assert out.dtype == dtype
     expected = conv_transpose(x.astype(np.float64), w.astype(np.float64), groups=groups,
-                              **_explicit(nd, stride, padding, dilation, output_padding))
+                              **explicit(nd, stride, padding, dilation, output_padding))
     assert_close(out, expected, dtype)
 
 
 def test_dcgan_first_layer_is_one_gemm():
     """N x 100 x 1 x 1 -> 512 x 4 x 4: out.reshape(N, -1) == x.reshape(N, -1) @ W."""
     rng = np.random.default_rng(3)
-    x, w = _arrays(rng, (8, 100, 1, 1), (100, 512, 4, 4), np.float64)
+    x, w = random_arrays(rng, (8, 100, 1, 1), (100, 512, 4, 4), dtype=np.float64)
     out = fastconv.conv_transpose2d(x, w, method="gemm")
     assert out.shape == (8, 512, 4, 4)
     np.testing.assert_allclose(out.reshape(8, -1), x.reshape(8, 100) @ w.reshape(100, -1),
@@ -146,17 +129,18 @@ TILED = [
 def _run_tiled(case, dtype, **extra):
     op, nd, xs, ws, stride, padding, dilation, output_padding, groups = case
     rng = np.random.default_rng(4)
-    x, w = _arrays(rng, xs, ws, dtype)
+    x, w = random_arrays(rng, xs, ws, dtype=dtype)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     if op == "conv":
-        out = CONV[nd](x, w, method="gemm", **kw, **extra)
+        out = FUNCTIONS["conv", nd](x, w, method="gemm", **kw, **extra)
         expected = conv(x.astype(np.float64), w.astype(np.float64), groups=groups,
-                        **_explicit(nd, stride, padding, dilation))
+                        **explicit(nd, stride, padding, dilation))
     else:
-        out = CONV_T[nd](x, w, method="gemm", output_padding=output_padding, **kw, **extra)
+        out = FUNCTIONS["conv_transpose", nd](x, w, method="gemm", output_padding=output_padding,
+                                              **kw, **extra)
         expected = conv_transpose(
             x.astype(np.float64), w.astype(np.float64), groups=groups,
-            **_explicit(nd, stride, padding, dilation, output_padding))
+            **explicit(nd, stride, padding, dilation, output_padding))
     return out, expected
 
 
@@ -249,19 +233,12 @@ def shifted_calls(spy):
 def _run_shifted(case, dtype):
     nd, xs, ws, stride, padding, dilation, groups = case
     rng = np.random.default_rng(6)
-    x, w = _arrays(rng, xs, ws, dtype)
-    out = CONV[nd](x, w, stride=stride, padding=padding, dilation=dilation,
+    x, w = random_arrays(rng, xs, ws, dtype=dtype)
+    out = FUNCTIONS["conv", nd](x, w, stride=stride, padding=padding, dilation=dilation,
                    groups=groups, method="gemm")
     expected = conv(x.astype(np.float64), w.astype(np.float64), stride=stride,
                     padding=padding, dilation=dilation, groups=groups)
     return out, expected
-
-
-def _phases_read(geom):
-    """Stride phases some tap reads: per dim, the distinct residues t*d % s
-    of the taps t < k (at most min(k, s)), multiplied over dims."""
-    return math.prod(len({t * d % s for t in range(k)})
-                     for k, s, d in zip(geom.kernel_size, geom.stride, geom.dilation))
 
 
 def _phase_grid(geom):
@@ -279,7 +256,7 @@ def _shifted_values_per_sample(case):
     prod(stride) phases; it now holds only the phases some tap reads.)"""
     nd, xs, ws, stride, padding, dilation, groups = case
     geom = conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
-    return (_phases_read(geom) * xs[1] + ws[0]) * _phase_grid(geom)
+    return (phases_read(geom) * xs[1] + ws[0]) * _phase_grid(geom)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -386,7 +363,7 @@ def test_integer_input_is_refused(fn, w_shape):
                                          (fastconv.conv_transpose2d, (3, 4, 3, 3))])
 def test_inputs_untouched_and_read_only_accepted(fn, w_shape):
     rng = np.random.default_rng(5)
-    x, w = _arrays(rng, (2, 3, 6, 5), w_shape, np.float32)
+    x, w = random_arrays(rng, (2, 3, 6, 5), w_shape, dtype=np.float32)
     x_copy, w_copy = x.copy(), w.copy()
     x.flags.writeable = False
     w.flags.writeable = False

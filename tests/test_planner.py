@@ -13,6 +13,7 @@ import pytest
 import fastconv
 from fastconv import _methods, _phases, _planner
 from fastconv._geometry import conv_geometry
+from helpers import random_arrays
 from reference import conv, conv_transpose
 
 
@@ -90,8 +91,7 @@ def test_choose_method_refuses_what_the_function_would():
 
 def test_measure_policy_measures_once_then_reuses(monkeypatch, spy):
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((2, 16, 12, 12)).astype(np.float32)
-    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    x, w = random_arrays(rng, (2, 16, 12, 12), (16, 16, 3, 3), dtype=np.float32)
     measured = []
     measure = _planner.measure
 
@@ -126,8 +126,7 @@ def test_transposed_channel_plan_builds_its_tables_once(spy):
     isfinite = spy(_planner.np, "isfinite")
     plans = _planned_methods(spy)
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((8, 32, 16, 16)).astype(np.float32)
-    w = rng.standard_normal((32, 16, 4, 4)).astype(np.float32)
+    x, w = random_arrays(rng, (8, 32, 16, 16), (32, 16, 4, 4), dtype=np.float32)
     fastconv.conv_transpose2d(x, w, stride=2, padding=1)
     assert [(p.method, p.path) for p in plans] == [("direct", "channels")]
     assert {"phases": len(phases), "isfinite": len(isfinite)} == {"phases": 1, "isfinite": 1}
