@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from reference import conv, conv_transpose, same_padding
+from tables import FUNCTIONS
 
 N_CASES = 600
 
@@ -39,6 +40,12 @@ class Case:
         b = None if self.bias is None else self.bias.astype(wide)
         fn = conv if self.op == "conv" else conv_transpose
         return fn(x, w, b, groups=self.groups, **self.ref_kwargs)
+
+    def run(self, **extra):
+        """fastconv's result for the case: its function, arrays and arguments,
+        with ``extra`` keyword arguments (a method, n_threads)."""
+        return FUNCTIONS[self.op, self.ndim](self.x, self.weight, self.bias, **self.kwargs,
+                                              **extra)
 
 
 def _form(rng, values):

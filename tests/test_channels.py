@@ -27,12 +27,12 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _direct, _direct_channels, _phases, _planner
+from fastconv import _direct_channels, _phases, _planner
 from fastconv._geometry import conv_geometry, conv_transpose_geometry
+from helpers import phases_read, random_arrays
 from reference import conv, conv_transpose
 from sweep import assert_close
-
-DTYPES = [np.float32, np.float64]
+from tables import FLOAT_DTYPES as DTYPES
 
 # (id, nd, x shape, weight shape, stride, padding pairs, dilation, groups)
 CASES = [
@@ -211,9 +211,7 @@ class _Convolution(_Operation):
         geom = self.geometry(case)
         width = _phases.shared_row(geom, _phases.phase_size(geom)[2])
         extra = int(_phases.conv_phases(geom).tap_shift.max()) // width + 1
-        n_phases = math.prod(len({t * d % s for t in range(k)}) for k, s, d in zip(
-            geom.kernel_size, geom.stride, geom.dilation))
-        return itemsize * _window_values(n_phases * x_shape[1], w_shape[0], width,
+        return itemsize * _window_values(phases_read(geom) * x_shape[1], w_shape[0], width,
                                          extra, rows)
 
     def n_rows(self, case):
@@ -288,14 +286,10 @@ _WORKSPACE_ARG, _WINDOW_ROWS_ARG = 3, 18
 
 
 @pytest.fixture
-def channel_calls(monkeypatch):
+def channel_calls(spy):
     """The calls that reach the channel-blocked kernel
     (_direct_channels.channels_pass), which still runs."""
-    calls = []
-    kernel = _direct_channels.channels_pass
-    monkeypatch.setattr(_direct_channels, "channels_pass",
-                        lambda *args: calls.append(args) or kernel(*args))
-    return calls
+    return spy(_direct_channels, "channels_pass")
 
 
 @pytest.fixture
@@ -324,20 +318,9 @@ def poisoned_empty(monkeypatch):
     monkeypatch.setattr(np, "empty", poisoned)
 
 
-@pytest.fixture(params=_direct.simd_versions())
-def simd_version(request):
-    """Each version of the vectorised kernel this CPU runs, in turn."""
-    before = _direct.simd_version()
-    _direct.use_simd(request.param)
-    request.addfinalizer(lambda: _direct.use_simd(before))
-    return request.param
-
-
 def _arrays(case, dtype, seed=11):
     _, _, x_shape, w_shape, *_ = case
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal(x_shape).astype(dtype),
-            rng.standard_normal(w_shape).astype(dtype))
+    return random_arrays(seed, x_shape, w_shape, dtype=dtype)
 
 
 # --------------------------------------------------------------------------

@@ -4,14 +4,7 @@ import numpy as np
 
 import fastconv
 from reference import conv2d_plain, conv_transpose2d_plain
-
-INPUT = np.array([[7, 6, 5, 3],
-                  [3, 1, 1, 1],
-                  [2, 7, 6, 8],
-                  [5, 5, 8, 6]])
-KERNEL = np.array([[3, 3, 3],
-                   [4, 2, 4],
-                   [3, 1, 2]])
+from tables import CLASSIC_INPUT as INPUT, CLASSIC_KERNEL as KERNEL
 
 
 def test_conv2d_plain_matrix_is_exact():

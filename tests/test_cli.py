@@ -1,24 +1,21 @@
 """The fastconv command, run as a user runs it: in a subprocess."""
 
-import os
 import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fastconv
+from helpers import python_env
 from reference import conv, conv_transpose
 
 
 def run(*args, cwd=None, code=None, timeout=120):
     """``python -m fastconv *args`` (or ``python -c code``) with this fastconv importable."""
-    env = dict(os.environ)
-    src = str(Path(fastconv.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    env = python_env()
     command = [sys.executable, "-c", code, *args] if code else [
         sys.executable, "-m", "fastconv", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd,

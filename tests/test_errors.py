@@ -12,98 +12,120 @@ X2 = np.zeros((2, 4, 8, 8))
 W2 = np.zeros((6, 4, 3, 3))      # conv weight (C_out, C_in, kH, kW)
 WT2 = np.zeros((4, 6, 3, 3))     # transposed weight (C_in, C_out, kH, kW)
 
+
+def _shown(value):
+    """An argument as a test id shows it: an array by its shape (and its
+    dtype unless float64)."""
+    if isinstance(value, np.ndarray):
+        dtype = "" if value.dtype == np.float64 else str(value.dtype)
+        return f"{value.shape}{dtype}".replace(" ", "")
+    return repr(value).replace(" ", "")
+
+
+class Call:
+    """A valid call with ``overrides`` in its keyword arguments, and what it
+    does: ``Call(groups=3).raises(ValueError, "groups=3")`` raises that
+    error, its message holding each word given; a Call without ``raises``
+    is a near-miss that is valid and must run."""
+
+    def __init__(self, **overrides):
+        self.overrides = overrides
+        self.error, self.words = None, ()
+
+    def raises(self, error, *words):
+        """The call raises ``error`` with each of ``words`` in its message."""
+        self.error, self.words = error, words
+        return self
+
+    def __str__(self):
+        """The test id: the overrides, then the error raised or 'runs'."""
+        given = ",".join(f"{name}={_shown(value)}" for name, value in self.overrides.items())
+        return f"{given}-{self.error.__name__ if self.error else 'runs'}"
+
+    def check(self, fn, defaults):
+        """``fn(**defaults, **overrides)`` raises as stated, or returns a 4-D
+        result."""
+        args = {**defaults, **self.overrides}
+        if self.error is None:
+            assert fn(**args).ndim == 4
+            return
+        with pytest.raises(self.error) as info:
+            fn(**args)
+        for word in self.words:
+            assert word in str(info.value), (word, str(info.value))
+
+
 CONV_CASES = [
-    # (kwargs overriding the call, error type, words the message must hold)
-    (dict(x=np.zeros((2, 5, 8, 8))), ValueError, ["5 input channels", "(6, 4, 3, 3)"]),
-    (dict(groups=3), ValueError, ["groups=3"]),
-    (dict(weight=np.zeros((6, 2, 3, 3)), groups=2, x=np.zeros((2, 4, 8, 8))), None, []),
-    (dict(weight=np.zeros((5, 2, 3, 3)), groups=2), ValueError, ["groups=2", "5"]),
-    (dict(groups=0), ValueError, ["groups", "0"]),
-    (dict(stride=0), ValueError, ["stride", "0"]),
-    (dict(stride=(1, -1)), ValueError, ["stride", "(1, -1)"]),
-    (dict(dilation=0), ValueError, ["dilation", "0"]),
-    (dict(padding=-1), ValueError, ["padding", "-1"]),
-    (dict(padding=((0, 1), (-1, 0))), ValueError, ["padding"]),
-    (dict(padding="full"), ValueError, ["padding", "'full'"]),
-    (dict(stride=(1, 1, 1)), ValueError, ["stride", "(1, 1, 1)"]),
-    (dict(padding=(1, 1, 1)), ValueError, ["padding", "(1, 1, 1)"]),
-    (dict(padding=((1, 1, 1), (0, 0))), ValueError, ["padding"]),
-    (dict(dilation=(2,)), None, []),   # one entry: every dim, as in PyTorch
-    (dict(stride=1.5), TypeError, ["stride", "1.5"]),
-    (dict(x=np.zeros((2, 4, 2, 8))), ValueError, ["kernel", "larger than the padded input"]),
-    (dict(dilation=4), ValueError, ["kernel", "dilation"]),
-    (dict(weight=np.zeros((6, 4, 0, 3))), ValueError, ["kernel size", "(6, 4, 0, 3)"]),
-    (dict(x=np.zeros((2, 4, 8, 8, 1))), ValueError, ["x must be", "(2, 4, 8, 8, 1)"]),
-    (dict(x=np.zeros(8)), ValueError, ["x must be"]),
-    (dict(weight=np.zeros((6, 4, 3))), ValueError, ["weight must be 4-D", "(6, 4, 3)"]),
-    (dict(bias=np.zeros(5)), ValueError, ["bias", "(6,)", "(5,)"]),
-    (dict(bias=np.zeros((6, 1))), ValueError, ["bias", "(6, 1)"]),
-    (dict(method="fft"), ValueError, ["method", "'fft'", "direct"]),
-    (dict(n_threads=0), ValueError, ["n_threads", "0"]),
-    (dict(n_threads=100_000), ValueError, ["n_threads", "100000"]),
-    (dict(n_threads=True), TypeError, ["n_threads", "True"]),
-    (dict(stride=True), TypeError, ["stride", "True"]),
-    (dict(padding=(True, 0)), TypeError, ["padding", "True"]),
-    (dict(groups=np.bool_(True)), TypeError, ["groups", "True"]),
-    (dict(stride=2**63), ValueError, ["stride", str(2**63)]),
-    (dict(padding=2**62), ValueError, ["padding", str(2**62)]),
-    (dict(x=X2.astype(np.complex128)), TypeError, ["complex128"]),
-    (dict(weight=W2.astype(object)), TypeError, ["object"]),
-    (dict(x=np.full((2, 4, 8, 8), "a")), TypeError, ["<U1"]),
-    (dict(bias=np.zeros(6, dtype=np.complex64)), TypeError, ["bias", "complex64"]),
+    Call(x=np.zeros((2, 5, 8, 8))).raises(ValueError, "5 input channels", "(6, 4, 3, 3)"),
+    Call(groups=3).raises(ValueError, "groups=3"),
+    Call(weight=np.zeros((6, 2, 3, 3)), groups=2, x=np.zeros((2, 4, 8, 8))),
+    Call(weight=np.zeros((5, 2, 3, 3)), groups=2).raises(ValueError, "groups=2", "5"),
+    Call(groups=0).raises(ValueError, "groups", "0"),
+    Call(stride=0).raises(ValueError, "stride", "0"),
+    Call(stride=(1, -1)).raises(ValueError, "stride", "(1, -1)"),
+    Call(dilation=0).raises(ValueError, "dilation", "0"),
+    Call(padding=-1).raises(ValueError, "padding", "-1"),
+    Call(padding=((0, 1), (-1, 0))).raises(ValueError, "padding"),
+    Call(padding="full").raises(ValueError, "padding", "'full'"),
+    Call(stride=(1, 1, 1)).raises(ValueError, "stride", "(1, 1, 1)"),
+    Call(padding=(1, 1, 1)).raises(ValueError, "padding", "(1, 1, 1)"),
+    Call(padding=((1, 1, 1), (0, 0))).raises(ValueError, "padding"),
+    Call(dilation=(2,)),   # one entry: every dim, as in PyTorch
+    Call(stride=1.5).raises(TypeError, "stride", "1.5"),
+    Call(x=np.zeros((2, 4, 2, 8))).raises(
+        ValueError, "kernel", "larger than the padded input"),
+    Call(dilation=4).raises(ValueError, "kernel", "dilation"),
+    Call(weight=np.zeros((6, 4, 0, 3))).raises(ValueError, "kernel size", "(6, 4, 0, 3)"),
+    Call(x=np.zeros((2, 4, 8, 8, 1))).raises(ValueError, "x must be", "(2, 4, 8, 8, 1)"),
+    Call(x=np.zeros(8)).raises(ValueError, "x must be"),
+    Call(weight=np.zeros((6, 4, 3))).raises(ValueError, "weight must be 4-D", "(6, 4, 3)"),
+    Call(bias=np.zeros(5)).raises(ValueError, "bias", "(6,)", "(5,)"),
+    Call(bias=np.zeros((6, 1))).raises(ValueError, "bias", "(6, 1)"),
+    Call(method="fft").raises(ValueError, "method", "'fft'", "direct"),
+    Call(n_threads=0).raises(ValueError, "n_threads", "0"),
+    Call(n_threads=100_000).raises(ValueError, "n_threads", "100000"),
+    Call(n_threads=True).raises(TypeError, "n_threads", "True"),
+    Call(stride=True).raises(TypeError, "stride", "True"),
+    Call(padding=(True, 0)).raises(TypeError, "padding", "True"),
+    Call(groups=np.bool_(True)).raises(TypeError, "groups", "True"),
+    Call(stride=2**63).raises(ValueError, "stride", str(2**63)),
+    Call(padding=2**62).raises(ValueError, "padding", str(2**62)),
+    Call(x=X2.astype(np.complex128)).raises(TypeError, "complex128"),
+    Call(weight=W2.astype(object)).raises(TypeError, "object"),
+    Call(x=np.full((2, 4, 8, 8), "a")).raises(TypeError, "<U1"),
+    Call(bias=np.zeros(6, dtype=np.complex64)).raises(TypeError, "bias", "complex64"),
 ]
 
 CONV_TRANSPOSE_CASES = [
-    (dict(x=np.zeros((2, 5, 8, 8))), ValueError, ["5 input channels"]),
-    (dict(groups=3), ValueError, ["groups=3"]),
-    (dict(groups=4), None, []),  # divides C_in = 4: C_out = 4 * 6
-    (dict(output_padding=1), ValueError, ["output_padding", "(1, 1)", "stride"]),
-    (dict(output_padding=2, stride=2), ValueError, ["output_padding", "(2, 2)"]),
-    (dict(output_padding=1, stride=2), None, []),
-    (dict(output_padding=1, dilation=2), None, []),
-    (dict(output_padding=(1, 0, 0), stride=2), ValueError, ["output_padding"]),
-    (dict(output_padding=1, stride=2, padding="same"), ValueError, ["output_padding", "same"]),
-    (dict(padding=10), ValueError, ["output would be empty", "padding 10"]),
-    (dict(padding="valid"), None, []),
-    (dict(padding="half"), ValueError, ["padding", "'half'"]),
-    (dict(stride=0), ValueError, ["stride", "0"]),
-    (dict(bias=np.zeros(4)), ValueError, ["bias", "(6,)"]),
-    (dict(weight=np.zeros((4, 6, 3, 0))), ValueError, ["kernel size"]),
-    (dict(method="gather"), ValueError, ["method", "'gather'", "scatter"]),
-    (dict(x=X2.astype(np.complex64)), TypeError, ["complex64"]),
+    Call(x=np.zeros((2, 5, 8, 8))).raises(ValueError, "5 input channels"),
+    Call(groups=3).raises(ValueError, "groups=3"),
+    Call(groups=4),   # divides C_in = 4: C_out = 4 * 6
+    Call(output_padding=1).raises(ValueError, "output_padding", "(1, 1)", "stride"),
+    Call(output_padding=2, stride=2).raises(ValueError, "output_padding", "(2, 2)"),
+    Call(output_padding=1, stride=2),
+    Call(output_padding=1, dilation=2),
+    Call(output_padding=(1, 0, 0), stride=2).raises(ValueError, "output_padding"),
+    Call(output_padding=1, stride=2, padding="same").raises(
+        ValueError, "output_padding", "same"),
+    Call(padding=10).raises(ValueError, "output would be empty", "padding 10"),
+    Call(padding="valid"),
+    Call(padding="half").raises(ValueError, "padding", "'half'"),
+    Call(stride=0).raises(ValueError, "stride", "0"),
+    Call(bias=np.zeros(4)).raises(ValueError, "bias", "(6,)"),
+    Call(weight=np.zeros((4, 6, 3, 0))).raises(ValueError, "kernel size"),
+    Call(method="gather").raises(ValueError, "method", "'gather'", "scatter"),
+    Call(x=X2.astype(np.complex64)).raises(TypeError, "complex64"),
 ]
 
 
-def _call(fn, defaults, overrides):
-    args = dict(defaults)
-    args.update(overrides)
-    return fn(**args)
+@pytest.mark.parametrize("call", CONV_CASES, ids=str)
+def test_conv2d_bad_input(call):
+    call.check(fastconv.conv2d, dict(x=X2, weight=W2))
 
 
-@pytest.mark.parametrize("overrides, error, words", CONV_CASES,
-                         ids=[str(i) for i in range(len(CONV_CASES))])
-def test_conv2d_bad_input(overrides, error, words):
-    defaults = dict(x=X2, weight=W2)
-    if error is None:  # a near-miss that is valid: it must run
-        assert _call(fastconv.conv2d, defaults, overrides).ndim == 4
-        return
-    with pytest.raises(error) as info:
-        _call(fastconv.conv2d, defaults, overrides)
-    for word in words:
-        assert word in str(info.value), (word, str(info.value))
-
-
-@pytest.mark.parametrize("overrides, error, words", CONV_TRANSPOSE_CASES,
-                         ids=[str(i) for i in range(len(CONV_TRANSPOSE_CASES))])
-def test_conv_transpose2d_bad_input(overrides, error, words):
-    defaults = dict(x=X2, weight=WT2)
-    if error is None:
-        assert _call(fastconv.conv_transpose2d, defaults, overrides).ndim == 4
-        return
-    with pytest.raises(error) as info:
-        _call(fastconv.conv_transpose2d, defaults, overrides)
-    for word in words:
-        assert word in str(info.value), (word, str(info.value))
+@pytest.mark.parametrize("call", CONV_TRANSPOSE_CASES, ids=str)
+def test_conv_transpose2d_bad_input(call):
+    call.check(fastconv.conv_transpose2d, dict(x=X2, weight=WT2))
 
 
 @pytest.mark.parametrize("fn, weight", [

@@ -13,19 +13,10 @@ import pytest
 
 import fastconv
 from fastconv import _gemm, _planner
-from fastconv._geometry import conv_geometry, conv_transpose_geometry
-from reference import conv, conv_transpose
+from cases import Layer
+from helpers import phases_read, random_arrays
 from sweep import assert_close
-
-DTYPES = [np.float32, np.float64]
-CONV = {1: fastconv.conv1d, 2: fastconv.conv2d, 3: fastconv.conv3d}
-CONV_T = {1: fastconv.conv_transpose1d, 2: fastconv.conv_transpose2d,
-          3: fastconv.conv_transpose3d}
-
-
-def _arrays(rng, x_shape, w_shape, dtype):
-    return (rng.standard_normal(x_shape).astype(dtype),
-            rng.standard_normal(w_shape).astype(dtype))
+from tables import FLOAT_DTYPES as DTYPES
 
 
 def _as5d(a):
@@ -33,45 +24,42 @@ def _as5d(a):
     return a.reshape(a.shape[:2] + (1,) * (5 - a.ndim) + a.shape[2:])
 
 
-def _explicit(nd, stride=1, padding=0, dilation=1, output_padding=None):
-    """The reference's keyword arguments, spelled out per dim."""
-    kw = dict(stride=(stride,) * nd, padding=((padding, padding),) * nd,
-              dilation=(dilation,) * nd)
-    if output_padding is not None:
-        kw["output_padding"] = (output_padding,) * nd
-    return kw
-
-
 # --------------------------------------------------------------------------
-# fast paths: (ndim, x shape, weight shape, stride, padding, dilation,
-# output_padding, groups) and the path (the plan's) the geometry must select
+# fast paths: each Layer expects the path (the plan's) its geometry must
+# select
 # --------------------------------------------------------------------------
 
 CONV_FAST = [
     # 1x1 kernel: the input is its own column matrix
-    ("pointwise", 2, (3, 8, 5, 7), (6, 8, 1, 1), 1, 0, 1, 1),
-    ("pointwise", 3, (2, 6, 3, 4, 5), (9, 2, 1, 1, 1), 1, 0, 1, 3),
-    ("pointwise", 1, (2, 4, 11), (4, 4, 1), 1, 0, 3, 1),  # dilation moot at k=1
+    Layer("conv", x=(3, 8, 5, 7), w=(6, 8, 1, 1), expect="pointwise"),
+    Layer("conv", x=(2, 6, 3, 4, 5), w=(9, 2, 1, 1, 1), groups=3, expect="pointwise"),
+    Layer("conv", x=(2, 4, 11), w=(4, 4, 1), dilation=3,
+          expect="pointwise"),  # dilation moot at k=1
     # kernel covering the whole input: one GEMM for the whole batch
-    ("whole_input", 2, (5, 6, 4, 4), (10, 3, 4, 4), 1, 0, 1, 2),
-    ("whole_input", 1, (4, 3, 7), (5, 3, 7), 2, 0, 1, 1),
-    ("whole_input", 3, (3, 2, 2, 3, 2), (4, 2, 2, 3, 2), 1, 0, 1, 1),
+    Layer("conv", x=(5, 6, 4, 4), w=(10, 3, 4, 4), groups=2, expect="whole_input"),
+    Layer("conv", x=(4, 3, 7), w=(5, 3, 7), stride=2, expect="whole_input"),
+    Layer("conv", x=(3, 2, 2, 3, 2), w=(4, 2, 2, 3, 2), expect="whole_input"),
 ]
 
 CONV_T_FAST = [
-    ("pointwise", 2, (3, 8, 5, 7), (8, 6, 1, 1), 1, 0, 1, 0, 1),
-    ("pointwise", 3, (2, 6, 3, 4, 5), (6, 3, 1, 1, 1), 1, 0, 1, 0, 2),
+    Layer("conv_transpose", x=(3, 8, 5, 7), w=(8, 6, 1, 1), expect="pointwise"),
+    Layer("conv_transpose", x=(2, 6, 3, 4, 5), w=(6, 3, 1, 1, 1),
+          groups=2, expect="pointwise"),
     # 1x1 input, e.g. DCGAN's first layer: one GEMM, the output is its result
-    ("whole_input", 2, (6, 10, 1, 1), (10, 7, 4, 4), 1, 0, 1, 0, 1),
-    ("whole_input", 2, (4, 6, 1, 1), (6, 2, 3, 2), 1, 0, 1, 0, 3),
-    ("whole_input", 1, (5, 4, 1), (4, 3, 5), 3, 0, 1, 0, 1),
-    ("whole_input", 3, (2, 3, 1, 1, 1), (3, 4, 2, 3, 2), 1, 0, 1, 0, 1),
+    Layer("conv_transpose", x=(6, 10, 1, 1), w=(10, 7, 4, 4), expect="whole_input"),
+    Layer("conv_transpose", x=(4, 6, 1, 1), w=(6, 2, 3, 2), groups=3, expect="whole_input"),
+    Layer("conv_transpose", x=(5, 4, 1), w=(4, 3, 5), stride=3, expect="whole_input"),
+    Layer("conv_transpose", x=(2, 3, 1, 1, 1), w=(3, 4, 2, 3, 2), expect="whole_input"),
     # kernel == stride, no padding: GEMM then a permutation into the output
-    ("place", 2, (2, 6, 5, 7), (6, 4, 2, 2), 2, 0, 1, 0, 1),
-    ("place", 2, (3, 4, 4, 3), (4, 3, 3, 3), 3, 0, 1, 2, 2),  # zero tail
-    ("place", 1, (2, 3, 9), (3, 5, 4), 4, 0, 1, 1, 1),
-    ("place", 3, (2, 4, 3, 2, 3), (4, 2, 2, 2, 2), 2, 0, 1, 0, 2),
-    ("place", 2, (2, 3, 6, 6), (3, 5, 1, 1), 1, 0, 2, 1, 1),  # k=1, d>1
+    Layer("conv_transpose", x=(2, 6, 5, 7), w=(6, 4, 2, 2), stride=2, expect="place"),
+    Layer("conv_transpose", x=(3, 4, 4, 3), w=(4, 3, 3, 3),
+          stride=3, output_padding=2, groups=2, expect="place"),  # zero tail
+    Layer("conv_transpose", x=(2, 3, 9), w=(3, 5, 4),
+          stride=4, output_padding=1, expect="place"),
+    Layer("conv_transpose", x=(2, 4, 3, 2, 3), w=(4, 2, 2, 2, 2),
+          stride=2, groups=2, expect="place"),
+    Layer("conv_transpose", x=(2, 3, 6, 6), w=(3, 5, 1, 1), dilation=2, output_padding=1,
+          expect="place"),  # k=1, d>1
 ]
 
 
@@ -83,44 +71,31 @@ def _path(op, x, w, geom, groups):
                                 groups, 1).path
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("path, nd, xs, ws, stride, padding, dilation, groups", CONV_FAST)
-def test_conv_fast_paths(path, nd, xs, ws, stride, padding, dilation, groups, dtype):
-    rng = np.random.default_rng(1)
-    x, w = _arrays(rng, xs, ws, dtype)
-    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    geom = conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
-    assert _path("conv", x, w, geom, groups) == path
-    out = CONV[nd](x, w, method="gemm", **kw)
+def _check_fast_path(layer, dtype, seed):
+    """The layer's plan takes the path it expects, and gemm is right."""
+    x, w = layer.arrays(seed, dtype)
+    assert _path(layer.op, x, w, layer.geometry(), layer.groups) == layer.expect
+    out = layer.run(x, w, method="gemm")
     assert out.dtype == dtype
-    expected = conv(x.astype(np.float64), w.astype(np.float64), groups=groups,
-                    **_explicit(nd, stride, padding, dilation))
-    assert_close(out, expected, dtype)
+    assert_close(out, layer.expected(x, w), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(
-    "path, nd, xs, ws, stride, padding, dilation, output_padding, groups", CONV_T_FAST)
-def test_conv_transpose_fast_paths(path, nd, xs, ws, stride, padding, dilation,
-                                   output_padding, groups, dtype):
-    rng = np.random.default_rng(2)
-    x, w = _arrays(rng, xs, ws, dtype)
-    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
-              output_padding=output_padding)
-    geom = conv_transpose_geometry(xs[2:], ws[2:], stride, padding, output_padding,
-                                   dilation)
-    assert _path("conv_transpose", x, w, geom, groups) == path
-    out = CONV_T[nd](x, w, method="gemm", **kw)
-    assert out.dtype == dtype
-    expected = conv_transpose(x.astype(np.float64), w.astype(np.float64), groups=groups,
-                              **_explicit(nd, stride, padding, dilation, output_padding))
-    assert_close(out, expected, dtype)
+@pytest.mark.parametrize("layer", CONV_FAST, ids=str)
+def test_conv_fast_paths(layer, dtype):
+    _check_fast_path(layer, dtype, seed=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layer", CONV_T_FAST, ids=str)
+def test_conv_transpose_fast_paths(layer, dtype):
+    _check_fast_path(layer, dtype, seed=2)
 
 
 def test_dcgan_first_layer_is_one_gemm():
     """N x 100 x 1 x 1 -> 512 x 4 x 4: out.reshape(N, -1) == x.reshape(N, -1) @ W."""
     rng = np.random.default_rng(3)
-    x, w = _arrays(rng, (8, 100, 1, 1), (100, 512, 4, 4), np.float64)
+    x, w = random_arrays(rng, (8, 100, 1, 1), (100, 512, 4, 4), dtype=np.float64)
     out = fastconv.conv_transpose2d(x, w, method="gemm")
     assert out.shape == (8, 512, 4, 4)
     np.testing.assert_allclose(out.reshape(8, -1), x.reshape(8, 100) @ w.reshape(100, -1),
@@ -132,50 +107,42 @@ def test_dcgan_first_layer_is_one_gemm():
 # --------------------------------------------------------------------------
 
 TILED = [
-    # (op, nd, x shape, weight shape, stride, padding, dilation, output_padding, groups)
-    ("conv", 2, (5, 4, 9, 11), (6, 2, 3, 3), 1, 1, 1, None, 2),
-    ("conv", 3, (3, 3, 5, 6, 7), (4, 3, 2, 3, 2), 2, 1, 1, None, 1),
-    ("conv", 1, (4, 2, 40), (3, 2, 5), 3, 2, 2, None, 1),
-    ("conv_transpose", 2, (5, 4, 7, 9), (4, 3, 4, 4), 2, 1, 1, 1, 2),
-    ("conv_transpose", 3, (3, 2, 4, 3, 5), (2, 3, 3, 2, 3), 2, 1, 2, 1, 1),
-    ("conv_transpose", 1, (4, 3, 25), (3, 2, 5), 3, 2, 1, 2, 1),
-    ("conv_transpose", 2, (5, 3, 6, 7), (3, 2, 2, 2), 2, 0, 1, 1, 1),  # non-overlapping
+    Layer("conv", x=(5, 4, 9, 11), w=(6, 2, 3, 3), padding=1, groups=2),
+    Layer("conv", x=(3, 3, 5, 6, 7), w=(4, 3, 2, 3, 2), stride=2, padding=1),
+    Layer("conv", x=(4, 2, 40), w=(3, 2, 5), stride=3, padding=2, dilation=2),
+    Layer("conv_transpose", x=(5, 4, 7, 9), w=(4, 3, 4, 4),
+          stride=2, padding=1, output_padding=1, groups=2),
+    Layer("conv_transpose", x=(3, 2, 4, 3, 5), w=(2, 3, 3, 2, 3),
+          stride=2, padding=1, dilation=2, output_padding=1),
+    Layer("conv_transpose", x=(4, 3, 25), w=(3, 2, 5),
+          stride=3, padding=2, output_padding=2),
+    Layer("conv_transpose", x=(5, 3, 6, 7), w=(3, 2, 2, 2),
+          stride=2, output_padding=1),  # non-overlapping
 ]
 
 
 def _run_tiled(case, dtype, **extra):
-    op, nd, xs, ws, stride, padding, dilation, output_padding, groups = case
-    rng = np.random.default_rng(4)
-    x, w = _arrays(rng, xs, ws, dtype)
-    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    if op == "conv":
-        out = CONV[nd](x, w, method="gemm", **kw, **extra)
-        expected = conv(x.astype(np.float64), w.astype(np.float64), groups=groups,
-                        **_explicit(nd, stride, padding, dilation))
-    else:
-        out = CONV_T[nd](x, w, method="gemm", output_padding=output_padding, **kw, **extra)
-        expected = conv_transpose(
-            x.astype(np.float64), w.astype(np.float64), groups=groups,
-            **_explicit(nd, stride, padding, dilation, output_padding))
-    return out, expected
+    x, w = case.arrays(4, dtype)
+    return case.run(x, w, method="gemm", **extra), case.expected(x, w)
 
 
 def _column_rows(case):
     """Workspace values per output position and sample: the columns, and for
     a transposed convolution the copy of x that batches a tile's samples."""
-    op, _, xs, ws, *_, groups = case
-    taps = int(np.prod(ws[2:]))
-    return xs[1] * taps if op == "conv" else ws[1] * groups * taps + xs[1]
+    taps = int(np.prod(case.w[2:]))
+    if case.op == "conv":
+        return case.x[1] * taps
+    return case.w[1] * case.groups * taps + case.x[1]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", TILED, ids=[f"{c[0]}{c[1]}d-{i}" for i, c in enumerate(TILED)])
+@pytest.mark.parametrize("case", TILED, ids=str)
 @pytest.mark.parametrize("tile", ["positions", "samples"])
 def test_tiled_workspace(case, tile, dtype, monkeypatch):
     """A workspace far smaller than the problem: several tiles, same result."""
     rows = _column_rows(case)
     itemsize = np.dtype(dtype).itemsize
-    n_batch, n_pos = case[2][0], _positions(case)
+    n_batch, n_pos = case.x[0], _positions(case)
     if tile == "positions":
         # a few positions per tile: tiles start and end inside output rows
         budget = rows * 5
@@ -191,26 +158,17 @@ def test_tiled_workspace(case, tile, dtype, monkeypatch):
     assert_close(out, expected, dtype)
 
 
-def _tiled_geometry(case):
-    op, nd, xs, ws, stride, padding, dilation, output_padding, _ = case
-    if op == "conv":
-        return conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
-    return conv_transpose_geometry(xs[2:], ws[2:], stride, padding, output_padding,
-                                   dilation)
-
-
 def _positions(case):
-    return int(np.prod(_tiled_geometry(case).output_spatial))
+    return int(np.prod(case.geometry().output_spatial))
 
 
 def _tiled_plan(case, dtype):
     """The plan of method='gemm' for the case (broadcast arrays: nothing
     allocated)."""
-    op, nd, xs, ws, *_, groups = case
-    x = np.broadcast_to(np.zeros((), dtype=dtype), xs)
-    w = np.broadcast_to(np.zeros((), dtype=dtype), ws)
-    return _planner.method_plan(op, "gemm", _as5d(x).shape, _as5d(w), x.dtype,
-                                _tiled_geometry(case), groups, 1)
+    x = np.broadcast_to(np.zeros((), dtype=dtype), case.x)
+    w = np.broadcast_to(np.zeros((), dtype=dtype), case.w)
+    return _planner.method_plan(case.op, "gemm", _as5d(x).shape, _as5d(w), x.dtype,
+                                case.geometry(), case.groups, 1)
 
 
 def test_one_column_is_always_allowed(monkeypatch):
@@ -225,47 +183,36 @@ def test_one_column_is_always_allowed(monkeypatch):
 # --------------------------------------------------------------------------
 
 SHIFTED = [
-    # (nd, x shape, weight shape, stride, padding pairs, dilation, groups)
-    (2, (3, 4, 9, 11), (5, 4, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
-    (2, (2, 4, 10, 9), (6, 2, 3, 2), (2, 2), ((1, 0), (0, 2)), (2, 1), 2),
-    (2, (3, 3, 11, 10), (4, 3, 3, 3), (3, 2), ((2, 1), (0, 0)), (1, 2), 1),
-    (2, (2, 2, 7, 8), (3, 2, 2, 4), (3, 3), ((0, 2), (3, 1)), (2, 2), 1),
-    (2, (2, 6, 5, 5), (6, 2, 5, 5), (1, 1), ((1, 0), (0, 2)), (1, 1), 3),  # kernel = input
-    (1, (4, 3, 23), (5, 3, 4), (2,), ((3, 1),), (2,), 1),
-    (1, (2, 4, 17), (4, 1, 3), (3,), ((0, 0),), (1,), 4),                  # depthwise
-    (3, (2, 3, 6, 7, 5), (4, 3, 3, 2, 3), (1, 2, 1), ((1, 0), (1, 1), (0, 2)),
-     (1, 1, 2), 1),
-    (3, (2, 4, 7, 6, 8), (4, 2, 2, 3, 3), (2, 3, 2), ((0, 1), (2, 0), (1, 1)),
-     (2, 1, 1), 2),
+    Layer("conv", x=(3, 4, 9, 11), w=(5, 4, 3, 3),
+          stride=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1)),
+    Layer("conv", x=(2, 4, 10, 9), w=(6, 2, 3, 2),
+          stride=(2, 2), padding=((1, 0), (0, 2)), dilation=(2, 1), groups=2),
+    Layer("conv", x=(3, 3, 11, 10), w=(4, 3, 3, 3),
+          stride=(3, 2), padding=((2, 1), (0, 0)), dilation=(1, 2)),
+    Layer("conv", x=(2, 2, 7, 8), w=(3, 2, 2, 4),
+          stride=(3, 3), padding=((0, 2), (3, 1)), dilation=(2, 2)),
+    # kernel = input
+    Layer("conv", x=(2, 6, 5, 5), w=(6, 2, 5, 5),
+          stride=(1, 1), padding=((1, 0), (0, 2)), dilation=(1, 1), groups=3),
+    Layer("conv", x=(4, 3, 23), w=(5, 3, 4), stride=(2,), padding=((3, 1),), dilation=(2,)),
+    Layer("conv", x=(2, 4, 17), w=(4, 1, 3),
+          stride=(3,), padding=((0, 0),), dilation=(1,), groups=4),   # depthwise
+    Layer("conv", x=(2, 3, 6, 7, 5), w=(4, 3, 3, 2, 3),
+          stride=(1, 2, 1), padding=((1, 0), (1, 1), (0, 2)), dilation=(1, 1, 2)),
+    Layer("conv", x=(2, 4, 7, 6, 8), w=(4, 2, 2, 3, 3),
+          stride=(2, 3, 2), padding=((0, 1), (2, 0), (1, 1)), dilation=(2, 1, 1), groups=2),
 ]
 
 
 @pytest.fixture
-def shifted_calls(monkeypatch):
+def shifted_calls(spy):
     """The calls that reach the im2col-free kernel, which still runs."""
-    calls = []
-    kernel = _gemm.conv_shifted
-    monkeypatch.setattr(_gemm, "conv_shifted",
-                        lambda *args: calls.append(args) or kernel(*args))
-    return calls
+    return spy(_gemm, "conv_shifted")
 
 
 def _run_shifted(case, dtype):
-    nd, xs, ws, stride, padding, dilation, groups = case
-    rng = np.random.default_rng(6)
-    x, w = _arrays(rng, xs, ws, dtype)
-    out = CONV[nd](x, w, stride=stride, padding=padding, dilation=dilation,
-                   groups=groups, method="gemm")
-    expected = conv(x.astype(np.float64), w.astype(np.float64), stride=stride,
-                    padding=padding, dilation=dilation, groups=groups)
-    return out, expected
-
-
-def _phases_read(geom):
-    """Stride phases some tap reads: per dim, the distinct residues t*d % s
-    of the taps t < k (at most min(k, s)), multiplied over dims."""
-    return math.prod(len({t * d % s for t in range(k)})
-                     for k, s, d in zip(geom.kernel_size, geom.stride, geom.dilation))
+    x, w = case.arrays(6, dtype)
+    return case.run(x, w, method="gemm"), case.expected(x, w)
 
 
 def _phase_grid(geom):
@@ -281,13 +228,12 @@ def _shifted_values_per_sample(case):
     input channel for each phase the taps read, and the wide output.
     (Recomputed from that definition: the workspace used to hold all
     prod(stride) phases; it now holds only the phases some tap reads.)"""
-    nd, xs, ws, stride, padding, dilation, groups = case
-    geom = conv_geometry(xs[2:], ws[2:], stride, padding, dilation)
-    return (_phases_read(geom) * xs[1] + ws[0]) * _phase_grid(geom)
+    geom = case.geometry()
+    return (phases_read(geom) * case.x[1] + case.w[0]) * _phase_grid(geom)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", SHIFTED, ids=[f"{c[0]}d-{i}" for i, c in enumerate(SHIFTED)])
+@pytest.mark.parametrize("case", SHIFTED, ids=str)
 @pytest.mark.parametrize("samples_per_tile", [1, 2, None])
 def test_shifted_path(case, samples_per_tile, dtype, monkeypatch, shifted_calls):
     """Strides 1-3, dilations 1-2, asymmetric padding, groups, 1-D to 3-D,
@@ -300,7 +246,7 @@ def test_shifted_path(case, samples_per_tile, dtype, monkeypatch, shifted_calls)
     if samples_per_tile is not None:
         monkeypatch.setitem(_planner.THRESHOLDS, "gemm_workspace_bytes",
                             samples_per_tile * values * itemsize)
-    n_batch = case[1][0]
+    n_batch = case.x[0]
     tile_n = _planner.gemm_tiles(n_batch, values, 1, itemsize)[0]
     assert tile_n == (samples_per_tile or n_batch)
     out, expected = _run_shifted(case, dtype)
@@ -360,7 +306,7 @@ def test_shifted_and_im2col_agree_at_the_workspace_limit(monkeypatch, shifted_ca
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", TILED, ids=[f"{c[0]}{c[1]}d-{i}" for i, c in enumerate(TILED)])
+@pytest.mark.parametrize("case", TILED, ids=str)
 @pytest.mark.parametrize("tiny_workspace", [False, True])
 def test_blas_thread_count_keeps_results_right(case, tiny_workspace, dtype, monkeypatch):
     """gemm's threads are BLAS's (n_threads does not apply): one and two BLAS
@@ -390,7 +336,7 @@ def test_integer_input_is_refused(fn, w_shape):
                                          (fastconv.conv_transpose2d, (3, 4, 3, 3))])
 def test_inputs_untouched_and_read_only_accepted(fn, w_shape):
     rng = np.random.default_rng(5)
-    x, w = _arrays(rng, (2, 3, 6, 5), w_shape, np.float32)
+    x, w = random_arrays(rng, (2, 3, 6, 5), w_shape, dtype=np.float32)
     x_copy, w_copy = x.copy(), w.copy()
     x.flags.writeable = False
     w.flags.writeable = False
@@ -401,45 +347,73 @@ def test_inputs_untouched_and_read_only_accepted(fn, w_shape):
                                           method="gemm"))
 
 
-@pytest.mark.parametrize("op, x_dtype, x_shape, w_shape, stride, padding, groups, expected", [
+AUTO_RULE = [
     # few output channels per group, or integers: the direct row kernel
-    ("conv", np.float64, (1, 8, 6, 6), (3, 8, 3, 3), 1, 0, 1, "direct"),
-    ("conv", np.float32, (1, 8, 6, 6), (8, 1, 3, 3), 1, 0, 8, "direct"),   # depthwise
-    ("conv", np.int64, (1, 3, 6, 6), (64, 3, 3, 3), 1, 0, 1, "direct"),
-    ("conv_transpose", np.float32, (1, 3, 6, 6), (3, 16, 4, 4), 2, 1, 1, "direct"),
-    ("conv_transpose", np.int64, (1, 64, 6, 6), (64, 3, 4, 4), 2, 1, 1, "direct"),
+    Layer("conv", x=(1, 8, 6, 6), w=(3, 8, 3, 3), dtype=np.float64, expect="direct"),
+    # depthwise
+    Layer("conv", x=(1, 8, 6, 6), w=(8, 1, 3, 3), groups=8,
+          dtype=np.float32, expect="direct"),
+    Layer("conv", x=(1, 3, 6, 6), w=(64, 3, 3, 3), dtype=np.int64, expect="direct"),
+    Layer("conv_transpose", x=(1, 3, 6, 6), w=(3, 16, 4, 4), stride=2, padding=1,
+          dtype=np.float32, expect="direct"),
+    Layer("conv_transpose", x=(1, 64, 6, 6), w=(64, 3, 4, 4), stride=2, padding=1,
+          dtype=np.int64, expect="direct"),
     # the channel-blocked kernel
-    ("conv", np.float32, (2, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1, "direct"),  # resnet
-    ("conv", np.float32, (16, 8, 28, 28), (8, 8, 3, 3), 2, 1, 1, "direct"),
-    ("conv", np.float32, (2, 256, 14, 14), (256, 256, 3, 3), 1, 1, 1, "direct"),
-    ("conv", np.float32, (2, 128, 28, 28), (128, 128, 3, 3), 2, 1, 1, "direct"),
-    ("conv", np.float32, (2, 256, 28, 28), (256, 256, 3, 3), 2, 1, 1, "direct"),
-    ("conv", np.float32, (2, 64, 56, 56), (64, 64, 1, 1), 2, 0, 1, "direct"),  # 1x1 s2
-    ("conv_transpose", np.float32, (2, 256, 16, 16), (256, 128, 4, 4), 2, 1, 1, "direct"),
-    ("conv", np.float32, (2, 64, 8, 8), (64, 64, 3, 3), 1, 1, 1, "direct"),  # grid 1.56x
-    ("conv_transpose", np.float32, (2, 128, 16, 16), (128, 64, 4, 4), 2, 1, 1, "direct"),
-    ("conv_transpose", np.float32, (8, 8, 16, 16), (8, 8, 3, 3), 1, 1, 1, "direct"),
+    # resnet
+    Layer("conv", x=(2, 64, 56, 56), w=(64, 64, 3, 3), padding=1,
+          dtype=np.float32, expect="direct"),
+    Layer("conv", x=(16, 8, 28, 28), w=(8, 8, 3, 3), stride=2, padding=1,
+          dtype=np.float32, expect="direct"),
+    Layer("conv", x=(2, 256, 14, 14), w=(256, 256, 3, 3), padding=1,
+          dtype=np.float32, expect="direct"),
+    Layer("conv", x=(2, 128, 28, 28), w=(128, 128, 3, 3), stride=2, padding=1,
+          dtype=np.float32, expect="direct"),
+    Layer("conv", x=(2, 256, 28, 28), w=(256, 256, 3, 3), stride=2, padding=1,
+          dtype=np.float32, expect="direct"),
+    # 1x1 s2
+    Layer("conv", x=(2, 64, 56, 56), w=(64, 64, 1, 1), stride=2,
+          dtype=np.float32, expect="direct"),
+    Layer("conv_transpose", x=(2, 256, 16, 16), w=(256, 128, 4, 4), stride=2, padding=1,
+          dtype=np.float32, expect="direct"),
+    # grid 1.56x
+    Layer("conv", x=(2, 64, 8, 8), w=(64, 64, 3, 3), padding=1,
+          dtype=np.float32, expect="direct"),
+    Layer("conv_transpose", x=(2, 128, 16, 16), w=(128, 64, 4, 4), stride=2, padding=1,
+          dtype=np.float32, expect="direct"),
+    Layer("conv_transpose", x=(8, 8, 16, 16), w=(8, 8, 3, 3), padding=1,
+          dtype=np.float32, expect="direct"),
     # gemm where the channel-blocked kernel does not apply or measured slower
-    ("conv", np.float32, (1, 8, 6, 6), (4, 8, 3, 3), 1, 1, 1, "gemm"),  # < 2**20 mult-adds
-    ("conv_transpose", np.float32, (2, 8, 16, 16), (8, 8, 3, 3), 1, 1, 1, "gemm"),  # same
-    ("conv", np.float32, (1, 3, 5, 5), (4, 3, 4, 4), 1, 0, 1, "gemm"),   # grid 6.25x
-    ("conv", np.float32, (2, 64, 56, 56), (64, 64, 1, 1), 1, 0, 1, "gemm"),  # one tap
-    ("conv_transpose", np.float32, (2, 512, 8, 8), (512, 256, 4, 4), 2, 1, 1, "gemm"),
-    ("conv_transpose", np.float32, (2, 128, 64, 64), (128, 64, 2, 2), 2, 0, 1, "gemm"),  # k = s
-    ("conv_transpose", np.float32, (2, 128, 32, 32), (128, 3, 4, 4), 2, 1, 1, "gemm"),
-    ("conv_transpose", np.float32, (1, 8, 6, 6), (8, 1, 4, 4), 2, 1, 2, "gemm"),
-])
-def test_auto_rule(op, x_dtype, x_shape, w_shape, stride, padding, groups, expected):
+    # < 2**20 mult-adds
+    Layer("conv", x=(1, 8, 6, 6), w=(4, 8, 3, 3), padding=1,
+          dtype=np.float32, expect="gemm"),
+    # < 2**20 mult-adds too
+    Layer("conv_transpose", x=(2, 8, 16, 16), w=(8, 8, 3, 3), padding=1,
+          dtype=np.float32, expect="gemm"),
+    # grid 6.25x
+    Layer("conv", x=(1, 3, 5, 5), w=(4, 3, 4, 4), dtype=np.float32, expect="gemm"),
+    # one tap
+    Layer("conv", x=(2, 64, 56, 56), w=(64, 64, 1, 1), dtype=np.float32, expect="gemm"),
+    Layer("conv_transpose", x=(2, 512, 8, 8), w=(512, 256, 4, 4), stride=2, padding=1,
+          dtype=np.float32, expect="gemm"),
+    # k = s
+    Layer("conv_transpose", x=(2, 128, 64, 64), w=(128, 64, 2, 2), stride=2,
+          dtype=np.float32, expect="gemm"),
+    Layer("conv_transpose", x=(2, 128, 32, 32), w=(128, 3, 4, 4), stride=2, padding=1,
+          dtype=np.float32, expect="gemm"),
+    Layer("conv_transpose", x=(1, 8, 6, 6), w=(8, 1, 4, 4), stride=2, padding=1, groups=2,
+          dtype=np.float32, expect="gemm"),
+]
+
+
+@pytest.mark.parametrize("layer", AUTO_RULE, ids=str)
+def test_auto_rule(layer):
     """The rule of _planner.auto_rule's docstring: for floats, the direct method's
     channel-blocked kernel where it applies to at least 2**20 multiply-adds,
     for a convolution unless 1x1 with stride 1, for a transposed
     convolution with at most 256 input channels per group whose windows do
     not tile the output; else gemm when
     weight.shape[0] // groups >= 4; the direct kernel otherwise."""
-    x = np.zeros(x_shape, dtype=x_dtype)[:, :, None]
-    w = np.zeros(w_shape, dtype=x_dtype)[:, :, None]
-    if op == "conv":
-        geom = conv_geometry(x_shape[2:], w_shape[2:], stride, padding)
-    else:
-        geom = conv_transpose_geometry(x_shape[2:], w_shape[2:], stride, padding)
-    assert _planner.auto_rule(op, x.shape, w, x.dtype, geom, groups) == expected
+    x = np.zeros(layer.x, dtype=layer.dtype)[:, :, None]
+    w = np.zeros(layer.w, dtype=layer.dtype)[:, :, None]
+    assert (_planner.auto_rule(layer.op, x.shape, w, x.dtype, layer.geometry(), layer.groups)
+            == layer.expect)

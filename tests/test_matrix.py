@@ -537,18 +537,11 @@ def test_operator_is_the_matrix(weight_shape, input_shape, stride, padding):
     np.testing.assert_allclose(operator.T @ u, matrix.T @ u, atol=1e-12)
 
 
-def test_operator_matmat_runs_one_batch(monkeypatch):
+def test_operator_matmat_runs_one_batch(monkeypatch, spy):
     """matmat runs its columns as one batch, on the geometry the operator
     resolved once: no geometry is built per product."""
-    calls = []
-
-    def counting_execute(plan, x, weight):
-        calls.append(x.shape)
-        return execute(plan, x, weight)
-
-    execute = fastconv._methods.execute
     operator = fastconv.conv_operator(np.ones((2, 1, 3, 3)), (1, 6, 6))
-    monkeypatch.setattr(fastconv._methods, "execute", counting_execute)
+    calls = spy(fastconv._methods, "execute", lambda plan, x, weight: x.shape)
     monkeypatch.setattr(fastconv._geometry, "conv_geometry", None)   # must not be called
     operator.matmat(np.ones((36, 5)))
     operator.rmatvec(np.ones(32))

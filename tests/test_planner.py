@@ -13,20 +13,13 @@ import pytest
 import fastconv
 from fastconv import _methods, _phases, _planner
 from fastconv._geometry import conv_geometry
+from helpers import random_arrays
 from reference import conv, conv_transpose
 
 
-def _planned_methods(monkeypatch):
+def _planned_methods(spy):
     """Record the Plan of every call that runs."""
-    plans = []
-    execute = _methods.execute
-
-    def recording(plan, x, weight):
-        plans.append(plan)
-        return execute(plan, x, weight)
-
-    monkeypatch.setattr(_methods, "execute", recording)
-    return plans
+    return spy(_methods, "execute", lambda plan, x, weight: plan)
 
 
 CALLS = [
@@ -45,14 +38,13 @@ CALLS = [
 
 @pytest.mark.parametrize("dtype", [np.float32, np.int64])
 @pytest.mark.parametrize("name, x_shape, w_shape, kwargs", CALLS)
-def test_choose_method_names_what_auto_runs(name, x_shape, w_shape, kwargs, dtype,
-                                            monkeypatch):
+def test_choose_method_names_what_auto_runs(name, x_shape, w_shape, kwargs, dtype, spy):
     rng = np.random.default_rng(0)
     x = rng.integers(-3, 4, x_shape).astype(dtype)
     w = rng.integers(-3, 4, w_shape).astype(dtype)
     chosen = fastconv.choose_method(name, x, w, **kwargs)
     assert chosen == fastconv.choose_method(getattr(fastconv, name), x, w, **kwargs)
-    plans = _planned_methods(monkeypatch)
+    plans = _planned_methods(spy)
     getattr(fastconv, name)(x, w, **kwargs)
     assert [p.method for p in plans] == [chosen]
     if dtype is np.int64:
@@ -97,10 +89,9 @@ def test_choose_method_refuses_what_the_function_would():
         fastconv.choose_method("conv2d", x, np.ones((3, 5, 3, 3)))
 
 
-def test_measure_policy_measures_once_then_reuses(monkeypatch):
+def test_measure_policy_measures_once_then_reuses(monkeypatch, spy):
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((2, 16, 12, 12)).astype(np.float32)
-    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    x, w = random_arrays(rng, (2, 16, 12, 12), (16, 16, 3, 3), dtype=np.float32)
     measured = []
     measure = _planner.measure
 
@@ -111,7 +102,7 @@ def test_measure_policy_measures_once_then_reuses(monkeypatch):
 
     monkeypatch.setattr(_planner, "measure", counting)
     _planner.clear_plans()
-    plans = _planned_methods(monkeypatch)
+    plans = _planned_methods(spy)
     expected = fastconv.conv2d(x, w, method="direct")
     with fastconv.auto_policy("measure"):
         for _ in range(3):
@@ -129,28 +120,16 @@ def test_measure_policy_measures_once_then_reuses(monkeypatch):
     _planner.clear_plans()
 
 
-def test_transposed_channel_plan_builds_its_tables_once(monkeypatch):
+def test_transposed_channel_plan_builds_its_tables_once(spy):
     """One call: the phase tables and the weights' finiteness, once each."""
-    counts = {"phases": 0, "isfinite": 0}
-    build, isfinite = _planner.transpose_phases, np.isfinite
-
-    def counting_phases(geom):
-        counts["phases"] += 1
-        return build(geom)
-
-    def counting_isfinite(a, *args, **kwargs):
-        counts["isfinite"] += 1
-        return isfinite(a, *args, **kwargs)
-
-    monkeypatch.setattr(_planner, "transpose_phases", counting_phases)
-    monkeypatch.setattr(_planner.np, "isfinite", counting_isfinite)
-    plans = _planned_methods(monkeypatch)
+    phases = spy(_planner, "transpose_phases")
+    isfinite = spy(_planner.np, "isfinite")
+    plans = _planned_methods(spy)
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((8, 32, 16, 16)).astype(np.float32)
-    w = rng.standard_normal((32, 16, 4, 4)).astype(np.float32)
+    x, w = random_arrays(rng, (8, 32, 16, 16), (32, 16, 4, 4), dtype=np.float32)
     fastconv.conv_transpose2d(x, w, stride=2, padding=1)
     assert [(p.method, p.path) for p in plans] == [("direct", "channels")]
-    assert counts == {"phases": 1, "isfinite": 1}
+    assert {"phases": len(phases), "isfinite": len(isfinite)} == {"phases": 1, "isfinite": 1}
 
 
 def test_threads_beyond_the_work_get_no_buffers():

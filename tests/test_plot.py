@@ -13,14 +13,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from fastconv import plot  # noqa: E402
 from reference import conv, conv_transpose  # noqa: E402
-
-X = np.array([[7, 6, 5, 3],
-              [3, 1, 1, 1],
-              [2, 7, 6, 8],
-              [5, 5, 8, 6]])
-W = np.array([[3, 3, 3],
-              [4, 2, 4],
-              [3, 1, 2]])
+from tables import CLASSIC_INPUT as X, CLASSIC_KERNEL as W  # noqa: E402
 
 
 def matrix_of(kernel, shape):

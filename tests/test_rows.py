@@ -10,10 +10,9 @@ vectorised run.
 import numpy as np
 import pytest
 
-import fastconv
-from fastconv import _direct
 from fastconv._methods import supports_integers
 from sweep import Case, assert_close
+from tables import methods
 
 WIDTHS = [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129,
           255, 256, 257, 300]
@@ -59,29 +58,15 @@ CASES = [make_case(i, op, width, dtype)
              for width in WIDTHS for dtype in DTYPES)]
 
 
-def _methods(op):
-    return fastconv.CONV_METHODS if op == "conv" else fastconv.CONV_TRANSPOSE_METHODS
-
-
 @pytest.mark.parametrize("case, method", [
     pytest.param(case, method, id=f"{case.op}-{case.index}-{case.x.dtype}-{method}")
-    for case in CASES for method in _methods(case.op)
+    for case in CASES for method in methods(case.op)
     if case.x.dtype.kind == "f" or supports_integers(case.op, method)
 ])
 def test_long_rows_match_reference(case, method):
-    fn = fastconv.conv2d if case.op == "conv" else fastconv.conv_transpose2d
-    out = fn(case.x, case.weight, **case.kwargs, method=method)
+    out = case.run(method=method)
     assert out.dtype == case.x.dtype
     assert_close(out, case.reference(), case.x.dtype)
-
-
-@pytest.fixture(params=_direct.simd_versions())
-def simd_version(request):
-    """Each version of the vectorised kernel this CPU runs, in turn."""
-    before = _direct.simd_version()
-    _direct.use_simd(request.param)
-    yield request.param
-    _direct.use_simd(before)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.x.dtype.kind == "f"],
@@ -89,11 +74,7 @@ def simd_version(request):
 def test_every_simd_version(case, simd_version):
     """The direct kernels with each instruction set's version, not only the
     one this CPU picks."""
-    if case.op == "conv":
-        out = fastconv.conv2d(case.x, case.weight, **case.kwargs, method="direct")
-    else:
-        out = fastconv.conv_transpose2d(case.x, case.weight, **case.kwargs,
-                                        method="direct")
+    out = case.run(method="direct")
     assert_close(out, case.reference(), case.x.dtype)
 
 

@@ -3,38 +3,19 @@
 import numpy as np
 import pytest
 
-import fastconv
 from sweep import CASES, assert_close
-
-FUNCTIONS = {
-    ("conv", 1): fastconv.conv1d, ("conv", 2): fastconv.conv2d,
-    ("conv", 3): fastconv.conv3d,
-    ("conv_transpose", 1): fastconv.conv_transpose1d,
-    ("conv_transpose", 2): fastconv.conv_transpose2d,
-    ("conv_transpose", 3): fastconv.conv_transpose3d,
-}
-
-
-def run(case, **extra):
-    fn = FUNCTIONS[case.op, case.ndim]
-    return fn(case.x, case.weight, case.bias, **case.kwargs, **extra)
-
-
-def _methods(op):
-    names = fastconv.CONV_METHODS if op == "conv" else fastconv.CONV_TRANSPOSE_METHODS
-    return names
-
+from tables import methods
 
 PARAMS = [
     pytest.param(case, method, id=f"{case.name}-{case.index}-{method}")
     for case in CASES
-    for method in _methods(case.op)
+    for method in methods(case.op)
 ]
 
 
 @pytest.mark.parametrize("case, method", PARAMS)
 def test_matches_reference(case, method):
-    out = run(case, method=method)
+    out = case.run(method=method)
     assert out.dtype == case.x.dtype
     assert_close(out, case.reference(), case.x.dtype)
 

@@ -6,25 +6,17 @@ The cases are big enough (over 2**16 multiply-adds) for the direct kernels
 to start their OpenMP team.
 """
 
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fastconv
+from helpers import python_env
 from sweep import Case, assert_close
-
-FUNCTIONS = {
-    ("conv", 1): fastconv.conv1d, ("conv", 2): fastconv.conv2d,
-    ("conv", 3): fastconv.conv3d,
-    ("conv_transpose", 1): fastconv.conv_transpose1d,
-    ("conv_transpose", 2): fastconv.conv_transpose2d,
-    ("conv_transpose", 3): fastconv.conv_transpose3d,
-}
+from tables import methods
 
 
 def make_case(index, op, n, c_in, c_out, size, kernel, stride=1, pad=0, dilation=1,
@@ -64,22 +56,13 @@ CASES = [
 ]
 
 
-def _methods(op):
-    return fastconv.CONV_METHODS if op == "conv" else fastconv.CONV_TRANSPOSE_METHODS
-
-
-def run(case, **extra):
-    fn = FUNCTIONS[case.op, case.ndim]
-    return fn(case.x, case.weight, case.bias, **case.kwargs, **extra)
-
-
 PARAMS = [pytest.param(case, method, id=f"{case.name}-{case.index}-{method}")
-          for case in CASES for method in _methods(case.op)]
+          for case in CASES for method in methods(case.op)]
 
 
 @pytest.mark.parametrize("case, method", PARAMS)
 def test_bit_identical_for_any_thread_count(case, method):
-    outs = [run(case, method=method, n_threads=n) for n in (1, 2, 3)]
+    outs = [case.run(method=method, n_threads=n) for n in (1, 2, 3)]
     assert_close(outs[0], case.reference(), case.x.dtype)
     for out in outs[1:]:
         assert out.tobytes() == outs[0].tobytes()
@@ -87,10 +70,10 @@ def test_bit_identical_for_any_thread_count(case, method):
 
 def test_concurrent_calls_from_python_threads():
     """The kernels release the GIL; concurrent calls must not interfere."""
-    jobs = [(case, method) for case in CASES for method in _methods(case.op)] * 3
+    jobs = [(case, method) for case in CASES for method in methods(case.op)] * 3
     expected = {case.index: case.reference() for case in CASES}
     with ThreadPoolExecutor(max_workers=4) as pool:
-        outs = list(pool.map(lambda job: run(job[0], method=job[1], n_threads=2), jobs))
+        outs = list(pool.map(lambda job: job[0].run(method=job[1], n_threads=2), jobs))
     for (case, method), out in zip(jobs, outs):
         assert_close(out, expected[case.index], case.x.dtype)
 
@@ -113,10 +96,7 @@ def test_threadpool_limits_respected():
 @pytest.mark.parametrize("value", [1, 3])
 def test_omp_num_threads_respected(value):
     _needs_openmp()
-    package_root = str(Path(fastconv.__file__).resolve().parent.parent)
-    env = dict(os.environ, OMP_NUM_THREADS=str(value))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root,
-                                                      env.get("PYTHONPATH")]))
+    env = python_env(OMP_NUM_THREADS=str(value))
     result = subprocess.run(
         [sys.executable, "-c", "import fastconv._openmp as o; print(o.max_threads())"],
         env=env, capture_output=True, text=True, check=True,
@@ -127,14 +107,7 @@ def test_omp_num_threads_respected(value):
 def _import_fastconv_and_report(extra_env):
     """In a fresh interpreter with ``extra_env`` set (a value of None
     removes the variable): the spin variables after ``import fastconv``."""
-    package_root = str(Path(fastconv.__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    for name, value in extra_env.items():
-        env.pop(name, None)
-        if value is not None:
-            env[name] = value
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root,
-                                                      env.get("PYTHONPATH")]))
+    env = python_env(**extra_env)
     code = ("import os, fastconv; "
             "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))")
     result = subprocess.run([sys.executable, "-c", code], env=env,

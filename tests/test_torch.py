@@ -6,7 +6,7 @@ import pytest
 
 import fastconv
 from sweep import CASES, assert_close
-from test_sweep import FUNCTIONS
+from tables import methods
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -38,10 +38,8 @@ TORCH_CASES = [c for c in CASES if c.op == "conv" or c.sym_padding]
 @pytest.mark.parametrize("case", TORCH_CASES, ids=[f"{c.name}-{c.index}" for c in TORCH_CASES])
 def test_every_method_matches_torch(case):
     expected = torch_result(case)
-    methods = fastconv.CONV_METHODS if case.op == "conv" else fastconv.CONV_TRANSPOSE_METHODS
-    for method in methods:
-        out = FUNCTIONS[case.op, case.ndim](case.x, case.weight, case.bias, **case.kwargs,
-                                            method=method)
+    for method in methods(case.op):
+        out = case.run(method=method)
         assert_close(out, expected, case.x.dtype)
 
 
