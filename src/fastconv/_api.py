@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, SupportsIndex, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _geometry, _methods, _planner, _validation
+from . import _borders, _geometry, _methods, _planner, _validation
 from ._typing import IntOrTuple, Padding
 from ._validation import CONV, CONV_TRANSPOSE, SPATIAL_NAMES
 
@@ -230,13 +230,33 @@ def check_call(op, ndim, x, weight, bias, geometry_args, groups, method, n_threa
     return Call(sig, x, weight, bias, threads)
 
 
-def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
+def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads,
+         padding_mode="zeros"):
     """Shared body of the six public functions."""
     call = check_call(op, ndim, x, weight, bias, geometry_args, groups, method,
                       n_threads)
+    if padding_mode != "zeros":
+        return call.finish(run_moded(call, method, padding_mode))
     plan = _planner.plan(op, call.x, call.weight, call.geom, call.groups, method,
                          call.n_threads)
     return call.finish(_methods.execute(plan, call.x, call.weight))
+
+
+def run_moded(call, method, padding_mode):
+    """A checked call with a padding mode other than zeros: the convolution
+    of the padded input, or the transposed convolution into the padded size
+    folded back onto the input positions (its adjoint; see _borders)."""
+    geom = call.geom
+    _borders.check_mode(call.signature.name, padding_mode, geom)
+    inner = _borders.padded_geometry(geom)
+    if call.signature.op == CONV:
+        x = _borders.pad(call.x, geom, padding_mode)
+        plan = _planner.plan(CONV, x, call.weight, inner, call.groups, method,
+                             call.n_threads)
+        return _methods.execute(plan, x, call.weight)
+    plan = _planner.plan(CONV_TRANSPOSE, call.x, call.weight, inner, call.groups, method,
+                         call.n_threads)
+    return _borders.fold(_methods.execute(plan, call.x, call.weight), geom, padding_mode)
 
 
 # --------------------------------------------------------------------------
@@ -338,6 +358,9 @@ _CONV_DOC = """{ndim}-D convolution (cross-correlation, as in PyTorch).
     dilation : int or tuple of {ndim} ints, default 1
     groups : int, default 1
         Channels are split into ``groups`` independent convolutions.
+    padding_mode : {{'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}}
+        What the padding holds (PyTorch's names; 'symmetric' repeats the
+        edge, as NumPy's): see the user guide's "Padding modes".
     method : str, default 'auto'
         One of :data:`fastconv.CONV_METHODS`.
     n_threads : int, optional
@@ -388,6 +411,9 @@ _CONV_TRANSPOSE_DOC = """{ndim}-D transposed convolution (the adjoint of :func:`
         max(stride, dilation) in every dim.
     groups : int, default 1
     dilation : int or tuple of {ndim} ints, default 1
+    padding_mode : {{'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}}
+        The adjoint of the convolution with that mode: output values that
+        land on the padding are added onto the positions the padding copies.
     method : str, default 'auto'
         One of :data:`fastconv.CONV_TRANSPOSE_METHODS`.
     n_threads : int, optional
@@ -465,61 +491,61 @@ def _documented(template: str, ndim: int, op: str) -> Callable[[_F], _F]:
 @_documented(_CONV_DOC, 1, "conv")
 def conv1d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
            stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
-           groups: SupportsIndex = 1, *, method: str = "auto",
-           n_threads: SupportsIndex | None = None) -> NDArray[Any]:
-    return _run(CONV, 1, x, weight, bias,
-                (stride, padding, dilation),
-                groups, method, n_threads)
+           groups: SupportsIndex = 1, *, padding_mode: str = "zeros",
+           method: str = "auto", n_threads: SupportsIndex | None = None) -> NDArray[Any]:
+    return _run(CONV, 1, x, weight, bias, (stride, padding, dilation), groups, method,
+                n_threads, padding_mode)
 
 
 @_documented(_CONV_DOC, 2, "conv")
 def conv2d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
            stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
-           groups: SupportsIndex = 1, *, method: str = "auto",
-           n_threads: SupportsIndex | None = None) -> NDArray[Any]:
-    return _run(CONV, 2, x, weight, bias,
-                (stride, padding, dilation),
-                groups, method, n_threads)
+           groups: SupportsIndex = 1, *, padding_mode: str = "zeros",
+           method: str = "auto", n_threads: SupportsIndex | None = None) -> NDArray[Any]:
+    return _run(CONV, 2, x, weight, bias, (stride, padding, dilation), groups, method,
+                n_threads, padding_mode)
 
 
 @_documented(_CONV_DOC, 3, "conv")
 def conv3d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
            stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
-           groups: SupportsIndex = 1, *, method: str = "auto",
-           n_threads: SupportsIndex | None = None) -> NDArray[Any]:
-    return _run(CONV, 3, x, weight, bias,
-                (stride, padding, dilation),
-                groups, method, n_threads)
+           groups: SupportsIndex = 1, *, padding_mode: str = "zeros",
+           method: str = "auto", n_threads: SupportsIndex | None = None) -> NDArray[Any]:
+    return _run(CONV, 3, x, weight, bias, (stride, padding, dilation), groups, method,
+                n_threads, padding_mode)
 
 
 @_documented(_CONV_TRANSPOSE_DOC, 1, "conv_transpose")
 def conv_transpose1d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
                      stride: IntOrTuple = 1, padding: Padding = 0,
                      output_padding: IntOrTuple = 0, groups: SupportsIndex = 1,
-                     dilation: IntOrTuple = 1, *, method: str = "auto",
+                     dilation: IntOrTuple = 1, *, padding_mode: str = "zeros",
+                     method: str = "auto",
                      n_threads: SupportsIndex | None = None) -> NDArray[Any]:
     return _run(CONV_TRANSPOSE, 1, x, weight, bias,
-                (stride, padding, output_padding, dilation),
-                groups, method, n_threads)
+                (stride, padding, output_padding, dilation), groups, method, n_threads,
+                padding_mode)
 
 
 @_documented(_CONV_TRANSPOSE_DOC, 2, "conv_transpose")
 def conv_transpose2d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
                      stride: IntOrTuple = 1, padding: Padding = 0,
                      output_padding: IntOrTuple = 0, groups: SupportsIndex = 1,
-                     dilation: IntOrTuple = 1, *, method: str = "auto",
+                     dilation: IntOrTuple = 1, *, padding_mode: str = "zeros",
+                     method: str = "auto",
                      n_threads: SupportsIndex | None = None) -> NDArray[Any]:
     return _run(CONV_TRANSPOSE, 2, x, weight, bias,
-                (stride, padding, output_padding, dilation),
-                groups, method, n_threads)
+                (stride, padding, output_padding, dilation), groups, method, n_threads,
+                padding_mode)
 
 
 @_documented(_CONV_TRANSPOSE_DOC, 3, "conv_transpose")
 def conv_transpose3d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None,
                      stride: IntOrTuple = 1, padding: Padding = 0,
                      output_padding: IntOrTuple = 0, groups: SupportsIndex = 1,
-                     dilation: IntOrTuple = 1, *, method: str = "auto",
+                     dilation: IntOrTuple = 1, *, padding_mode: str = "zeros",
+                     method: str = "auto",
                      n_threads: SupportsIndex | None = None) -> NDArray[Any]:
     return _run(CONV_TRANSPOSE, 3, x, weight, bias,
-                (stride, padding, output_padding, dilation),
-                groups, method, n_threads)
+                (stride, padding, output_padding, dilation), groups, method, n_threads,
+                padding_mode)

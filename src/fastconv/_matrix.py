@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator
 
-from . import _api, _geometry, _methods, _planner, _validation
+from . import _api, _borders, _geometry, _methods, _planner, _validation
 from ._typing import IntOrTuple, Padding
 
 __all__ = ["convolution_matrix", "conv_operator"]
@@ -276,6 +276,7 @@ def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...]
                        stride: IntOrTuple = 1, padding: Padding = 0,
                        dilation: IntOrTuple = 1, groups: SupportsIndex = 1, *,
                        format: Literal["csr", "csc", "coo", "dense"] = "csr",
+                       padding_mode: str = "zeros",
                        ) -> sparse.sparray | NDArray[Any]:
     """The matrix ``C`` of a convolution: ``conv(x).ravel() == C @ x.ravel()``.
 
@@ -296,6 +297,9 @@ def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...]
         As for :func:`fastconv.conv2d`, every padding form included.
     format : {'csr', 'csc', 'coo', 'dense'}, default 'csr'
         A scipy.sparse array of that format, or a NumPy array for 'dense'.
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}
+        As for :func:`fastconv.conv2d`: with another mode than 'zeros', an
+        input value read again in the padding adds to its entry.
 
     Returns
     -------
@@ -344,6 +348,17 @@ def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...]
                                          stride, padding, dilation, groups)
     weight = _api.to5d(weight, geom.ndim)
     operator = "conv_operator, which builds no matrix"
+    _borders.check_mode(name, padding_mode, geom)
+    if padding_mode != "zeros":
+        # the matrix of the convolution of the padded input, times P
+        inner = _borders.padded_geometry(geom)
+        moded = (_checked_coo(name, f"use {operator}", weight, inner, groups).tocsr()
+                 @ _borders.matrix(geom, padding_mode, weight.shape[1] * groups))
+        if format == "dense":
+            _check_dense_size(name, moded.shape, weight.dtype,
+                              f"use a sparse format, or {operator}")
+            return moded.toarray()
+        return moded.asformat(format)
     if format == "dense":
         return _dense(name, f"use a sparse format, or {operator}", weight, geom, groups)
     _check_sparse_size(name, weight, geom, f"use {operator}")
@@ -362,7 +377,8 @@ def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...]
 
 def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
                   stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1,
-                  groups: SupportsIndex = 1) -> LinearOperator:
+                  groups: SupportsIndex = 1, *, padding_mode: str = "zeros"
+                  ) -> LinearOperator:
     """The convolution as a ``scipy.sparse.linalg.LinearOperator``.
 
     The operator is the matrix of :func:`convolution_matrix` without ever
@@ -378,6 +394,9 @@ def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
         ``input_shape`` must be at least 1; zero channels give an empty
         operator (shape ``(rows, 0)`` or ``(0, columns)``) whose products
         are empty or zeros.
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}
+        As for :func:`fastconv.conv2d`; ``rmatvec`` is then the transposed
+        convolution with the same mode, its adjoint.
 
     Returns
     -------
@@ -413,6 +432,7 @@ def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
     if 0 in input_shape[1:]:
         raise ValueError(f"conv_operator: input_shape must have spatial sizes >= 1, "
                          f"got {input_shape}")
+    _borders.check_mode("conv_operator", padding_mode, geom)
     # the geometry once; per product a plan (it depends on the batch size)
     weight5 = _api.to5d(weight, geom.ndim)
     in5 = (input_shape[0],) + geom.input_spatial
@@ -430,9 +450,15 @@ def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
         if compute.kind != "f":
             _validation.check_exact_range("conv_operator", batch, w, None,
                                           math.prod(w.shape[1:]))
-        plan = _planner.plan(op, batch, w, geometry, groups, "auto",
+        moded = padding_mode != "zeros"
+        if moded and op == _methods.CONV:
+            batch = _borders.pad(batch, geom, padding_mode)
+        plan = _planner.plan(op, batch, w, _borders.padded_geometry(geom) if moded
+                             else geometry, groups, "auto",
                              _validation.resolve_threads(None))
         out = _methods.execute(plan, batch, w)
+        if moded and op != _methods.CONV:
+            out = _borders.fold(out, geom, padding_mode)
         return out.reshape(batch.shape[0], math.prod(out_sample)).T.astype(result,
                                                                           copy=False)
 
