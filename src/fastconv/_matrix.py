@@ -352,10 +352,11 @@ def convolution_matrix(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...]
     if padding_mode != "zeros":
         # the matrix of the convolution of the padded input, times P
         inner = _borders.padded_geometry(geom)
-        moded = (_checked_coo(name, f"use {operator}", weight, inner, groups).tocsr()
-                 @ _borders.matrix(geom, padding_mode, weight.shape[1] * groups))
+        kernel = np.asarray(weight)
+        moded = (_checked_coo(name, f"use {operator}", kernel, inner, groups).tocsr()
+                 @ _borders.matrix(geom, padding_mode, kernel.shape[1] * groups))
         if format == "dense":
-            _check_dense_size(name, moded.shape, weight.dtype,
+            _check_dense_size(name, moded.shape, kernel.dtype,
                               f"use a sparse format, or {operator}")
             return moded.toarray()
         return moded.asformat(format)
