@@ -401,7 +401,7 @@ def test_refuses_its_own_bad_arguments():
     with pytest.raises(ValueError, match="weight must be"):
         fastconv.convolution_matrix(np.ones((1,) * 6), (1,) * 5)
     with pytest.raises(TypeError, match="complex"):
-        fastconv.convolution_matrix(np.ones((3, 3), dtype=complex), (4, 4))
+        fastconv.convolution_matrix(np.ones((3, 3), dtype=np.clongdouble), (4, 4))
     with pytest.raises(ValueError, match="spatial sizes"):
         fastconv.conv_operator(np.ones((1, 1, 3)), (1, 0), padding=2)
 

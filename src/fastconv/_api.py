@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, SupportsIndex, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _borders, _geometry, _methods, _planner, _validation
+from . import _borders, _complex, _geometry, _methods, _planner, _validation
 from ._typing import IntOrTuple, Padding
 from ._validation import CONV, CONV_TRANSPOSE, SPATIAL_NAMES
 
@@ -224,7 +224,7 @@ def check_call(op, ndim, x, weight, bias, geometry_args, groups, method, n_threa
     weight = as_kernel_array(weight, compute, sig.weight_shape)
     if bias is not None:
         bias = bias.astype(compute, copy=False)
-    if compute.kind != "f":
+    if compute.kind == "i":
         terms = sig.x_shape[1] // sig.groups * sig.geom.n_taps
         _validation.check_exact_range(sig.name, x, weight, bias, terms)
     return Call(sig, x, weight, bias, threads)
@@ -236,27 +236,31 @@ def _run(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads,
     call = check_call(op, ndim, x, weight, bias, geometry_args, groups, method,
                       n_threads)
     if padding_mode != "zeros":
-        return call.finish(run_moded(call, method, padding_mode))
-    plan = _planner.plan(op, call.x, call.weight, call.geom, call.groups, method,
-                         call.n_threads)
-    return call.finish(_methods.execute(plan, call.x, call.weight))
+        _borders.check_mode(call.signature.name, padding_mode, call.geom)
+
+    def run(x, weight):
+        return execute(op, call.geom, call.groups, call.n_threads, x, weight, method,
+                       padding_mode)
+
+    if call.signature.compute.kind == "c":
+        return call.finish(_complex.product(run, call.x, call.weight))
+    return call.finish(run(call.x, call.weight))
 
 
-def run_moded(call, method, padding_mode):
-    """A checked call with a padding mode other than zeros: the convolution
-    of the padded input, or the transposed convolution into the padded size
-    folded back onto the input positions (its adjoint; see _borders)."""
-    geom = call.geom
-    _borders.check_mode(call.signature.name, padding_mode, geom)
+def execute(op, geom, groups, n_threads, x, weight, method="auto", padding_mode="zeros"):
+    """Operation ``op`` of geometry ``geom`` on checked, real 5-D arrays.
+    With a padding mode other than zeros: the convolution of the padded
+    input, or the transposed convolution into the padded size folded back
+    onto the input positions (its adjoint; see _borders)."""
+    if padding_mode == "zeros":
+        plan = _planner.plan(op, x, weight, geom, groups, method, n_threads)
+        return _methods.execute(plan, x, weight)
     inner = _borders.padded_geometry(geom)
-    if call.signature.op == CONV:
-        x = _borders.pad(call.x, geom, padding_mode)
-        plan = _planner.plan(CONV, x, call.weight, inner, call.groups, method,
-                             call.n_threads)
-        return _methods.execute(plan, x, call.weight)
-    plan = _planner.plan(CONV_TRANSPOSE, call.x, call.weight, inner, call.groups, method,
-                         call.n_threads)
-    return _borders.fold(_methods.execute(plan, call.x, call.weight), geom, padding_mode)
+    if op == CONV:
+        x = _borders.pad(x, geom, padding_mode)
+    plan = _planner.plan(op, x, weight, inner, groups, method, n_threads)
+    out = _methods.execute(plan, x, weight)
+    return out if op == CONV else _borders.fold(out, geom, padding_mode)
 
 
 # --------------------------------------------------------------------------

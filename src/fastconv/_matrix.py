@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator
 
-from . import _api, _borders, _geometry, _methods, _planner, _validation
+from . import _api, _borders, _complex, _geometry, _methods, _validation
 from ._typing import IntOrTuple, Padding
 
 __all__ = ["convolution_matrix", "conv_operator"]
@@ -448,18 +448,20 @@ def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
         batch = np.ascontiguousarray(
             columns.T.reshape((columns.shape[1],) + sample_shape), dtype=compute)
         w = weight5.astype(compute, copy=False)
-        if compute.kind != "f":
+        if compute.kind == "i":
             _validation.check_exact_range("conv_operator", batch, w, None,
                                           math.prod(w.shape[1:]))
-        moded = padding_mode != "zeros"
-        if moded and op == _methods.CONV:
-            batch = _borders.pad(batch, geom, padding_mode)
-        plan = _planner.plan(op, batch, w, _borders.padded_geometry(geom) if moded
-                             else geometry, groups, "auto",
-                             _validation.resolve_threads(None))
-        out = _methods.execute(plan, batch, w)
-        if moded and op != _methods.CONV:
-            out = _borders.fold(out, geom, padding_mode)
+        threads = _validation.resolve_threads(None)
+
+        def run(x, kernel):
+            return _api.execute(op, geometry, groups, threads, x, kernel,
+                                padding_mode=padding_mode)
+
+        if compute.kind == "c":
+            # rmatvec is the adjoint: the conjugate transpose
+            out = _complex.product(run, batch, w if op == _methods.CONV else w.conj())
+        else:
+            out = run(batch, w)
         return out.reshape(batch.shape[0], math.prod(out_sample)).T.astype(result,
                                                                           copy=False)
 

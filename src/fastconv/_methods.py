@@ -80,7 +80,7 @@ def check_method(name, op, method, dtype):
         raise ValueError(
             f"{name}: method must be one of {method_names(op)}, got {method!r}"
         )
-    if method != "auto" and dtype.kind != "f" and not supports_integers(op, method):
+    if method != "auto" and dtype.kind in "biu" and not supports_integers(op, method):
         raise TypeError(
             f"{name}: method={method!r} computes in float32 or float64 only, but the "
             f"inputs are integer or bool (computed exactly as {dtype}); use another "

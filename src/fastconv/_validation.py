@@ -31,6 +31,8 @@ SPATIAL_NAMES = {1: ("L", "kL", "L_out"), 2: ("H, W", "kH, kW", "H_out, W_out"),
                  3: ("D, H, W", "kD, kH, kW", "D_out, H_out, W_out")}
 
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
+# computed as pairs of float32 / float64 (fastconv._complex)
+_COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
 
 
 def as_int(value, name):
@@ -114,10 +116,10 @@ def dtypes(arrays):
     computed in float32 and returned as float16.
     """
     for name, a in arrays.items():
-        if a.dtype.kind not in "biuf":
+        if a.dtype.kind not in "biufc":
             raise TypeError(
-                f"{name} has dtype {a.dtype}; fastconv supports bool, integer "
-                f"and real floating-point arrays"
+                f"{name} has dtype {a.dtype}; fastconv supports bool, integer, "
+                f"floating-point and complex arrays"
             )
     if all(a.dtype.kind in "biu" for a in arrays.values()):
         # exact in int64; NumPy would promote uint64 with signed ints to float
@@ -131,10 +133,11 @@ def dtypes(arrays):
     common = np.result_type(*arrays.values())
     if common == np.float16:
         return np.dtype(np.float32), common
-    if common in _NATIVE:
+    if common in _NATIVE or common in _COMPLEX:
         return common, common
     given = ", ".join(f"{name}: {a.dtype}" for name, a in arrays.items())
-    raise TypeError(f"dtype {common} is not supported; cast to float64 ({given})")
+    raise TypeError(f"dtype {common} is not supported; cast to float64 or complex128 "
+                    f"({given})")
 
 
 def call_dtypes(x, weight, bias):

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, SupportsIndex, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _api, _methods, _planner, _validation
+from . import _api, _complex, _methods, _planner, _validation
 from ._typing import IntOrTuple, Padding
 from ._validation import CONV, CONV_TRANSPOSE, CONV_WEIGHT, SPATIAL_NAMES
 
@@ -144,12 +144,18 @@ def _input_gradient(op, ndim, input_size, weight, grad_output, geometry_args, gr
     _methods.check_method(name, other, method, compute)
     grad = _output_gradient(name, sig, grad_output, compute)
     w = _api.as_kernel_array(weight, compute, sig.weight_shape)
-    if compute.kind != "f":
+    if compute.kind == "i":
         per_output = sig.weight_shape[0] // sig.groups if op == CONV else sig.weight_shape[1]
         _validation.check_exact_range(name, grad, w, None, per_output * sig.geom.n_taps)
     threads = _validation.resolve_threads(n_threads)
-    plan = _planner.plan(other, grad, w, sig.geom, sig.groups, method, threads)
-    out = _methods.execute(plan, grad, w)
+
+    def run(g, kernel):
+        return _api.execute(other, sig.geom, sig.groups, threads, g, kernel, method)
+
+    # complex: the gradient with respect to the conjugate input, as PyTorch
+    # defines it, is the adjoint's: the weight conjugated
+    out = (_complex.product(run, grad, w.conj()) if compute.kind == "c"
+           else run(grad, w))
     return _api.Call(sig._replace(result=result), grad, w, None, threads).finish(out)
 
 
@@ -181,13 +187,21 @@ def _weight_gradient(op, ndim, x, weight_size, grad_output, geometry_args, group
     # transposed convolution's is that of its adjoint, whose input is the
     # output gradient and whose output gradient is the input
     conv_in, conv_grad = (x5, grad) if op == CONV else (grad, x5)
-    if compute.kind != "f":
+    if compute.kind == "i":
         terms = conv_grad.shape[0] * int(np.prod(conv_grad.shape[2:]))
         _validation.check_exact_range(name, conv_in, conv_grad, None, terms)
-    plan = _planner.weight_gradient_plan(conv_in, conv_grad, sig.geom, sig.groups, method,
-                                         _validation.resolve_threads(n_threads),
-                                         per_sample)
-    dw = _methods.execute(plan, conv_in, conv_grad)
+    threads = _validation.resolve_threads(n_threads)
+
+    def run(a, b):
+        plan = _planner.weight_gradient_plan(a, b, sig.geom, sig.groups, method, threads,
+                                             per_sample)
+        return _methods.execute(plan, a, b)
+
+    if compute.kind == "c":   # as PyTorch: with respect to the conjugate weight
+        dw = (_complex.product(run, conv_in.conj(), conv_grad) if op == CONV
+              else _complex.product(run, conv_in, conv_grad.conj()))
+    else:
+        dw = run(conv_in, conv_grad)
     out = dw.reshape(((sig.x_shape[0],) if per_sample else ()) + shape)
     return out if out.dtype == result else out.astype(result)
 
