@@ -106,7 +106,9 @@ class BuildExt(build_ext):
         if SANITIZE:
             if self.compiler.compiler_type == "msvc":
                 raise RuntimeError("fastconv: FASTCONV_SANITIZE=1 needs GCC or Clang")
-            opt = ["-O1"] + SANITIZE_FLAGS
+            # Python's CFLAGS hold -fwrapv, which defines signed overflow
+            # and so hides it from UBSan: turn it back off
+            opt = ["-O1", "-fno-wrapv"] + SANITIZE_FLAGS
         for ext in self.extensions:
             ext.extra_compile_args += opt
             if SANITIZE:
