@@ -97,6 +97,12 @@ def build_spec(ints: Ints, choice: Choice, op: str | None = None) -> dict[str, A
         bias=choice((False, True)), method=choice(methods), seed=ints(0, 2**32 - 1))
 
 
+def spec_from_rng(rng: np.random.Generator, op: str | None = None) -> dict[str, Any]:
+    """:func:`build_spec` driven by a NumPy generator (tools/fuzz.py)."""
+    return build_spec(lambda lo, hi: int(rng.integers(lo, hi + 1)),
+                      lambda options: options[int(rng.integers(len(options)))], op)
+
+
 def _values(rng, shape, dtype):
     """Small exact values for integers and bool, normal floats."""
     dtype = np.dtype(dtype)
@@ -331,8 +337,7 @@ def test_build_spec_is_valid_for_every_draw():
     """The generator only makes calls fastconv must accept (seeded draws)."""
     rng = np.random.default_rng(1)
     for _ in range(300):
-        spec = build_spec(lambda lo, hi: int(rng.integers(lo, hi + 1)),
-                          lambda options: options[int(rng.integers(len(options)))])
+        spec = spec_from_rng(rng)
         x, w, kwargs = arguments(spec)
         shape = expected(spec, x, w, kwargs).shape
         assert min(shape[2 - spec["unbatched"]:]) >= 1, spec

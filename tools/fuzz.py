@@ -1,6 +1,6 @@
 """Fuzz fastconv against the reference: random calls until a time budget ends.
 
-Each call is drawn by ``build_spec`` of tests/test_properties.py from a
+Each call is drawn by ``spec_from_rng`` of tests/test_properties.py from a
 NumPy generator seeded with (seed, case number), and checked by
 ``check_spec`` (every method, dtype and memory layout against
 tests/reference.py) in a child process, so a segfault or a hang is reported
@@ -27,13 +27,11 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
 from test_adversarial import Worker  # noqa: E402
-from test_properties import build_spec, reproducer  # noqa: E402
+from test_properties import reproducer, spec_from_rng  # noqa: E402
 
 
 def spec_for(seed, case):
-    rng = np.random.default_rng([seed, case])
-    return build_spec(lambda lo, hi: int(rng.integers(lo, hi + 1)),
-                      lambda options: options[int(rng.integers(len(options)))])
+    return spec_from_rng(np.random.default_rng([seed, case]))
 
 
 def main(argv=None):

@@ -16,7 +16,9 @@
 #
 # AddressSanitizer must be the first library loaded, before Python's own
 # allocator runs, and an unsanitized python executable does not load it: so
-# the runtime is preloaded, LD_PRELOAD=$(gcc -print-file-name=libasan.so).
+# the runtime is preloaded, LD_PRELOAD=$(gcc -print-file-name=libasan.so),
+# and with it the C++ runtime, whose exceptions (matplotlib's ft2font throws
+# some at import) the sanitizer intercepts and otherwise cannot find.
 # ASAN_OPTIONS: detect_leaks=0 (CPython keeps its interned objects and
 # arenas until exit by design, the leak checker would report them all);
 # allocator_may_return_null=1 (an allocation above the sanitizer's 1 TiB
@@ -51,7 +53,7 @@ if [ "$mode" = asan ]; then
   cc=${CC:-gcc}
   asan=$("$cc" -print-file-name=libasan.so)
   [ -f "$asan" ] || { echo "no libasan.so from $cc" >&2; exit 1; }
-  run_env+=(LD_PRELOAD="$asan"
+  run_env+=(LD_PRELOAD="$asan $("$cc" -print-file-name=libstdc++.so)"
             ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1"
             UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
             # the tests' time limits scale for the instrumented build
