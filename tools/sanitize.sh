@@ -34,7 +34,7 @@ python=${PYTHON:-python}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp -r setup.py pyproject.toml MANIFEST.in README.md src tests "$work"
+cp -r setup.py pyproject.toml MANIFEST.in README.md src tests examples "$work"
 rm -f "$work"/src/fastconv/*.so "$work"/src/fastconv/*.c
 case "$mode" in
   debug) build_env=(FASTCONV_DEBUG=1) ;;
