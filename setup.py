@@ -2,7 +2,9 @@
 
 Compiler directives are set once here for every module.  Set
 ``FASTCONV_DEBUG=1`` at build time to turn bounds checking, wraparound and
-initialised-memory checks back on.
+initialised-memory checks back on.  Set ``FASTCONV_SANITIZE=1`` to build
+with AddressSanitizer and UndefinedBehaviorSanitizer (GCC / Clang; see
+``tools/sanitize.sh`` and docs/testing.rst for running the tests on it).
 
 OpenMP is used when the compiler accepts it and skipped otherwise (the
 kernels then run on one thread); a wheel build under cibuildwheel
@@ -30,6 +32,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("FASTCONV_DEBUG", "0") not in ("", "0")
+SANITIZE = os.environ.get("FASTCONV_SANITIZE", "0") not in ("", "0")
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
 
 DIRECTIVES = {
     "language_level": 3,
@@ -98,8 +102,16 @@ class BuildExt(build_ext):
                 raise RuntimeError("fastconv: no OpenMP found; a wheel must not ship without it")
             print("fastconv: the compiler has no OpenMP; kernels will run on one thread")
         opt = [] if self.compiler.compiler_type == "msvc" else ["-O3"]
+        if SANITIZE:
+            if self.compiler.compiler_type == "msvc":
+                raise RuntimeError("fastconv: FASTCONV_SANITIZE=1 needs GCC or Clang")
+            # Python's CFLAGS hold -fwrapv, which defines signed overflow
+            # and so hides it from UBSan: turn it back off
+            opt = ["-O1", "-fno-wrapv"] + SANITIZE_FLAGS
         for ext in self.extensions:
             ext.extra_compile_args += opt
+            if SANITIZE:
+                ext.extra_link_args += SANITIZE_FLAGS
             for key, values in openmp.items():
                 getattr(ext, key).extend(values)
         super().build_extensions()
