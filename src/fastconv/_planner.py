@@ -103,7 +103,8 @@ class Plan(NamedTuple):
         The kernel path inside it: 'rows' or 'channels' for 'direct';
         'whole_input', 'pointwise', 'shifted', 'im2col' (convolution) or
         'col2im', 'place' (transposed) for 'gemm'; the method's own name for
-        the methods with one path.
+        the methods with one path; 'empty' when an array is empty (the
+        output is zeros).
     geom : ConvGeometry
     groups : int
     n_threads : int
@@ -357,6 +358,8 @@ def method_plan(op, method, x_shape, weight, dtype, geom, groups, n_threads,
     """The :class:`Plan` of ``method`` (not 'auto') for this call;
     ``finite``, whether every weight is finite, is computed when needed and
     not given."""
+    if 0 in x_shape or 0 in weight.shape:   # nothing to compute: zeros
+        return Plan(op, method, "empty", geom, groups, 1)
     if method == "direct":
         if op == CONV:
             return _direct_conv_plan(x_shape, weight.shape, dtype, geom, groups, n_threads)
@@ -547,6 +550,8 @@ def weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample):
     'auto' runs 'gemm' for floats and 'direct', exact, for integers."""
     if method == "auto":
         method = "gemm" if x.dtype.kind == "f" else "direct"
+    if not (x.size and grad.size):   # nothing to compute: zeros
+        return Plan(CONV_WEIGHT, method, "empty", geom, groups, 1, per_sample=per_sample)
     if method == "gemm":
         taps = geom.n_taps
         _check_blas_sizes(grad.shape[1], x.shape[1] * taps, math.prod(geom.output_spatial))
