@@ -599,7 +599,7 @@ def plot_transposed_terms(y: ArrayLike, kernel: ArrayLike, *, stride: IntOrTuple
     >>> fig.axes[2].get_title()
     'y[0, 0] × w = 97 × w  (4 × 4)'
     >>> fig = plot_transposed_terms(y, w, alone=False)
-    >>> [ax.get_title().split("\\n")[0] for ax in fig.axes]
+    >>> [ax.get_title().split("  (")[0] for ax in fig.axes]
     ['y[0, 0] × w', '+ y[0, 1] × w', '+ y[1, 0] × w', '+ y[1, 1] × w', '= output']
     """
     for name, array in (("y", y), ("kernel", kernel)):
