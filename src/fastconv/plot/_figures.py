@@ -612,7 +612,7 @@ def plot_transposed_terms(y: ArrayLike, kernel: ArrayLike, *, stride: IntOrTuple
     cells = [_highlighted_cell(cell, y.shape, "cells") for cell in cells]
     if not cells:
         raise ValueError("cells must name at least one cell of y")
-    arguments = {"stride": stride, "padding": padding}
+    arguments: dict[str, Any] = {"stride": stride, "padding": padding}
     output = _api.conv_transpose2d(y, kernel, **arguments)
     terms, landed = _term_panels(y, kernel, cells, arguments)
     summed = len(cells) > 1
