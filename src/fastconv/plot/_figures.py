@@ -86,6 +86,14 @@ def show_matrix(m: ArrayLike | sparray | spmatrix, *, title: str | None = None,
     return shrink_wrap(fig)
 
 
+def _plain_matrices(**arrays: ArrayLike) -> list[NDArray[Any]]:
+    """Each keyword's array as a 2-D real matrix; a ValueError naming one that is not 2-D."""
+    for name, array in arrays.items():
+        if np.ndim(array) != 2:
+            raise ValueError(f"{name} must be 2-D, got shape {np.shape(array)}")
+    return [as_matrix(array, name) for name, array in arrays.items()]
+
+
 def _settings_text(stride, padding, dilation, output_padding=0):
     """The arguments that differ from their defaults, as "stride 2, padding 1"."""
     parts = [f"{name} {value}" for name, value, default in (
@@ -235,11 +243,7 @@ def plot_convolution(x: ArrayLike, kernel: ArrayLike, *, stride: IntOrTuple = 1,
     >>> [t.get_text() for t in fig.axes[2].texts]     # the output's cells
     ['24', '26', '32', '27']
     """
-    for name, array in (("x", x), ("kernel", kernel)):
-        if np.ndim(array) != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {np.shape(array)}")
-    x = as_matrix(x, "x")
-    kernel = as_matrix(kernel, "kernel")
+    x, kernel = _plain_matrices(x=x, kernel=kernel)
     if transpose:
         panels = _transposed_convolution_panels(x, kernel, highlight, stride=stride,
                                                 padding=padding, dilation=dilation,
@@ -602,11 +606,7 @@ def plot_transposed_terms(y: ArrayLike, kernel: ArrayLike, *, stride: IntOrTuple
     >>> [ax.get_title().split("  (")[0] for ax in fig.axes]
     ['y[0, 0] × w', '+ y[0, 1] × w', '+ y[1, 0] × w', '+ y[1, 1] × w', '= output']
     """
-    for name, array in (("y", y), ("kernel", kernel)):
-        if np.ndim(array) != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {np.shape(array)}")
-    y = as_matrix(y, "y")
-    kernel = as_matrix(kernel, "kernel")
+    y, kernel = _plain_matrices(y=y, kernel=kernel)
     if cells is None:
         cells = [cell for cell, _ in np.ndenumerate(y)]
     cells = [_highlighted_cell(cell, y.shape, "cells") for cell in cells]
@@ -692,11 +692,7 @@ def plot_zero_insertion(y: ArrayLike, kernel: ArrayLike, *, stride: IntOrTuple =
     >>> [ax.get_title() for ax in fig.axes[1:]]
     ['zero-inserted, padded  (7 × 7)', 'w flipped  (3 × 3)', 'output  (5 × 5)']
     """
-    for name, array in (("y", y), ("kernel", kernel)):
-        if np.ndim(array) != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {np.shape(array)}")
-    y = as_matrix(y, "y")
-    kernel = as_matrix(kernel, "kernel")
+    y, kernel = _plain_matrices(y=y, kernel=kernel)
     stride_pair, padding_pair = _int_pair(stride), _int_pair(padding)
     borders = [k - 1 - p for k, p in zip(kernel.shape, padding_pair)]
     if min(borders) < 0 or min(stride_pair) < 1:
