@@ -17,8 +17,34 @@ author = "fastconv developers"
 copyright = "fastconv developers"
 release = version = fastconv.__version__
 
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.doctest"]
-exclude_patterns = ["_build", "_generated"]
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.doctest",
+              "matplotlib.sphinxext.plot_directive", "sphinx_gallery.gen_gallery"]
+exclude_patterns = ["_build", "_generated", "auto_examples/*.ipynb",
+                    "auto_examples/*.py", "auto_examples/*.zip"]
+
+# the tutorial's figures: drawn at build time by the code shown on the page
+plot_include_source = True
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 110)]
+plot_rcparams = {"figure.max_open_warning": 0}
+
+# the example gallery: every script in examples/ is run at build time and
+# shown with its output and figures (each takes seconds)
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"\.py$",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "show_memory": False,
+    "min_reported_time": 1e9,  # no per-example timing line
+    "matplotlib_animations": False,
+}
+
+html_static_path = ["_static"]
+html_css_files = ["fastconv.css"]
+html_theme_options = {"page_width": "1100px", "sidebar_width": "230px"}
 napoleon_google_docstring = False
 autodoc_typehints = "none"  # the numpydoc docstrings state the types
 html_theme = "alabaster"

@@ -1,4 +1,6 @@
-"""fastconv in statically typed code.
+"""
+fastconv in statically typed code
+=================================
 
 CI runs mypy over this file, against the source tree (``python -m mypy``)
 and against the installed wheel (``tools/check_wheel.sh``), so it shows that

@@ -30,7 +30,9 @@ def blocks(stdout):
         if not match:
             continue
         heading = [line for line in block.splitlines() if "[" not in line]
-        rows = [re.findall(r"-?\d+", line) for line in block.splitlines()
+        # the first array of the step (the overlap step prints two)
+        first = block.split("\n   then\n")[0]
+        rows = [re.findall(r"-?\d+", line) for line in first.splitlines()
                 if line.strip().startswith("[")]
         array = np.array([[int(v) for v in row] for row in rows]) if rows else None
         steps[int(match.group(1))] = ("\n".join(heading), array)
@@ -57,9 +59,11 @@ def assert_demo_is_right(stdout):
     np.testing.assert_array_equal(steps[6][1], C.T)
     np.testing.assert_array_equal(steps[7][1],
                                   conv_transpose(y[None, None], w[None, None])[0, 0])
-    assert steps[8][1].shape == (9, 9)
+    np.testing.assert_array_equal(
+        steps[8][1], conv_transpose(y[None, None], w[None, None], stride=(2, 2))[0, 0])
+    assert steps[9][1].shape == (9, 9)
     # the agreement table: one line per method of each operation, all equal
-    table = stdout.split("\n9. ")[1]
+    table = stdout.split("\n10. ")[1]
     for function_name, methods in (("conv2d", fastconv.CONV_METHODS),
                                    ("conv_transpose2d", fastconv.CONV_TRANSPOSE_METHODS)):
         for method in methods:
@@ -96,12 +100,50 @@ def test_demo_writes_one_figure_per_step(tmp_path):
     assert names == ["01_input.png", "02_kernel.png", "03_convolution.png",
                      "04_convolution_matrix.png", "05_matrix_product.png",
                      "06_transposed_matrix.png", "07_upsampling.png",
-                     "08_overlap_k3_s2.png"]
+                     "08_zero_insertion.png", "09_overlap_k3_s2_k4_s2.png"]
     for name in names:
         pixels = plt.imread(out / name)
         assert min(pixels.shape[:2]) >= 200, name
         assert pixels[..., :3].std() > 0.05, name
         assert str(out / name) in done.stdout
+
+
+def test_demo_figures_show_the_steps(tmp_path):
+    """The figures' contents: one value times the kernel before the sum, zero
+    insertion, both overlap maps, column-vector shapes."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from fastconv import _cli
+    x = np.array([[7, 6, 5, 3], [3, 1, 1, 1], [2, 7, 6, 8], [5, 5, 8, 6]])
+    w = np.array([[3, 3, 3], [4, 2, 4], [3, 1, 2]])
+    y = fastconv.conv2d(x, w)
+    C = fastconv.convolution_matrix(w, x.shape, format="dense")
+    figures = {name: draw() for name, _, _, draw in _cli._demo_steps(x, w, y, C)}
+    try:
+        titles = [ax.get_title() for ax in figures["07_upsampling.png"].axes]
+        # y[0, 0] x w alone comes first, then the four terms and their sum
+        assert titles[2].startswith("y[0, 0] × w = 97 × w")
+        assert titles[3].startswith("y[0, 0] × w") and titles[-1].startswith("= output")
+        assert len(titles) == 3 + 5
+        zero = [ax.get_title() for ax in figures["08_zero_insertion.png"].axes]
+        assert zero[1].startswith("zero-inserted, padded")
+        overlap = figures["09_overlap_k3_s2_k4_s2.png"].axes
+        assert "kernel 3, stride 2" in overlap[0].get_xlabel()
+        assert "kernel 4, stride 2" in overlap[1].get_xlabel()
+        assert figures["05_matrix_product.png"].axes[2].get_title().endswith("(4 × 1)")
+        caption = figures["03_convolution.png"]._suptitle.get_text()
+        assert "= 7·3 + 6·3 + 5·3 + 3·4 + 1·2 + 1·4 + 2·3 + 7·1 + 6·2 = 97" in caption
+    finally:
+        plt.close("all")
+
+
+def test_help_says_what_each_command_shows():
+    done = run("--help")
+    assert done.returncode == 0
+    for words in ("demo", "receptive field", "zero", "bench", "median", "warm-up", "info"):
+        assert words in done.stdout, words
 
 
 def test_bench_quick_is_quick_and_complete(tmp_path):
@@ -114,6 +156,7 @@ def test_bench_quick_is_quick_and_complete(tmp_path):
     # gives the usual time)
     assert elapsed < 45, elapsed
     assert "#" in done.stderr  # the progress bar
+    assert "median" in done.stdout and "warm-up" in done.stdout
     assert "Traceback" not in done.stderr
     for function_name, methods in (("conv2d", fastconv.CONV_METHODS),
                                    ("conv_transpose2d", fastconv.CONV_TRANSPOSE_METHODS)):

@@ -279,6 +279,103 @@ def test_plot_convolution_matrix_rejects():
         plot.plot_convolution_matrix(np.ones(4))
 
 
+def test_show_matrix_greys_the_zeros_of_a_sparse_matrix():
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    fig = plot.show_matrix(scipy_sparse.csr_array(C), title="C")
+    rgba = fig.axes[0].images[0].get_array()
+    grey = rgba[C == 0][:, :3]
+    assert np.allclose(grey, grey[0]) and np.ptp(grey[0]) < 1e-9
+    assert not np.allclose(rgba[C != 0][:, :3], grey[0])
+
+
+def test_column_vector_title_has_both_dimensions():
+    fig = plot.show_matrix(np.array([[1], [2], [3], [4]]), title="x2")
+    assert fig.axes[0].get_title() == "x2\n(4 × 1)"
+
+
+def colours_of(ax, values):
+    """{value: RGB} of the cells of a panel showing ``values``."""
+    rgba = ax.images[0].get_array()
+    return {v: tuple(np.round(rgba[i, j, :3], 6)) for (i, j), v in np.ndenumerate(values)}
+
+
+def test_same_value_same_colour_across_figures():
+    y = conv(X[None, None], W[None, None])[0, 0]
+    conv_fig = plot.plot_convolution(X, W)
+    kernel_colours = colours_of(conv_fig.axes[1], W)
+    y_colours = colours_of(conv_fig.axes[2], y)
+    x_colours = colours_of(conv_fig.axes[0], X)
+    assert colours_of(plot.show_matrix(W).axes[0], W) == kernel_colours
+    # the input's 3s are the kernel's 3s
+    assert x_colours[3] == kernel_colours[3] and x_colours[1] == kernel_colours[1]
+    # C's entries in the kernel's colours, the product in y's
+    product = plot.plot_convolution_matrix(C, X)
+    rgba = product.axes[1].images[0].get_array()
+    for (i, j), v in np.ndenumerate(C):
+        if v:
+            assert tuple(np.round(rgba[i, j, :3], 6)) == kernel_colours[v]
+    assert colours_of(product.axes[2], y.reshape(-1, 1)) == y_colours
+    # y as the input of the transposed convolution
+    up = plot.plot_convolution(y, W, transpose=True)
+    assert colours_of(up.axes[0], y) == y_colours
+    # the up-sampled output: the same colours alone and as the sum of terms
+    out = conv_transpose(y[None, None], W[None, None])[0, 0]
+    terms = plot.plot_transposed_terms(y, W)
+    assert colours_of(terms.axes[-1], out) == colours_of(up.axes[2], out)
+
+
+def test_receptive_field_sum_written_out():
+    fig = plot.plot_convolution(X, W)
+    assert ("= 7·3 + 6·3 + 5·3 + 3·4 + 1·2 + 1·4 + 2·3 + 7·1 + 6·2 = 97"
+            in fig._suptitle.get_text())
+
+
+def test_plot_transposed_terms():
+    y = np.array([[1, 2], [3, 4]])
+    fig = plot.plot_transposed_terms(y, W, stride=2)
+    assert_good_figure(fig)
+    axes = fig.axes
+    assert len(axes) == 3 + 5
+    np.testing.assert_array_equal(cell_values(axes[0]), y)
+    assert outlined(axes[0]) == {(0, 0)}
+    full = conv_transpose(y[None, None], W[None, None], stride=(2, 2))[0, 0]
+    terms = [cell_values(ax) for ax in axes[3:7]]
+    # the first term alone is y[0, 0] * W in the top-left corner
+    np.testing.assert_array_equal(cell_values(axes[2]), terms[0])
+    np.testing.assert_array_equal(terms[0][:3, :3], W)
+    np.testing.assert_array_equal(sum(terms), full)
+    np.testing.assert_array_equal(cell_values(axes[7]), full)
+    alone = plot.plot_transposed_terms(y, W, cells=[(1, 1)])
+    assert len(alone.axes) == 3 and outlined(alone.axes[0]) == {(1, 1)}
+    assert len(plot.plot_transposed_terms(y, W, alone=False).axes) == 5
+    with pytest.raises(ValueError, match="cells"):
+        plot.plot_transposed_terms(y, W, cells=[(2, 0)])
+
+
+@pytest.mark.parametrize("stride, padding", [(2, 0), (3, 1), ((2, 1), (0, 1))])
+def test_plot_zero_insertion(stride, padding):
+    y = np.array([[1, 2], [3, 4]])
+    fig = plot.plot_zero_insertion(y, W, stride=stride, padding=padding)
+    assert_good_figure(fig)
+    _, shown_ax, flipped_ax, out_ax = fig.axes
+    s, p = np.broadcast_to(stride, (2,)), np.broadcast_to(padding, (2,))
+    expected = conv_transpose(y[None, None], W[None, None], stride=tuple(s),
+                              padding=tuple((q, q) for q in p))[0, 0]
+    np.testing.assert_array_equal(cell_values(out_ax), expected)
+    np.testing.assert_array_equal(cell_values(flipped_ax), W[::-1, ::-1])
+    # the inserted zeros are hatched, the padding is not
+    hatched = {(round(r.get_y() + 0.5), round(r.get_x() + 0.5))
+               for r in shown_ax.patches if r.get_hatch()}
+    border = [2 - q for q in p]
+    inserted = {(border[0] + i, border[1] + j)
+                for i in range((y.shape[0] - 1) * s[0] + 1)
+                for j in range((y.shape[1] - 1) * s[1] + 1)
+                if i % s[0] or j % s[1]}
+    assert hatched == inserted
+    with pytest.raises(ValueError, match="padding"):
+        plot.plot_zero_insertion(y, W, padding=3)
+
+
 # --------------------------------------------------------------------------
 # overlap and benchmark
 # --------------------------------------------------------------------------

@@ -350,8 +350,8 @@ _CONV_DOC = """{ndim}-D convolution (cross-correlation, as in PyTorch).
     ----------
     x : array_like, shape (N, C_in, {spatial}) or (C_in, {spatial}){plain_x}
         Input.  Unbatched input gives unbatched output.
-    weight : array_like, shape (C_out, C_in / groups, {kernel}){plain_w}
-        Kernel.
+    weight : array_like, shape (C_out, C_in / groups, {kernel})
+        Kernel{plain_w}.
     bias : array_like, shape (C_out,), optional
         Added to every output position of its channel.
     stride : int or tuple of {ndim} ints, default 1
@@ -374,8 +374,10 @@ _CONV_DOC = """{ndim}-D convolution (cross-correlation, as in PyTorch).
 
     Returns
     -------
-    ndarray, shape (N, C_out, {out_spatial})
-        In the common dtype of ``x``, ``weight`` and ``bias``; integer and
+    ndarray, shape (N, C_out, {out_spatial}) or (C_out, {out_spatial})
+        Batched or unbatched as ``x`` is; :func:`conv2d` also takes a plain
+        (H, W) matrix and (kH, kW) kernel and returns a plain (out_H, out_W)
+        matrix.  In the common dtype of ``x``, ``weight`` and ``bias``; integer and
         bool inputs are computed exactly and returned as int64, float16 is
         computed in float32.  Each output size is
         ``floor((L + p0 + p1 - dilation*(k - 1) - 1) / stride) + 1``.
@@ -402,8 +404,8 @@ _CONV_TRANSPOSE_DOC = """{ndim}-D transposed convolution (the adjoint of :func:`
     ----------
     x : array_like, shape (N, C_in, {spatial}) or (C_in, {spatial}){plain_x}
         Input.  Unbatched input gives unbatched output.
-    weight : array_like, shape (C_in, C_out / groups, {kernel}){plain_w}
-        Kernel, in PyTorch's layout for transposed convolution.
+    weight : array_like, shape (C_in, C_out / groups, {kernel})
+        Kernel, in PyTorch's layout for transposed convolution{plain_w}.
     bias : array_like, shape (C_out,), optional
     stride : int or tuple of {ndim} ints, default 1
     padding : int, tuple of {ndim} ints, tuple of {ndim} (before, after) pairs, \
@@ -427,8 +429,11 @@ _CONV_TRANSPOSE_DOC = """{ndim}-D transposed convolution (the adjoint of :func:`
 
     Returns
     -------
-    ndarray, shape (N, C_out, {out_spatial})
-        In the common dtype of the inputs (as for :func:`conv{ndim}d`).  Each
+    ndarray, shape (N, C_out, {out_spatial}) or (C_out, {out_spatial})
+        Batched or unbatched as ``x`` is; :func:`conv_transpose2d` also
+        takes a plain (H, W) matrix and (kH, kW) kernel and returns a plain
+        (out_H, out_W) matrix.  In the common dtype of the inputs (as for
+        :func:`conv{ndim}d`).  Each
         output size is ``(L - 1)*stride - p0 - p1 + dilation*(k - 1) + 1 +
         output_padding``.
 
@@ -449,18 +454,30 @@ _EXAMPLES = {
     "conv1": """    >>> import numpy as np, fastconv
     >>> fastconv.conv1d(np.arange(5.0)[None, None], np.ones((1, 1, 3)))
     array([[[3., 6., 9.]]])""",
-    "conv2": """    >>> import numpy as np, fastconv
+    "conv2": """    A plain (H, W) matrix and a plain (kH, kW) kernel give a plain
+    (out_H, out_W) matrix:
+
+    >>> import numpy as np, fastconv
     >>> x = np.arange(16).reshape(4, 4)
     >>> fastconv.conv2d(x, np.ones((3, 3), dtype=int))
     array([[45, 54],
-           [81, 90]])""",
+           [81, 90]])
+
+    Batched, channels first:
+
+    >>> fastconv.conv2d(np.ones((8, 3, 32, 32)), np.ones((16, 3, 3, 3)),
+    ...                 stride=2, padding=1).shape
+    (8, 16, 16, 16)""",
     "conv3": """    >>> import numpy as np, fastconv
     >>> fastconv.conv3d(np.ones((1, 2, 3, 3, 3)), np.ones((4, 2, 2, 2, 2))).shape
     (1, 4, 2, 2, 2)""",
     "conv_transpose1": """    >>> import numpy as np, fastconv
     >>> fastconv.conv_transpose1d(np.array([[[1.0, 2.0]]]), np.ones((1, 1, 3)), stride=2)
     array([[[1., 1., 3., 2., 2.]]])""",
-    "conv_transpose2": """    >>> import numpy as np, fastconv
+    "conv_transpose2": """    A plain (H, W) matrix and a plain (kH, kW) kernel give a plain
+    (out_H, out_W) matrix:
+
+    >>> import numpy as np, fastconv
     >>> fastconv.conv_transpose2d(np.array([[1, 2], [3, 4]]), np.ones((3, 3), dtype=int))
     array([[ 1,  3,  3,  2],
            [ 4, 10, 10,  6],

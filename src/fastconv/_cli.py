@@ -3,6 +3,7 @@
     fastconv                               the classic worked example, printed
     fastconv demo [--out DIR] [--seed N]   the same, plus one figure per step
     fastconv bench [--quick] [--out DIR]   every method timed over image sizes
+                                           (median of repeated calls after a warm-up)
     fastconv info                          version, build and libraries
 
 Errors the user can fix (a bad option, an unwritable ``--out``) print one
@@ -17,6 +18,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -78,7 +80,9 @@ def _save(fig, out, file_name):
 
 
 def _indented(array, indent="   "):
-    """An array as NumPy prints it, indented."""
+    """An array as NumPy prints it, indented; a tuple of arrays one after another."""
+    if isinstance(array, tuple):
+        return f"\n{indent}then\n".join(_indented(item, indent) for item in array)
     text = np.array2string(np.asarray(array), max_line_width=100)
     return "\n".join(indent + line for line in text.splitlines())
 
@@ -135,15 +139,17 @@ def _demo_steps(x, w, y, C):
     list of (file name, heading, printed array, function drawing the figure)
     """
     upsampled = fastconv.conv_transpose2d(y, w)
-    overlap_kernel, overlap_stride = 3, 2
-    overlap = fastconv.conv_transpose2d(np.ones(x.shape, dtype=np.int64),
-                                        np.ones((overlap_kernel,) * 2, dtype=np.int64),
-                                        stride=overlap_stride)
+    strided = fastconv.conv_transpose2d(y, w, stride=2)
+    overlap_pairs = ((3, 2), (4, 2))
+    overlaps = tuple(fastconv.conv_transpose2d(np.ones(x.shape, dtype=np.int64),
+                                               np.ones((kernel, kernel), dtype=np.int64),
+                                               stride=stride)
+                     for kernel, stride in overlap_pairs)
     return [
         ("01_input.png", f"input x, {_shape_text(x.shape)}:", x,
          lambda: plot.show_matrix(x, title="input x")),
         ("02_kernel.png", f"kernel w, {_shape_text(w.shape)}:", w,
-         lambda: plot.show_matrix(w, title="kernel w", style="diverging")),
+         lambda: plot.show_matrix(w, title="kernel w")),
         ("03_convolution.png",
          f"y = conv2d(x, w), {_shape_text(x.shape)} -> {_shape_text(y.shape)}: each output "
          f"value is w times one {_shape_text(w.shape)} window\n   of x, summed "
@@ -164,15 +170,32 @@ def _demo_steps(x, w, y, C):
         ("07_upsampling.png",
          f"conv_transpose2d(y, w) = (C.T @ y.ravel()).reshape{x.shape}, "
          f"{_shape_text(y.shape)} -> {_shape_text(upsampled.shape)}:\n   each input value "
-         f"adds value * w into the output (1 input value -> {w.size} output values)",
-         upsampled, lambda: plot.plot_convolution(y, w, transpose=True)),
-        (f"08_overlap_k{overlap_kernel}_s{overlap_stride}.png",
-         f"kernel taps reaching each output cell of conv_transpose2d, kernel "
-         f"{overlap_kernel}, stride {overlap_stride}, {_shape_text(x.shape)} input:\n"
-         f"   uneven, because {overlap_kernel} is not a multiple of {overlap_stride}: "
-         "the checkerboard artifact", overlap,
-         lambda: plot.plot_overlap(overlap_kernel, overlap_stride, input_size=x.shape)),
+         f"adds value * w into the output (1 input value -> {w.size} output values); "
+         f"y[0, 0] * w alone,\n   then the sum of all {y.size} terms", upsampled,
+         lambda: plot.plot_transposed_terms(y, w)),
+        ("08_zero_insertion.png",
+         f"conv_transpose2d(y, w, stride=2) = conv2d(zero_insert(y, 2) padded by "
+         f"{w.shape[0] - 1}, w flipped), {_shape_text(y.shape)} -> "
+         f"{_shape_text(strided.shape)}:\n   the textbook construction, with stride - 1 "
+         "zeros inserted between the input values", strided,
+         lambda: plot.plot_zero_insertion(y, w, stride=2)),
+        ("09_overlap_k3_s2_k4_s2.png",
+         f"kernel taps reaching each output cell of conv_transpose2d, stride 2, "
+         f"{_shape_text(x.shape)} input, kernel 3 (then kernel 4):\n"
+         "   uneven for kernel 3, which is not a multiple of 2: the checkerboard "
+         "artifact; even inside for kernel 4", overlaps,
+         lambda: _overlap_figure(x.shape, overlap_pairs)),
     ]
+
+
+def _overlap_figure(input_shape, pairs):
+    """The overlap maps of each (kernel, stride) in ``pairs``, side by side."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 6.0),
+                             layout="constrained")
+    for ax, (kernel, stride) in zip(axes, pairs):
+        plot.plot_overlap(kernel, stride, input_size=input_shape, ax=ax)
+    return fig
 
 
 def _methods_agree(x, w, y, C):
@@ -221,6 +244,25 @@ class _Progress:
         sys.stderr.flush()
 
 
+_MIN_REPEATS = 5
+
+
+def _median_time(call, seconds):
+    """Median time of one ``call()``: one untimed warm-up call (first-call costs:
+    page faults, caches, thread start-up), then at least ``_MIN_REPEATS`` timed
+    calls, more while they fit in about ``seconds`` (at most 200)."""
+    call()
+    start = time.perf_counter()
+    call()
+    first = time.perf_counter() - start
+    times = [first]
+    for _ in range(min(max(int(seconds / max(first, 1e-7)), _MIN_REPEATS), 200) - 1):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def _time_ladders(sides, seconds, stop_after, n_threads):
     """Every contender's best time on the ladder problems of each operation.
 
@@ -261,7 +303,7 @@ def _time_ladders(sides, seconds, stop_after, n_threads):
                     continue
                 try:
                     call = _benchmarks.make_call(name, problem, x, weight, n_threads)
-                    row[side] = _benchmarks.best_time(call, seconds)
+                    row[side] = _median_time(call, seconds)
                 except (TypeError, ValueError, MemoryError) as exc:
                     errors.append(f"{problem.function_name} {name} at n={side}: {exc}")
                     stopped.add(name)
@@ -276,6 +318,8 @@ def _print_ladders(times, sides, n_threads):
     """One table of milliseconds per operation: a row per side, a column per contender."""
     print(f"fastconv {fastconv.__version__}: milliseconds per call, float32, one image, "
           f"one channel, 3x3 kernel, {n_threads} thread{'s' if n_threads > 1 else ''}")
+    print(f"each time: the median of at least {_MIN_REPEATS} calls after one untimed "
+          "warm-up call")
     print(f"{_benchmarks.TORCH}: torch.nn.functional, {_benchmarks.SCIPY}: "
           "scipy.signal.correlate2d; -: skipped (too slow at the size before, "
           "or its matrix too large)\n")
@@ -431,6 +475,18 @@ def _parser():
         description="Convolution and transposed convolution on NumPy arrays: "
                     "a worked tour, benchmarks and build information. "
                     "Without a command, prints the demo.",
+        epilog="What each command shows:\n"
+               "  demo   a 4x4 input and 3x3 kernel step by step: the convolution, one\n"
+               "         output's receptive field, the convolution matrix C, C @ x, C.T,\n"
+               "         the 2x2 -> 4x4 up-sampling as a sum of value x kernel terms, zero\n"
+               "         insertion, the kernel-overlap maps (checkerboard); checks every\n"
+               "         method agrees; --out DIR writes one PNG per step\n"
+               "  bench  milliseconds per call of every method (torch and scipy alongside\n"
+               "         when installed) over image sizes; --quick takes seconds; --out DIR\n"
+               "         writes bench.png\n"
+               "  info   version, OpenMP and threads, instruction set, BLAS, libraries\n"
+               "Run 'fastconv COMMAND --help' for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version",
                         version=f"fastconv {fastconv.__version__}")
@@ -438,7 +494,8 @@ def _parser():
     commands = parser.add_subparsers(title="commands", metavar="{demo,bench,info}")
 
     demo = commands.add_parser(
-        "demo", help="the classic worked example, computed: matrices, figures, checks",
+        "demo", help="the worked example step by step: input, kernel, convolution, C, "
+                     "C @ x, C.T, up-sampling, zero insertion, overlap; every method checked",
         description="A random 4x4 integer input and 3x3 kernel through convolution, "
                     "the convolution matrix and transposed convolution; prints each "
                     "step and checks that every method agrees.")
@@ -450,17 +507,19 @@ def _parser():
     demo.set_defaults(run=_demo)
 
     bench = commands.add_parser(
-        "bench", help="time every method over a ladder of image sizes",
+        "bench", help="every method's time per call (median after a warm-up) over image "
+                      "sizes, torch and scipy alongside",
         description="Times every method of conv2d and conv_transpose2d (and torch and "
                     "scipy when installed) on one-channel float32 images of growing "
                     "size; prints a table.")
     bench.add_argument("--quick", action="store_true",
-                       help="small sizes and few repeats: a few seconds")
+                       help="small sizes (16 to 64) and few repeats: a few seconds")
     bench.add_argument("--out", metavar="DIR",
                        help=f"also write bench.png into DIR (needs matplotlib: {PLOT_EXTRA})")
     bench.set_defaults(run=_bench)
 
-    info = commands.add_parser("info", help="version, build options and libraries",
+    info = commands.add_parser("info", help="version, OpenMP threads, SIMD, BLAS and "
+                                            "library versions",
                                description="Version, OpenMP, instruction set, BLAS and "
                                            "library versions.")
     info.set_defaults(run=_info)

@@ -28,6 +28,7 @@ _MIN_BORDERED_CELL = 0.1
 _MUTED_FACE = (0.93, 0.93, 0.93, 1.0)
 _MUTED_TEXT = "0.55"
 _HIGHLIGHT = "black"
+_MARKED_EDGE = "0.72"
 
 
 def pyplot():
@@ -106,15 +107,48 @@ def _resolve_style(matrix, live, style):
     if style != "auto":
         return style
     values = matrix[live]
-    if matrix.dtype.kind in "iu" and np.unique(values).size <= 10:
+    if _integer_valued(values) and np.unique(values).size <= 10:
         return "categorical"
     if values.size and values.min() < 0 < values.max():
         return "diverging"
     return "sequential"
 
 
-def _cell_colours(matrix, live, style):
-    """RGBA colour of every cell, shape (rows, columns, 4); cells not ``live`` are muted grey."""
+def _integer_valued(values):
+    """Whether every value is a whole number (any dtype)."""
+    return values.dtype.kind in "iub" or bool(np.all(np.mod(values, 1) == 0))
+
+
+def _value_keyed_colours(values):
+    """One palette colour per whole number, picked by the value alone, or None.
+
+    Value ``v`` gets colour ``v mod 18`` of an 18-colour palette (the nine
+    strong ``tab20`` colours other than grey, which marks muted cells, then
+    their nine light partners), so a value has
+    the same colour in every figure: the 3 of a kernel in the kernel panel,
+    in the convolution matrix and in the input.  None when two of ``values``
+    would share a colour, or they are not whole numbers.
+    """
+    from matplotlib import colormaps
+    if values.size == 0 or not _integer_valued(values):
+        return None
+    keys = np.mod(values.astype(np.int64), 18)
+    if np.unique(keys).size != np.unique(values).size:
+        return None
+    tab20 = np.delete(np.asarray(colormaps["tab20"].colors), [14, 15], axis=0)
+    palette = np.concatenate([tab20[0::2], tab20[1::2]])
+    return palette[keys]
+
+
+def _cell_colours(matrix, live, style, value_range=None):
+    """RGBA colour of every cell, shape (rows, columns, 4); cells not ``live`` are muted grey.
+
+    ``value_range`` (low, high) fixes the ends of a sequential or diverging
+    scale, so that several panels share one; by default a sequential scale
+    runs from 0 (or the smallest value, if negative) to the largest value,
+    so that a matrix has the same colours wherever it is drawn alone or
+    with others of its sign.
+    """
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
@@ -124,6 +158,11 @@ def _cell_colours(matrix, live, style):
     if values.size == 0:
         return rgba
     if style == "categorical":
+        keyed = _value_keyed_colours(values)
+        if keyed is not None:
+            rgba[live, :3] = keyed
+            rgba[live, 3] = 1.0
+            return rgba
         distinct = np.unique(values)
         if distinct.size > 20:
             style = "sequential"
@@ -138,10 +177,13 @@ def _cell_colours(matrix, live, style):
         # centred on zero, so zero is white and a value and its negative
         # have opposite colours of one strength; the darkest quarter of each
         # end is left out, which keeps the strongest cells from looking black
-        largest = np.abs(values).max() or 1.0
+        largest = (np.abs(values).max() if value_range is None
+                   else max(abs(value_range[0]), abs(value_range[1]))) or 1.0
         rgba[live] = colormaps["RdBu_r"](Normalize(-1.35 * largest, 1.35 * largest)(values))
     else:
-        rgba[live] = colormaps["viridis"](Normalize(values.min(), values.max())(values))
+        low, high = ((min(values.min(), 0.0), max(values.max(), 0.0)) if value_range is None
+                     else value_range)
+        rgba[live] = colormaps["viridis"](Normalize(low, high)(values))
     return rgba
 
 
@@ -275,7 +317,8 @@ def outline(ax, cells, colour=_HIGHLIGHT):
 # --------------------------------------------------------------------------
 
 def draw_matrix(ax, values, *, title=None, style="auto", fmt=None, muted=None,
-                cell_inches=None, name="m", shape=None, first_index=(0, 0)):
+                cell_inches=None, name="m", shape=None, first_index=(0, 0),
+                value_range=None, marked=None):
     """Draw a matrix into ``ax`` as annotated cells.
 
     Parameters
@@ -295,6 +338,13 @@ def draw_matrix(ax, values, *, title=None, style="auto", fmt=None, muted=None,
         The shape written in the title, if not the matrix's own.
     first_index : (int, int)
         The row and column index labels of the first cell.
+    value_range : (float, float), optional
+        The ends of a sequential or diverging colour scale shared with
+        other panels; by default from the matrix's own values.
+    marked : array_like of bool, same shape as the matrix, optional
+        Cells drawn white and hatched, outside the colour scale, apart from
+        the grey ``muted`` ones (the zeros inserted between the inputs of a
+        transposed convolution, beside its grey padding).
 
     Returns
     -------
@@ -306,11 +356,15 @@ def draw_matrix(ax, values, *, title=None, style="auto", fmt=None, muted=None,
         muted = np.zeros(matrix.shape, dtype=bool)
     else:
         muted = np.asarray(muted, dtype=bool).reshape(matrix.shape)
-    live = ~muted
+    marked = (np.zeros(matrix.shape, dtype=bool) if marked is None
+              else np.asarray(marked, dtype=bool).reshape(matrix.shape))
+    live = ~muted & ~marked
     if matrix.dtype.kind == "f":
         live &= np.isfinite(matrix)
-    rgba = _cell_colours(matrix, live, _resolve_style(matrix, live, style))
+    rgba = _cell_colours(matrix, live, _resolve_style(matrix, live, style), value_range)
+    rgba[marked] = (1.0, 1.0, 1.0, 1.0)
     ax.imshow(rgba, interpolation="nearest", aspect="equal")
+    _hatch(ax, np.argwhere(marked))
     if cell_inches is None:
         cell_inches = _estimated_cell_inches(ax, matrix.shape)
     if cell_inches >= _MIN_BORDERED_CELL:
@@ -320,6 +374,14 @@ def draw_matrix(ax, values, *, title=None, style="auto", fmt=None, muted=None,
     if title is not None:
         _set_title(ax, title, matrix.shape, shape)
     return ax
+
+
+def _hatch(ax, cells):
+    """Hatch each (row, column) in ``cells``."""
+    from matplotlib.patches import Rectangle
+    for row, column in cells:
+        ax.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, facecolor="none",
+                               edgecolor=_MARKED_EDGE, hatch="///", linewidth=0, zorder=2))
 
 
 def _estimated_cell_inches(ax, shape):
@@ -370,9 +432,9 @@ def _write_values(ax, matrix, fmt, cell_inches, rgba, live):
 
 
 def _set_title(ax, title, matrix_shape, shape=None):
-    """``title`` with ``shape``; by default the matrix's, a column's as (n,)."""
+    """``title`` with ``shape``, by default the matrix's: a column's as (n × 1)."""
     if shape is None:
-        shape = matrix_shape if matrix_shape[1] > 1 else matrix_shape[:1]
+        shape = matrix_shape
     # narrow panels get the shape on a line of its own
     gap = "\n" if matrix_shape[1] <= 2 else "  "
     ax.set_title(f"{title}{gap}({' × '.join(str(s) for s in shape)})", fontsize=11)

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .. import _api, _geometry
+from .._zero_insertion import zero_insert
 from .._typing import IntOrTuple, Padding
 from ._drawing import (
     as_matrix, axes_from, cell_texts, draw_matrix, fit_cell, legible_cell_inches,
@@ -44,14 +45,17 @@ def show_matrix(m: ArrayLike | sparray | spmatrix, *, title: str | None = None,
         (small integer inputs); 'diverging': blue below zero, red above,
         white at zero (kernels, signed values); 'sequential': ``viridis``
         from smallest to largest (outputs, counts).  'auto' picks
-        categorical for at most 10 distinct integers, diverging for values
-        of both signs, sequential otherwise.
+        categorical for at most 10 distinct whole numbers, diverging for
+        values of both signs, sequential otherwise.  Categorical colours
+        follow the value alone, and a sequential scale runs from 0, so the
+        same value has the same colour in every figure.
     fmt : str, optional
         Format spec of the numbers, e.g. ``".2f"``; default ``"d"`` for
         integers and ``".3g"`` for floats.
     muted : array_like of bool, same shape as `m`, optional
         Cells drawn in light grey with grey numbers, outside the colour
-        scale (zero padding, structural zeros).
+        scale (zero padding, structural zeros).  By default none, and the
+        zeros of a scipy.sparse matrix.
     ax : matplotlib.axes.Axes, optional
         Draw here; by default a new figure sized to the matrix.
 
@@ -67,6 +71,9 @@ def show_matrix(m: ArrayLike | sparray | spmatrix, *, title: str | None = None,
     >>> fig.axes[0].get_title()
     'input x  (4 × 4)'
     """
+    if muted is None and hasattr(m, "toarray"):
+        # a sparse matrix's zeros are no connection: grey, as in plot_convolution_matrix
+        muted = m.toarray() == 0
     matrix = as_matrix(m, "m")
     if ax is not None:
         draw_matrix(ax, matrix, title=title, style=style, fmt=fmt, muted=muted)
@@ -77,6 +84,14 @@ def show_matrix(m: ArrayLike | sparray | spmatrix, *, title: str | None = None,
     draw_matrix(fig.subplots(), matrix, title=title, style=style, fmt=fmt, muted=muted,
                 cell_inches=cell_inches)
     return shrink_wrap(fig)
+
+
+def _plain_matrices(**arrays: ArrayLike) -> list[NDArray[Any]]:
+    """Each keyword's array as a 2-D real matrix; a ValueError naming one that is not 2-D."""
+    for name, array in arrays.items():
+        if np.ndim(array) != 2:
+            raise ValueError(f"{name} must be 2-D, got shape {np.shape(array)}")
+    return [as_matrix(array, name) for name, array in arrays.items()]
 
 
 def _settings_text(stride, padding, dilation, output_padding=0):
@@ -162,7 +177,16 @@ def _transposed_convolution_panels(x, kernel, highlight, **arguments):
                               names=("input y", "kernel w", "output"))
 
 
-def _outline_connections(axes, panels, transpose):
+def _written_sum(inputs, kernel, total):
+    """``"7·3 + 6·3 + … = 97"``: each input value times its kernel tap, for up to 9 taps."""
+    if kernel.size > 9:
+        return ""
+    terms = " + ".join(f"{format(a + 0, 'g')}·{format(b + 0, 'g')}"
+                       for a, b in zip(inputs, kernel.ravel()))
+    return f"\n= {terms} = {format(total + 0, 'g')}"
+
+
+def _outline_connections(axes, panels, transpose, kernel):
     """Outline the highlighted cell and the cells it reaches; the caption's words for it."""
     if panels.highlighted is None or panels.reached is None:
         return ""
@@ -173,7 +197,9 @@ def _outline_connections(axes, panels, transpose):
         return f":\ny[{where}] × w is added into the outlined cells of the output"
     outline(axes[2], [panels.highlighted])
     outline(axes[0], np.argwhere(panels.reached))
-    return f":\ny[{where}] = sum of w × the outlined cells of x"
+    written = _written_sum(panels.shown_input[panels.reached], kernel,
+                           panels.output[panels.highlighted])
+    return f":\ny[{where}] = sum of w × the outlined cells of x{written}"
 
 def plot_convolution(x: ArrayLike, kernel: ArrayLike, *, stride: IntOrTuple = 1,
                      padding: Padding = 0, dilation: IntOrTuple = 1,
@@ -217,11 +243,7 @@ def plot_convolution(x: ArrayLike, kernel: ArrayLike, *, stride: IntOrTuple = 1,
     >>> [t.get_text() for t in fig.axes[2].texts]     # the output's cells
     ['24', '26', '32', '27']
     """
-    for name, array in (("x", x), ("kernel", kernel)):
-        if np.ndim(array) != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {np.shape(array)}")
-    x = as_matrix(x, "x")
-    kernel = as_matrix(kernel, "kernel")
+    x, kernel = _plain_matrices(x=x, kernel=kernel)
     if transpose:
         panels = _transposed_convolution_panels(x, kernel, highlight, stride=stride,
                                                 padding=padding, dilation=dilation,
@@ -239,15 +261,13 @@ def plot_convolution(x: ArrayLike, kernel: ArrayLike, *, stride: IntOrTuple = 1,
         fig = axes[0].figure
     draw_matrix(axes[0], panels.shown_input, title=panels.names[0], muted=panels.padding,
                 shape=x.shape, cell_inches=cell_inches, first_index=panels.first_index)
-    draw_matrix(axes[1], kernel, title=panels.names[1], style="diverging",
-                cell_inches=cell_inches)
-    draw_matrix(axes[2], panels.output, title=panels.names[2], style="sequential",
-                cell_inches=cell_inches)
+    draw_matrix(axes[1], kernel, title=panels.names[1], cell_inches=cell_inches)
+    draw_matrix(axes[2], panels.output, title=panels.names[2], cell_inches=cell_inches)
     caption = "conv_transpose2d(y, w)" if transpose else "y = conv2d(x, w)"
     settings = _settings_text(stride, padding, dilation, output_padding)
     if settings:
         caption += f", {settings}"
-    caption += _outline_connections(axes, panels, transpose)
+    caption += _outline_connections(axes, panels, transpose, kernel)
     if panels.padding is not None and panels.padding.any():
         caption += " (grey: zero padding)"
     fig.suptitle(caption, fontsize=11)
@@ -336,7 +356,7 @@ def _matrix_alone(matrix, words, ax):
     else:
         axes, cell_inches = axes_from(ax, 1), None
         fig = axes[0].figure
-    draw_matrix(axes[0], matrix, title=words.matrix, style="diverging", muted=matrix == 0,
+    draw_matrix(axes[0], matrix, title=words.matrix, muted=matrix == 0,
                 cell_inches=cell_inches, name="C")
     axes[0].set_xlabel(wrap_to_width(words.columns, cell_inches and columns * cell_inches),
                        fontsize=9)
@@ -380,16 +400,14 @@ def _matrix_times_vector(matrix, vector, words, ax):
     draw_matrix(axes[0], vector[None, :], title=None, cell_inches=cell_inches)
     axes[0].set_ylabel(words.vector, rotation=0, ha="right", va="center", fontsize=10)
     axes[0].set_yticks([])
-    draw_matrix(axes[1], matrix, style="diverging", muted=matrix == 0,
-                cell_inches=cell_inches, name="C")
+    draw_matrix(axes[1], matrix, muted=matrix == 0, cell_inches=cell_inches, name="C")
     axes[1].set_ylabel(wrap_to_width(f"{words.matrix}:  {words.rows}",
                                      cell_inches and rows * cell_inches), fontsize=9)
     axes[1].set_xlabel(wrap_to_width(words.columns, cell_inches and columns * cell_inches),
                        fontsize=9)
     axes[1].xaxis.set_label_position("bottom")
     axes[1].tick_params(labeltop=False)
-    draw_matrix(axes[2], product, title=words.product, style="sequential",
-                cell_inches=cell_inches, shape=product.shape)
+    draw_matrix(axes[2], product, title=words.product, cell_inches=cell_inches)
     axes[2].tick_params(labeltop=False, labelleft=False)
     return fig if ax is not None else shrink_wrap(fig)
 
@@ -532,3 +550,173 @@ def plot_benchmark(results: Mapping[str, Sequence[tuple[float, float]]], *,
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
                   fontsize=9, frameon=False)
     return ax.figure
+
+
+def _term_panels(y, kernel, cells, arguments):
+    """Each of ``cells``' term ``y[cell] × kernel`` in the output grid, and where it lands."""
+    terms, landed = [], []
+    for cell in cells:
+        hot = _one_hot(y.shape, cell)
+        terms.append(_api.conv_transpose2d(hot * y[cell], kernel, **arguments))
+        landed.append(_api.conv_transpose2d(hot, np.ones(kernel.shape, dtype=np.int64),
+                                            **arguments) > 0)
+    return terms, landed
+
+
+def plot_transposed_terms(y: ArrayLike, kernel: ArrayLike, *, stride: IntOrTuple = 1,
+                          padding: Padding = 0,
+                          cells: Sequence[tuple[int, int]] | None = None,
+                          alone: bool = True) -> FigureBase:
+    """A transposed convolution as the sum of its terms ``y[i, j] × kernel``.
+
+    Each input value adds ``value × kernel`` into a kernel-sized patch of the
+    output, ``stride`` cells after its neighbour's; the output is the sum of
+    these terms.  The top row shows the first of ``cells`` alone: the input
+    with that cell outlined, the kernel, and its term in the output grid
+    (cells it does not reach in grey).  With more than one cell, the row
+    below shows every term and their sum, the transposed convolution's
+    output.  All terms and the sum share one colour scale.
+
+    Parameters
+    ----------
+    y : array_like, shape (H, W)
+        Input of the transposed convolution.
+    kernel : array_like, shape (kH, kW)
+    stride, padding
+        As for :func:`fastconv.conv_transpose2d`.
+    cells : sequence of (int, int), optional
+        The input cells whose terms are drawn; by default every cell.
+    alone : bool, default True
+        Draw the top row (the first cell's term alone).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv.plot import plot_transposed_terms
+    >>> y = np.array([[97, 95], [97, 116]])
+    >>> w = np.array([[3, 3, 3], [4, 2, 4], [3, 1, 2]])
+    >>> fig = plot_transposed_terms(y, w, cells=[(0, 0)])
+    >>> fig.axes[2].get_title()
+    'y[0, 0] × w = 97 × w  (4 × 4)'
+    >>> fig = plot_transposed_terms(y, w, alone=False)
+    >>> [ax.get_title().split("  (")[0] for ax in fig.axes]
+    ['y[0, 0] × w', '+ y[0, 1] × w', '+ y[1, 0] × w', '+ y[1, 1] × w', '= output']
+    """
+    y, kernel = _plain_matrices(y=y, kernel=kernel)
+    if cells is None:
+        cells = [cell for cell, _ in np.ndenumerate(y)]
+    cells = [_highlighted_cell(cell, y.shape, "cells") for cell in cells]
+    if not cells:
+        raise ValueError("cells must name at least one cell of y")
+    arguments: dict[str, Any] = {"stride": stride, "padding": padding}
+    output = _api.conv_transpose2d(y, kernel, **arguments)
+    terms, landed = _term_panels(y, kernel, cells, arguments)
+    summed = len(cells) > 1
+    if not alone and not summed:
+        raise ValueError("alone=False needs more than one cell")
+    every = np.concatenate([t.ravel() for t in terms] + [output.ravel()])
+    value_range = (min(every.min(), 0), max(every.max(), 0))
+    style = "diverging" if value_range[0] < 0 < value_range[1] else "sequential"
+
+    top = [y, kernel, output] if alone else []
+    bottom = [output] * (len(cells) + 1) if summed else []
+    columns = max(sum(p.shape[1] for p in top), sum(p.shape[1] for p in bottom))
+    rows = (y.shape[0] if alone else 0) + (output.shape[0] if summed else 0)
+    rows = max(rows, output.shape[0] * (int(alone) + int(summed)))
+    n_chars = max(cell_texts(p, None)[1] for p in [y, kernel, *terms, output])
+    margins = (1.0 + 0.6 * max(len(top), len(bottom)), 1.6 * (int(alone) + int(summed)))
+    cell_inches = fit_cell(legible_cell_inches(n_chars), columns, rows, margins)
+    fig = new_figure(columns * cell_inches + margins[0], rows * cell_inches + margins[1])
+    rows_of_panels = [panels for panels in (top, bottom) if panels]
+    subfigures = np.ravel(fig.subfigures(len(rows_of_panels), 1, height_ratios=[
+        max(p.shape[0] for p in panels) + 1.6 for panels in rows_of_panels]))
+    where = ", ".join(str(index) for index in cells[0])
+    if alone:
+        axes = subfigures[0].subplots(1, 3, width_ratios=[max(p.shape[1], 2.5) for p in top])
+        draw_matrix(axes[0], y, title="input y", cell_inches=cell_inches, name="y")
+        outline(axes[0], [cells[0]])
+        draw_matrix(axes[1], kernel, title="kernel w", cell_inches=cell_inches, name="kernel")
+        draw_matrix(axes[2], terms[0], title=f"y[{where}] × w = "
+                    f"{format(y[cells[0]] + 0, 'g')} × w", style=style,
+                    value_range=value_range, muted=~landed[0], cell_inches=cell_inches)
+        subfigures[0].suptitle(f"one input value: y[{where}] × w, added where it lands "
+                               "(grey: cells it does not reach)", fontsize=11)
+    if summed:
+        axes = subfigures[-1].subplots(1, len(bottom))
+        for number, (ax, cell, term, reach) in enumerate(zip(axes, cells, terms, landed)):
+            label = ", ".join(str(index) for index in cell)
+            draw_matrix(ax, term, title=f"{'+ ' if number else ''}y[{label}] × w",
+                        style=style, value_range=value_range, muted=~reach,
+                        cell_inches=cell_inches)
+        draw_matrix(axes[-1], output, title="= output", style=style, value_range=value_range,
+                    cell_inches=cell_inches)
+        settings = _settings_text(stride, padding, 1)
+        subfigures[-1].suptitle(
+            f"conv_transpose2d(y, w{', ' + settings if settings else ''}): "
+            f"the sum of {len(cells)} terms", fontsize=11)
+    return shrink_wrap(fig)
+
+
+def plot_zero_insertion(y: ArrayLike, kernel: ArrayLike, *, stride: IntOrTuple = 2,
+                        padding: IntOrTuple = 0) -> FigureBase:
+    """A transposed convolution computed as a convolution of the zero-inserted input.
+
+    ``conv_transpose2d(y, w, stride=s, padding=p)`` equals ``conv2d`` of
+    ``y`` with ``s - 1`` zeros inserted between neighbours
+    (:func:`fastconv.zero_insert`) and ``k - 1 - p`` zeros of padding around
+    it, with the kernel flipped in both axes.  The inserted zeros are drawn
+    hatched, the padding grey.
+
+    Parameters
+    ----------
+    y : array_like, shape (H, W)
+        Input of the transposed convolution.
+    kernel : array_like, shape (kH, kW)
+    stride : int or pair of ints, default 2
+    padding : int or pair of ints, default 0
+        As for :func:`fastconv.conv_transpose2d`; at most ``k - 1``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv.plot import plot_zero_insertion
+    >>> fig = plot_zero_insertion(np.array([[1, 2], [3, 4]]), np.ones((3, 3), dtype=int))
+    >>> [ax.get_title() for ax in fig.axes[1:]]
+    ['zero-inserted, padded  (7 × 7)', 'w flipped  (3 × 3)', 'output  (5 × 5)']
+    """
+    y, kernel = _plain_matrices(y=y, kernel=kernel)
+    stride_pair, padding_pair = _int_pair(stride), _int_pair(padding)
+    borders = [k - 1 - p for k, p in zip(kernel.shape, padding_pair)]
+    if min(borders) < 0 or min(stride_pair) < 1:
+        raise ValueError(f"padding must be at most kernel size - 1 and stride at least 1, "
+                         f"got padding {padding!r}, stride {stride!r}")
+    inserted = zero_insert(y, stride_pair)
+    is_value = zero_insert(np.ones(y.shape, dtype=bool), stride_pair)
+    shown = np.pad(inserted, [(b, b) for b in borders])
+    padded = np.pad(np.zeros(inserted.shape, dtype=bool), [(b, b) for b in borders],
+                    constant_values=True)
+    marked = np.pad(~is_value, [(b, b) for b in borders])
+    flipped = kernel[::-1, ::-1]
+    output = _api.conv2d(shown, flipped)
+    panels = (y, shown, flipped, output)
+    fig, axes, cell_inches = panel_figure(panels, (3.0, 1.9))
+    draw_matrix(axes[0], y, title="input y", cell_inches=cell_inches, name="y")
+    draw_matrix(axes[1], shown, title="zero-inserted, padded", muted=padded, marked=marked,
+                cell_inches=cell_inches, first_index=(-borders[0], -borders[1]))
+    draw_matrix(axes[2], flipped, title="w flipped", cell_inches=cell_inches)
+    draw_matrix(axes[3], output, title="output", cell_inches=cell_inches)
+    fig.suptitle(
+        f"conv_transpose2d(y, w, stride {_pair_text(stride_pair)}"
+        f"{', padding ' + _pair_text(padding_pair) if any(padding_pair) else ''}) = "
+        f"conv2d(zero_insert(y, {_pair_text(stride_pair)}) padded, w flipped)\n"
+        f"hatched: the {_pair_text(tuple(s - 1 for s in stride_pair))} zero(s) inserted "
+        f"between input values; grey: padding of kernel - 1 - padding", fontsize=10)
+    return shrink_wrap(fig)
