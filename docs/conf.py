@@ -17,7 +17,7 @@ author = "fastconv developers"
 copyright = "fastconv developers"
 release = version = fastconv.__version__
 
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.doctest"]
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.doctest", "matplotlib.sphinxext.plot_directive"]
 exclude_patterns = ["_build", "_generated"]
 napoleon_google_docstring = False
 autodoc_typehints = "none"  # the numpydoc docstrings state the types
