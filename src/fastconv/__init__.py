@@ -53,3 +53,4 @@ __all__ = [
     "choose_method", "set_auto_policy", "auto_policy",
     "CONV_METHODS", "CONV_TRANSPOSE_METHODS",
 ]
+from ._interpolate import interpolate  # noqa: E402
