@@ -461,9 +461,10 @@ def overlap_map(kernel_size: int | Sequence[int], stride: int | Sequence[int],
     >>> import fastconv
     >>> fastconv.overlap_map(3, 2, input_size=3, ndim=1)
     array([1, 1, 2, 1, 2, 1, 1])
-    >>> fastconv.overlap_map(4, 2, input_size=3)[2:-2, 2:-2]
-    array([[4, 4],
-           [4, 4]])
+    >>> fastconv.overlap_map(4, 2, input_size=3, ndim=1)
+    array([1, 1, 2, 2, 2, 2, 1, 1])
+    >>> fastconv.overlap_map((3, 4), 2, input_size=3).shape
+    (7, 8)
     """
     args = {"kernel_size": kernel_size, "stride": stride, "padding": padding,
             "dilation": dilation, "input_size": input_size}
