@@ -62,29 +62,28 @@ def _is_sequence(value):
 
 
 def _spatial_ndim(x_ndim, mode, size, scale_factor):
-    """(spatial dims, unbatched): PyTorch's reading (N, C, *spatial) whenever
-    PyTorch accepts the call; (C, *spatial) when the mode or the length of
-    size / scale_factor says the input has one dim fewer."""
+    """(spatial dims, unbatched).
+
+    PyTorch's reading (N, C, *spatial) wherever PyTorch takes the input;
+    (C, *spatial) where it cannot: a linear or cubic mode given one dim
+    fewer than it needs, or 2-D input (C, L).
+    """
     implied = INTERPOLATE_MODES[mode]
-    given = size if size is not None else scale_factor
-    if implied is None and _is_sequence(given):
-        implied = len(given)
     if implied is None:
-        ndim = x_ndim - 2
-        if not 1 <= ndim <= 3:
+        if x_ndim == 2:
+            return 1, True
+        if not 3 <= x_ndim <= 5:
             raise ValueError(
-                f"{NAME}: x must be 3-D, 4-D or 5-D (N, C, *spatial) for mode "
-                f"{mode!r}, got {x_ndim}-D; for unbatched (C, *spatial) input give "
-                f"size or scale_factor as a tuple of one value per spatial dim")
-        return ndim, False
+                f"{NAME}: x must be 2-D (C, L) or 3-D, 4-D or 5-D (N, C, *spatial) for "
+                f"mode {mode!r}, got {x_ndim}-D")
+        return x_ndim - 2, False
     if x_ndim == implied + 2:
         return implied, False
-    if x_ndim == implied + 1 and 1 <= implied <= 3:
+    if x_ndim == implied + 1:
         return implied, True
     raise ValueError(
-        f"{NAME}: got {x_ndim}-D input, but mode {mode!r} with these arguments needs "
-        f"{implied}-D spatial input: {implied + 2}-D (N, C, *spatial) or {implied + 1}-D "
-        f"(C, *spatial)")
+        f"{NAME}: got {x_ndim}-D input, but mode {mode!r} needs {implied}-D spatial "
+        f"input: {implied + 2}-D (N, C, *spatial) or {implied + 1}-D (C, *spatial)")
 
 
 def _output_size(spatial, ndim, size, scale_factor, recompute_scale_factor, mode):
@@ -381,11 +380,12 @@ def interpolate(x: ArrayLike, size: int | Sequence[int] | None = None,
     Parameters
     ----------
     x : array_like, shape (N, C, *spatial) or (C, *spatial)
-        One to three spatial dims.  Unbatched input is recognised when the
-        mode ('linear' 1, 'bilinear' / 'bicubic' 2, 'trilinear' 3) or the
-        length of a tuple ``size`` / ``scale_factor`` says the input has
-        one dim fewer than (N, C, *spatial); otherwise PyTorch's reading
-        (N, C, *spatial) holds.
+        One to three spatial dims.  Input PyTorch accepts is read as PyTorch
+        reads it, (N, C, *spatial).  Unbatched input (C, *spatial) is
+        recognised where PyTorch would refuse it: a mode with fixed dims
+        ('linear' 1, 'bilinear' / 'bicubic' 2, 'trilinear' 3) given one dim
+        fewer, or 2-D input (C, L).  With the nearest and area modes give an
+        unbatched image a leading axis (``x[None]``).
     size : int or tuple of ints, optional
         Output spatial size.  Exactly one of ``size`` and ``scale_factor``.
     scale_factor : float or tuple of floats, optional
