@@ -55,10 +55,11 @@ __all__ = [
     "interpolate", "pixel_shuffle", "pixel_unshuffle", "icnr",
     "bilinear_kernel", "bilinear_kernel_params",
     "resize_conv1d", "resize_conv2d", "resize_conv3d",
-    "overlap_map", "checkerboard_score",
+    "overlap_map", "checkerboard_score", "upsampling_figure",
 ]
 from ._interpolate import interpolate  # noqa: E402
 from ._upsample import (  # noqa: E402
     pixel_shuffle, pixel_unshuffle, icnr, bilinear_kernel, bilinear_kernel_params,
     resize_conv1d, resize_conv2d, resize_conv3d, overlap_map, checkerboard_score,
 )
+from ._upsample_figure import upsampling_figure  # noqa: E402

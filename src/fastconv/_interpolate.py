@@ -86,6 +86,20 @@ def _spatial_ndim(x_ndim, mode, size, scale_factor):
         f"input: {implied + 2}-D (N, C, *spatial) or {implied + 1}-D (C, *spatial)")
 
 
+def _per_dim(value, ndim, spatial, what, name, letter):
+    """``value`` as one entry per spatial dim; PyTorch's error for a sequence
+    of another length."""
+    if not _is_sequence(value):
+        return (value,) * ndim
+    if len(value) != ndim:
+        raise ValueError(
+            f"{NAME}: input and {what} must have the same number of spatial dimensions, "
+            f"but got input with spatial dimensions of {list(spatial)} and {name} "
+            f"{list(value)}; give x as (N, C, d1, ..., dK) and {name} as "
+            f"({letter}1, ..., {letter}K)")
+    return tuple(value)
+
+
 def _output_size(spatial, ndim, size, scale_factor, recompute_scale_factor, mode):
     """(output sizes, scale factors handed to the kernels or None per dim),
     by the rules of torch.nn.functional.interpolate."""
@@ -97,28 +111,11 @@ def _output_size(spatial, ndim, size, scale_factor, recompute_scale_factor, mode
         if recompute_scale_factor:
             raise ValueError(f"{NAME}: recompute_scale_factor is not meaningful with "
                              f"an explicit size")
-        if _is_sequence(size):
-            if len(size) != ndim:
-                raise ValueError(
-                    f"{NAME}: input and output must have the same number of spatial "
-                    f"dimensions, but got input with spatial dimensions of "
-                    f"{list(spatial)} and output size of {list(size)}; give x as "
-                    f"(N, C, d1, ..., dK) and size as (o1, ..., oK)")
-            out = tuple(_validation.as_int(s, "size") for s in size)
-        else:
-            out = (_validation.as_int(size, "size"),) * ndim
+        out = tuple(_validation.as_int(s, "size")
+                    for s in _per_dim(size, ndim, spatial, "output", "size", "o"))
         scales = (None,) * ndim
     else:
-        if _is_sequence(scale_factor):
-            if len(scale_factor) != ndim:
-                raise ValueError(
-                    f"{NAME}: input and scale_factor must have the same number of "
-                    f"spatial dimensions, but got input with spatial dimensions of "
-                    f"{list(spatial)} and scale_factor of shape {list(scale_factor)}; "
-                    f"give x as (N, C, d1, ..., dK) and scale_factor as (s1, ..., sK)")
-            factors = tuple(scale_factor)
-        else:
-            factors = (scale_factor,) * ndim
+        factors = _per_dim(scale_factor, ndim, spatial, "scale_factor", "scale_factor", "s")
         scales = tuple(_as_float(s) for s in factors)
         if not all(math.isfinite(s) for s in scales):
             raise ValueError(f"{NAME}: scale_factor must be finite, got {scale_factor!r}")
