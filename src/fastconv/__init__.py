@@ -52,4 +52,14 @@ __all__ = [
     "convolution_matrix", "conv_operator", "zero_insert",
     "choose_method", "set_auto_policy", "auto_policy",
     "CONV_METHODS", "CONV_TRANSPOSE_METHODS",
+    "interpolate", "pixel_shuffle", "pixel_unshuffle", "icnr",
+    "bilinear_kernel", "bilinear_kernel_params",
+    "resize_conv1d", "resize_conv2d", "resize_conv3d",
+    "overlap_map", "checkerboard_score", "upsampling_figure",
 ]
+from ._interpolate import interpolate  # noqa: E402
+from ._upsample import (  # noqa: E402
+    pixel_shuffle, pixel_unshuffle, icnr, bilinear_kernel, bilinear_kernel_params,
+    resize_conv1d, resize_conv2d, resize_conv3d, overlap_map, checkerboard_score,
+)
+from ._upsample_figure import upsampling_figure  # noqa: E402
