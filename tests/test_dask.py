@@ -331,7 +331,7 @@ W = np.ones((6, 4, 3, 3))
     (lambda: fcd.conv2d(X, np.ones((6, 4, 30, 3))), ValueError, "kernel"),
     (lambda: fcd.conv2d(X, da.ones((6, 4, 3, 3))), TypeError, "weight"),
     (lambda: fcd.conv2d(X, W, da.ones(6)), TypeError, "bias"),
-    (lambda: fcd.conv2d(X.astype(complex), W), TypeError, "dtype"),
+    (lambda: fcd.conv2d(X.astype(np.clongdouble), W), TypeError, "dtype"),
     (lambda: fcd.conv2d(X[X[:, 0, 0, 0] > 0], W), ValueError, "chunk sizes"),
     (lambda: fcd.conv3d(X, W), ValueError, "must be 5-D"),
     (lambda: fcd.conv_transpose2d(X, np.ones((4, 2, 3, 3)), stride=2, output_padding=2),

@@ -83,7 +83,9 @@ def resolve_geometry(op, input_spatial, kernel_size, geometry_args):
     return geom
 
 
-_NAMES = {(op, ndim): f"{op}{ndim}d" for op in (CONV, CONV_TRANSPOSE) for ndim in (1, 2, 3)}
+#: The public function of each (operation, number of spatial dims).
+FUNCTION_NAMES = {(op, ndim): f"{op}{ndim}d"
+                  for op in (CONV, CONV_TRANSPOSE) for ndim in (1, 2, 3)}
 
 
 class Signature(NamedTuple):
@@ -168,7 +170,7 @@ def _layout(name, ndim, x, weight):
 def check_signature(op, ndim, x, weight, bias, geometry_args, groups, method, name=None):
     """Every check that depends on shapes, dtypes and arguments alone; errors
     name ``name`` (default: the public function of ``op`` and ``ndim``)."""
-    name = name or _NAMES[op, ndim]
+    name = name or FUNCTION_NAMES[op, ndim]
     compute, result = _validation.call_dtypes(x, weight, bias)
     x, weight, plain, unbatched = _layout(name, ndim, x, weight)
     groups, c_out = _validation.check_channels(op, name, x.shape, weight.shape, groups)
@@ -267,7 +269,7 @@ def execute(op, geom, groups, n_threads, x, weight, method="auto", padding_mode=
 # choosing a method
 # --------------------------------------------------------------------------
 
-_BY_NAME = {name: key for key, name in _NAMES.items()}
+_BY_NAME = {name: key for key, name in FUNCTION_NAMES.items()}
 
 
 def choose_method(function: str | Callable[..., Any], x: ArrayLike, weight: ArrayLike,
@@ -324,7 +326,7 @@ def choose_method(function: str | Callable[..., Any], x: ArrayLike, weight: Arra
         known.add("output_padding")
     unknown = set(kwargs) - known
     if unknown:
-        raise TypeError(f"choose_method: {_NAMES[key]} takes no argument(s) "
+        raise TypeError(f"choose_method: {FUNCTION_NAMES[key]} takes no argument(s) "
                         f"{sorted(unknown)}")
     geometry_args: tuple[Any, ...] = (kwargs.get("stride", 1), kwargs.get("padding", 0))
     if op == CONV_TRANSPOSE:

@@ -85,7 +85,7 @@ def _check(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
     """(x as a dask array, weight, bias, Signature), every argument checked
     by the in-memory checks on a stand-in for ``x`` with its shape and dtype
     (no memory, no block read)."""
-    name = _api._NAMES[op, ndim]
+    name = _api.FUNCTION_NAMES[op, ndim]
     try:
         for arg, value in (("weight", weight), ("bias", bias)):
             if isinstance(value, da.Array):
@@ -102,7 +102,7 @@ def _check(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
         # the stand-in holds no values
         stand_in_dtype = np.dtype(np.int64) if x.dtype == np.uint64 else x.dtype
         stand_in = np.broadcast_to(np.zeros((), dtype=stand_in_dtype), x.shape)
-        signature = _api._check_signature(op, ndim, stand_in, weight, bias,
+        signature = _api.check_signature(op, ndim, stand_in, weight, bias,
                                           geometry_args, groups, method)
         _validation.resolve_threads(n_threads)
     except (TypeError, ValueError) as error:
@@ -362,7 +362,7 @@ def _lazy(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
     geom = sig.geom
     if method == "auto":   # decided once, for the whole call, so blocks agree
         method = _planner.auto_rule(
-            op, sig.x_shape, _api._as_kernel_array(weight, sig.compute, sig.weight_shape),
+            op, sig.x_shape, _api.as_kernel_array(weight, sig.compute, sig.weight_shape),
             sig.compute, geom, sig.groups)
     groups = sig.groups
     compute = None
@@ -572,7 +572,7 @@ _EXAMPLES = {
 
 
 def _documented(op: str, ndim: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    name = _api._NAMES[op, ndim]
+    name = _api.FUNCTION_NAMES[op, ndim]
     spatial, kernel, out_spatial = SPATIAL_NAMES[ndim]
     arguments = _CONV_ARGUMENTS if op == CONV else _CONV_TRANSPOSE_ARGUMENTS
     doc = _DOC.format(

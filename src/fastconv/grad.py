@@ -107,7 +107,7 @@ def _output_gradient(name, sig, grad_output, compute):
     C-contiguous array in the compute dtype."""
     expected = _forward_output_shape(sig)
     if grad_output.shape != expected:
-        forward = _api._NAMES[sig.op, sig.ndim]
+        forward = _api.FUNCTION_NAMES[sig.op, sig.ndim]
         raise ValueError(
             f"{name}: grad_output must have the shape of {forward}'s output, "
             f"{expected}, got {grad_output.shape}")
