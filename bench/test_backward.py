@@ -23,6 +23,7 @@ torch).
 """
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -43,9 +44,19 @@ FASTCONV = "fastconv"
 CONTENDERS = [FASTCONV] + ([TORCH] if _benchmarks.torch_module() is not None else [])
 
 
-def rounds(problem, enabled):
-    """Rounds of a timed run: about 2 GFLOP of forward work in all, 5 to 200."""
-    return max(5, min(200, int(2e9 / max(problem.flops, 1)))) if enabled else 1
+#: Seconds of timed rounds per benchmark, about.
+SECONDS = 2.0
+
+
+def rounds(setup, target, enabled):
+    """Rounds of a timed run: one untimed call first, then as many as fill
+    about SECONDS, 3 to 200 (1 for the smoke test)."""
+    if not enabled:
+        return 1
+    args, kwargs = setup()
+    start = time.perf_counter()
+    target(*args, **kwargs)
+    return max(3, min(200, int(SECONDS / (time.perf_counter() - start))))
 
 
 def _backward(problem):
@@ -144,7 +155,7 @@ def test_backward(benchmark, workload, contender):
         def target():
             return function(x, weight, g, **arguments, n_threads=THREADS)
     result = benchmark.pedantic(target, setup=setup,
-                                rounds=rounds(problem, benchmark.enabled))
+                                rounds=rounds(setup, target, benchmark.enabled))
     check(result, expected_gradients(problem, x, weight, g), problem)
 
 
@@ -156,10 +167,12 @@ def test_per_sample_weight_gradient(benchmark, per_sample):
     x, weight, g = layer(problem)
     _record(benchmark, "per-sample-resnet", problem, FASTCONV, per_sample=per_sample,
             target=PER_SAMPLE_TARGET if per_sample else None)
-    result = benchmark.pedantic(
-        grad.conv2d_weight, args=(x, weight.shape, g),
-        kwargs=dict(**problem.arguments(), n_threads=THREADS, per_sample=per_sample),
-        rounds=rounds(problem, benchmark.enabled))
+    arguments = dict(**problem.arguments(), n_threads=THREADS, per_sample=per_sample)
+
+    def setup():
+        return (x, weight.shape, g), arguments
+    result = benchmark.pedantic(grad.conv2d_weight, setup=setup,
+                                rounds=rounds(setup, grad.conv2d_weight, benchmark.enabled))
     summed = result.sum(axis=0) if per_sample else result
     expected = grad.conv2d_weight(x.astype(np.float64), weight.shape, g.astype(np.float64),
                                   **problem.arguments())
