@@ -130,9 +130,10 @@ def _size_like(shape, dtype):
 # --------------------------------------------------------------------------
 
 def _input_gradient(op, ndim, input_size, weight, grad_output, geometry_args, groups,
-                    method, n_threads):
-    """Gradient with respect to the forward call's input."""
-    name = f"{op}{ndim}d_input"
+                    method, n_threads, name=None):
+    """Gradient with respect to the forward call's input; ``name``, the
+    function called, in the error messages."""
+    name = name or f"{op}{ndim}d_input"
     weight, grad_output = np.asarray(weight), np.asarray(grad_output)
     compute, result = _validation.dtypes({"weight": weight, "grad_output": grad_output})
     shape = _input_shape(name, op, ndim, input_size, weight, grad_output, groups)
@@ -170,9 +171,10 @@ def _weight_shape(name, ndim, weight_size, x):
 
 
 def _weight_gradient(op, ndim, x, weight_size, grad_output, geometry_args, groups,
-                     method, n_threads, per_sample):
-    """Gradient with respect to the forward call's weight."""
-    name = f"{op}{ndim}d_weight"
+                     method, n_threads, per_sample, name=None):
+    """Gradient with respect to the forward call's weight; ``name``, the
+    function called, in the error messages."""
+    name = name or f"{op}{ndim}d_weight"
     x, grad_output = np.asarray(x), np.asarray(grad_output)
     compute, result = _validation.dtypes({"input": x, "grad_output": grad_output})
     shape = _weight_shape(name, ndim, weight_size, x)
@@ -252,11 +254,11 @@ def _backward(op, ndim, x, weight, grad_output, geometry_args, groups, need, met
     grad_x = grad_w = grad_b = None
     if "input" in need:
         grad_x = _input_gradient(op, ndim, x.shape, weight, grad_output, geometry_args,
-                                 groups, method, n_threads)
+                                 groups, method, n_threads, name)
     if "weight" in need:
         grad_w = _weight_gradient(op, ndim, x, weight.shape, grad_output, geometry_args,
                                   groups, "auto" if method not in ("direct", "gemm")
-                                  else method, n_threads, False)
+                                  else method, n_threads, False, name)
     if "bias" in need:
         if x.ndim == ndim:   # the plain matrix: one channel
             grad_b = conv_bias(np.asarray(grad_output)[None], unbatched=True)
