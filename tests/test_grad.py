@@ -557,3 +557,48 @@ def _geometry(op, x, w, kwargs):
                              dilation=kwargs["dilation"])
     return conv_transpose_geometry(x.shape[2:], w.shape[2:], padding=kwargs["padding"],
                                    dilation=kwargs["dilation"])
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_weight_gradient_shifted_path_equals_columns(transposed, per_sample, monkeypatch):
+    """gemm's two weight-gradient paths (one GEMM per tap on the phase images,
+    and columns x GEMM) agree with the reference on strided, dilated,
+    grouped, padded geometries, several samples per tile or one."""
+    from fastconv import _planner
+    rng = np.random.default_rng(77 + transposed + 2 * per_sample)
+    op = "conv_transpose" if transposed else "conv"
+    paths = []
+    plan_of = _planner.weight_gradient_plan
+
+    def recording(*args, **kwargs):
+        paths.append(plan_of(*args, **kwargs).path)
+        return plan_of(*args, **kwargs)
+
+    monkeypatch.setattr(_planner, "weight_gradient_plan", recording)
+    for _ in range(12):
+        nd = int(rng.integers(1, 4))
+        groups = int(rng.choice([1, 2]))
+        kernel = tuple(int(k) for k in rng.integers(1, 4, nd))
+        stride = tuple(int(s) for s in rng.integers(1, 3, nd))
+        dilation = tuple(int(d) for d in rng.integers(1, 3, nd))
+        x = rng.standard_normal((3, 2 * groups) + tuple(int(n) for n in rng.integers(6, 9, nd)))
+        kwargs = dict(stride=stride, padding=1, dilation=dilation, groups=groups)
+        w_shape = ((3 * groups, 2) if not transposed else (2 * groups, 3)) + kernel
+        forward = getattr(fastconv, f"{op}{nd}d")
+        g = rng.standard_normal(forward(x, np.ones(w_shape), **kwargs).shape)
+        weight_grad = getattr(fastconv.grad, f"{op}{nd}d_weight")
+        results = {}
+        for forced in ("shifted", "im2col"):
+            with monkeypatch.context() as m:
+                if forced == "shifted":
+                    m.setitem(_planner.THRESHOLDS, "shifted_min_channels", 1)
+                    m.setitem(_planner.THRESHOLDS, "shifted_max_widening", float("inf"))
+                else:
+                    m.setitem(_planner.THRESHOLDS, "shifted_min_channels", 10**9)
+                results[forced] = weight_grad(x, w_shape, g, method="gemm",
+                                              per_sample=per_sample, **kwargs)
+            assert paths[-1] == forced
+        direct = weight_grad(x, w_shape, g, method="direct", per_sample=per_sample, **kwargs)
+        np.testing.assert_allclose(results["shifted"], direct, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(results["im2col"], direct, rtol=1e-10, atol=1e-10)

@@ -293,18 +293,30 @@ def conv_transpose_gemm(x, weight, plan):
 def conv_weight_gemm(x, grad, plan):
     """Columns x GEMM: per sample, ``dw += grad @ im2col(x).T`` per group,
     the columns in tiles of positions (bounded workspace), the samples
-    added in order (kept apart with ``per_sample``).
+    added in order (kept apart with ``per_sample``); path 'shifted': one GEMM
+    per tap on the stride-phase images instead, several samples side by
+    side, without columns.
 
     Float only.  Threads are BLAS's.
     """
     geom, groups = plan.geom, plan.groups
-    c_in, taps = x.shape[1], geom.n_taps
-    rows = (x.shape[0] if plan.per_sample else 1, grad.shape[1], c_in // groups * taps)
-    dw = np.zeros(rows, dtype=x.dtype)
-    workspace = np.empty(c_in * taps * plan.tile[1], dtype=x.dtype)
-    _gemm.conv_weight_im2col(_flat(x), _flat(grad), dw, workspace, geom, groups,
-                             plan.tile[1], plan.per_sample)
-    return dw.reshape(output_shape(plan, x, grad))
+    c_in, c_out, taps = x.shape[1], grad.shape[1], geom.n_taps
+    samples = x.shape[0] if plan.per_sample else 1
+    if plan.path == "shifted":
+        phases = plan.phases
+        values = (phases.n_phases * c_in + c_out) * int(np.prod(phases.size))
+        workspace = np.empty(plan.tile[0] * values, dtype=x.dtype)
+        by_tap = np.zeros((samples, taps, c_out, c_in // groups), dtype=x.dtype)
+        _gemm.conv_weight_shifted(_flat(x), _flat(grad), by_tap, workspace, geom, groups,
+                                  plan.tile[0], phases.size, phases.residues,
+                                  phases.tap_phase, phases.tap_shift, plan.per_sample)
+        dw = by_tap.transpose(0, 2, 3, 1)
+    else:
+        dw = np.zeros((samples, c_out, c_in // groups * taps), dtype=x.dtype)
+        workspace = np.empty(c_in * taps * plan.tile[1], dtype=x.dtype)
+        _gemm.conv_weight_im2col(_flat(x), _flat(grad), dw, workspace, geom, groups,
+                                 plan.tile[1], plan.per_sample)
+    return np.ascontiguousarray(dw).reshape(output_shape(plan, x, grad))
 
 
 @register(CONV_WEIGHT, "direct")

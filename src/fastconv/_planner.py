@@ -553,10 +553,21 @@ def weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample):
     if not (x.size and grad.size):   # nothing to compute: zeros
         return Plan(CONV_WEIGHT, method, "empty", geom, groups, 1, per_sample=per_sample)
     if method == "gemm":
-        taps = geom.n_taps
-        _check_blas_sizes(grad.shape[1], x.shape[1] * taps, math.prod(geom.output_spatial))
-        tile = gemm_tiles(1, x.shape[1] * taps, math.prod(geom.output_spatial),
-                          x.dtype.itemsize)
+        taps, n_pos = geom.n_taps, math.prod(geom.output_spatial)
+        _check_blas_sizes(grad.shape[1], x.shape[1] * taps, n_pos)
+        c_in, c_out, itemsize = x.shape[1], grad.shape[1], x.dtype.itemsize
+        grid = math.prod(phase_size(geom))
+        # as the forward convolution: one GEMM per tap on the phase images
+        # (no columns) when each has enough channels and little padding
+        if shifted_usable_for(c_in // groups, grid / n_pos, (c_in + c_out) * grid * itemsize):
+            phases = conv_phases(geom, share_columns=False)
+            values = (phases.n_phases * c_in + c_out) * grid
+            if shifted_usable_for(c_in // groups, grid / n_pos, values * itemsize):
+                tile = (1, 1) if per_sample else gemm_tiles(x.shape[0], values, 1, itemsize)
+                _check_blas_sizes(tile[0] * values)
+                return Plan(CONV_WEIGHT, "gemm", "shifted", geom, groups, n_threads, phases,
+                            tile=tile, per_sample=per_sample)
+        tile = gemm_tiles(1, c_in * taps, n_pos, itemsize)
         return Plan(CONV_WEIGHT, "gemm", "im2col", geom, groups, n_threads, tile=tile,
                     per_sample=per_sample)
     if method == "direct":
