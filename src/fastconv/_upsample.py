@@ -43,14 +43,14 @@ def pixel_shuffle(x: ArrayLike, upscale_factor: int) -> NDArray[Any]:
 
     Parameters
     ----------
-    x : array_like, shape (*, C * r**2, H, W)
+    x : array_like, shape ``(*, C * r**2, H, W)``
         Any number of leading dims.
     upscale_factor : int
         r >= 1.
 
     Returns
     -------
-    ndarray, shape (*, C, H * r, W * r)
+    ndarray, shape ``(*, C, H * r, W * r)``
         x's values, rearranged (a copy, in x's dtype).
 
     Examples
@@ -81,13 +81,13 @@ def pixel_unshuffle(x: ArrayLike, downscale_factor: int) -> NDArray[Any]:
 
     Parameters
     ----------
-    x : array_like, shape (*, C, H * r, W * r)
+    x : array_like, shape ``(*, C, H * r, W * r)``
     downscale_factor : int
         r >= 1; must divide H and W.
 
     Returns
     -------
-    ndarray, shape (*, C * r**2, H, W)
+    ndarray, shape ``(*, C * r**2, H, W)``
 
     Examples
     --------
@@ -225,7 +225,7 @@ def bilinear_kernel(factor: int, channels: int = 1, ndim: int = 2) -> NDArray[np
         C: one identical kernel per channel.
     ndim : int, default 2
         Spatial dims (1, 2 or 3); the kernel is the outer product of the
-        1-D tent 1 - |i - centre| / ceil(k / 2).
+        1-D tent ``1 - |i - centre| / ceil(k / 2)``.
 
     Returns
     -------
