@@ -264,6 +264,35 @@ def bilinear_kernel(factor: int, channels: int = 1, ndim: int = 2) -> NDArray[np
 # --------------------------------------------------------------------------
 
 _CONV = {1: _api.conv1d, 2: _api.conv2d, 3: _api.conv3d}
+_CONV_TRANSPOSE = {1: _api.conv_transpose1d, 2: _api.conv_transpose2d,
+                   3: _api.conv_transpose3d}
+
+
+def _tap_sums(scale, kernel, dtype):
+    """The (kernel + scale - 1, kernel) matrix A of one dim with which
+    nearest up-sampling by ``scale`` then a kernel-``kernel`` convolution is
+    the transposed convolution of stride ``scale`` with the kernel
+    ``A @ k``: input sample i reaches output o through the taps t with
+    ``(o + t - p0) // scale == i``, whose sum is
+    ``W[j] = sum of k[t] for K - 1 - j <= t <= K + s - 2 - j``, at
+    ``j = o - scale*i + (K - 1 - p0)``."""
+    j = np.arange(kernel + scale - 1)[:, None]
+    t = np.arange(kernel)[None, :]
+    return ((kernel - 1 - j <= t) & (t <= kernel + scale - 2 - j)).astype(dtype)
+
+
+def _as_transposed(weight, factors, groups, dtype):
+    """The transposed convolution's weight (C_in, C_out/groups, *(K + s - 1))
+    of nearest up-sampling by ``factors`` then the convolution ``weight``."""
+    ndim = len(factors)
+    summed = weight.astype(dtype, copy=False)
+    for d, s in enumerate(factors):
+        a = _tap_sums(s, summed.shape[2 + d], dtype)
+        summed = np.moveaxis(np.tensordot(a, summed, axes=([1], [2 + d])), 0, 2 + d)
+    c_out, cin_g = summed.shape[:2]
+    per_group = summed.reshape((groups, c_out // groups, cin_g) + summed.shape[2:])
+    return np.ascontiguousarray(per_group.swapaxes(1, 2)).reshape(
+        (groups * cin_g, c_out // groups) + summed.shape[2:])
 
 
 def _phase_groups(scale, kernel, pad_before, dtype):
@@ -327,8 +356,20 @@ def _resize_conv(ndim, x, weight, scale_factor, mode, bias, padding, groups, n_t
         kernel_dtype = np.dtype(np.int64)   # exact sums, as the convolutions' own
     else:
         kernel_dtype = np.dtype(np.float64)  # let the convolution name the dtype
+    kernel_size = weight.shape[2:]
+    if all(p0 <= k - 1 and p1 <= k - 1
+           for p0, p1, k in zip(before, after, kernel_size)) and weight.dtype.kind != "c":
+        # one transposed convolution of stride s with the taps that read the
+        # same input sample summed: (K + s - 1)**d multiply-adds per s**d
+        # outputs, every output phase in one call (the polyphase kernels)
+        pairs = tuple((k - 1 - p0, k - 1 - p1)
+                      for p0, p1, k in zip(before, after, kernel_size))
+        out = _CONV_TRANSPOSE[ndim](
+            xb, _as_transposed(weight, factors, groups, kernel_dtype), bias, factors,
+            pairs, 0, groups, n_threads=n_threads)
+        return out[0] if unbatched else out
     per_dim = [_phase_groups(s, k, p, kernel_dtype)
-               for s, k, p in zip(factors, weight.shape[2:], before)]
+               for s, k, p in zip(factors, kernel_size, before)]
     out = None
     for phase in np.ndindex(*factors):
         counts = [-(-(t - f) // s) for t, f, s in zip(out_spatial, phase, factors)]
@@ -363,8 +404,11 @@ _RESIZE_DOC = """Resize-convolution: ``conv{ndim}d(interpolate(x, scale_factor, 
     output phases is a stride-1 convolution of the low-resolution input
     with a kernel whose taps reading the same input sample are summed (a
     3-wide kernel after x2 becomes two 2-wide ones, four 2x2 kernels in
-    2-D), run by :func:`fastconv.conv{ndim}d`.  Other modes (and
-    non-integer factors) run the two steps.
+    2-D).  Together those are one transposed convolution of stride s with
+    a (k + s - 1)-wide kernel, run in one call by
+    :func:`fastconv.conv_transpose{ndim}d` (padding up to k - 1; larger
+    padding runs the phases one by one).  Other modes (and non-integer
+    factors) run the two steps.
 
     Parameters
     ----------
