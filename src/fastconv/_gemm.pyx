@@ -375,11 +375,8 @@ def conv_weight_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] g
             nt = min(tile_n, n_batch - n0)
             ld = nt * plane
             n_cols = (nt - 1) * plane + run
-            for n in range(nt):
-                for c in range(c_in):
-                    _split_phases(xp + ((n0 + n) * c_in + c) * x_plane,
-                                  phases + c * ld + n * plane, &g, size, &residues[0, 0],
-                                  n_phases, c_in * ld)
+            _split_tile(xp + n0 * c_in * x_plane, phases, &g, size, &residues[0, 0],
+                        n_phases, c_in, x_plane, nt, plane)
             # the output gradient on the phase grid, zeros where no output is
             for n in range(nt):
                 for c in range(c_out):
@@ -411,6 +408,19 @@ cdef void _split_phases(const floating* x, floating* phases, const Geometry* g,
         split_phase_rows(x, phases, g, size, size[2], residues[3 * a],
                          residues[3 * a + 1], residues[3 * a + 2], 0, size[0] * size[1])
         phases += phase_ld
+
+
+cdef void _split_tile(const floating* x, floating* phases, const Geometry* g,
+                      const Py_ssize_t* size, const Py_ssize_t* residues,
+                      Py_ssize_t n_phases, Py_ssize_t c_in, Py_ssize_t x_plane,
+                      Py_ssize_t nt, Py_ssize_t plane) noexcept nogil:
+    # nt samples of x (each C_in x x_plane) split into phases
+    # (S, C_in, nt * plane), the samples side by side in each row.
+    cdef Py_ssize_t n, c, ld = nt * plane
+    for n in range(nt):
+        for c in range(c_in):
+            _split_phases(x + (n * c_in + c) * x_plane, phases + c * ld + n * plane, g,
+                          size, residues, n_phases, c_in * ld)
 
 
 def conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
@@ -464,11 +474,8 @@ def conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
             nt = min(tile_n, n_batch - n0)
             ld = nt * plane
             n_cols = (nt - 1) * plane + run
-            for n in range(nt):
-                for c in range(c_in):
-                    _split_phases(xp + ((n0 + n) * c_in + c) * x_plane,
-                                  phases + c * ld + n * plane, &g, size, &residues[0, 0],
-                                  n_phases, c_in * ld)
+            _split_tile(xp + n0 * c_in * x_plane, phases, &g, size, &residues[0, 0],
+                        n_phases, c_in, x_plane, nt, plane)
             for t in range(n_taps):
                 for grp in range(groups):
                     _gemm(False, False, cout_g, n_cols, cin_g,
