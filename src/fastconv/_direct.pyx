@@ -24,6 +24,7 @@
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
 cimport numpy as cnp
 
@@ -131,10 +132,48 @@ cdef void _row_scalar(real* out, Py_ssize_t begin, Py_ssize_t end, const real* s
                               w[w_off[r] + t], hi - lo, 1, s)
 
 
+cdef void _row_strided_scatter(real* out, Py_ssize_t n_out, const real* src,
+                               const Py_ssize_t* src_off, const real* w,
+                               const Py_ssize_t* w_off, Py_ssize_t n_rows,
+                               const Geometry* g, real* phases) noexcept nogil:
+    # out[i*s + t*d - p] += w[t] * src[i] along a row, for a stride s > 1:
+    # phase a of the output (positions a, a + s, ...) is accumulated
+    # contiguously in phases[a * n_u:], where tap t adds src into phase
+    # (t*d - p) mod s from position floor((t*d - p) / s) on, so the inner
+    # loop is a unit-stride axpy; the phases are interleaved into out at the
+    # end.  Each output is summed in the order t, then row, as the plain
+    # scatter does, so the values are the same.
+    cdef Py_ssize_t s = g.stride[2], n_src = g.conv_out[2]
+    cdef Py_ssize_t n_u = (n_out + s - 1) // s
+    cdef Py_ssize_t n_phases = min(s, n_out)   # phases from n_out on are empty
+    cdef Py_ssize_t t, r, off, a, q, lo, hi, u
+    cdef real* phase
+    memset(phases, 0, n_phases * n_u * sizeof(real))
+    for t in range(g.kernel[2]):
+        off = t * g.dilation[2] - g.pad[2]
+        valid_range(n_src, n_out, s, off, &lo, &hi)
+        if lo == hi:
+            continue
+        a = off % s
+        if a < 0:
+            a += s
+        q = (off - a) // s
+        for r in range(n_rows):
+            _axpy_strided(phases + a * n_u + lo + q, src + src_off[r] + lo,
+                          w[w_off[r] + t], hi - lo, 1, 1)
+    for a in range(n_phases):
+        phase = phases + a * n_u
+        for u in range((n_out - a + s - 1) // s):
+            out[u * s + a] = phase[u]
+
+
 cdef inline void _row(real* out, Py_ssize_t n_out, const real* src,
                       Py_ssize_t* src_off, const real* w, const Py_ssize_t* w_off,
-                      Py_ssize_t n_rows, const Geometry* g, bint transpose) noexcept nogil:
-    # One output row of n_out values, from n_rows (source row, kernel row) pairs.
+                      Py_ssize_t n_rows, const Geometry* g, bint transpose,
+                      real* phases) noexcept nogil:
+    # One output row of n_out values, from n_rows (source row, kernel row)
+    # pairs; phases: room for n_out + min(stride, n_out) values (strided
+    # scatter only).
     cdef Py_ssize_t KW = g.kernel[2], d = g.dilation[2], p = g.pad[2]
     cdef Py_ssize_t n_src = g.conv_out[2] if transpose else g.conv_in[2]
     cdef Py_ssize_t begin, end, shift, r
@@ -164,6 +203,9 @@ cdef inline void _row(real* out, Py_ssize_t n_out, const real* src,
                 fastconv_rows_double(out + begin, end - begin, src, src_off, w, w_off,
                                      n_rows, KW, -d if transpose else d)
             return
+    if transpose and g.stride[2] > 1:
+        _row_strided_scatter(out, n_out, src, src_off, w, w_off, n_rows, g, phases)
+        return
     _row_scalar(out, 0, n_out, src, src_off, w, w_off, n_rows, g, transpose)
 
 
@@ -196,6 +238,7 @@ ctypedef struct RowJobs:
     Py_ssize_t out_size[3]
     Py_ssize_t c_in, c_out, cin_g, cout_g
     Py_ssize_t max_rows     # (source row, kernel row) pairs per output row
+    Py_ssize_t scratch_len  # scratch per thread, in Py_ssize_t
     Py_ssize_t blocks       # jobs per output plane (n, co, depth)
     Py_ssize_t n_jobs
     bint transpose
@@ -211,6 +254,9 @@ cdef RowJobs _row_jobs(geom, Py_ssize_t n_batch, Py_ssize_t c_in, Py_ssize_t c_o
     p.c_in, p.c_out = c_in, c_out
     p.cin_g, p.cout_g = c_in // groups, c_out // groups
     p.max_rows = p.cin_g * p.g.kernel[0] * p.g.kernel[1]
+    p.scratch_len = 2 * p.max_rows
+    if transpose and p.g.stride[2] > 1:
+        p.scratch_len += p.out_size[2] + min(p.g.stride[2], p.out_size[2])
     p.blocks = (p.out_size[1] + _ROWS_PER_JOB - 1) // _ROWS_PER_JOB
     p.n_jobs = n_batch * c_out * p.out_size[0] * p.blocks
     p.transpose = transpose
@@ -249,11 +295,12 @@ cdef void _conv_rows(real* yp, const real* xp, const real* wp, const RowJobs* p,
                     w_off[r] = (w_depth + th) * KW
                     r += 1
         _row(yp + ((plane * YD + od) * YH + oh) * YW, YW, xp, x_off, wp, w_off,
-             r, g, False)
+             r, g, False, NULL)
 
 
-cdef void _conv_transpose_rows(real* out_ptr, const real* xp, const real* wp, const RowJobs* p,
-                               Py_ssize_t job, Py_ssize_t* x_off) noexcept nogil:
+cdef void _conv_transpose_rows(real* out_ptr, const real* xp, const real* wp,
+                               const RowJobs* p, Py_ssize_t job,
+                               Py_ssize_t* x_off) noexcept nogil:
     # The output rows of one job of a transposed convolution:
     # out[n, co, i, j, :] += scatter of x[n, ci, a, b, :] * w[ci, co, td, th, :]
     # over ci in co's group and the (a, td), (b, th) with a*s + td*d - p == i
@@ -286,8 +333,9 @@ cdef void _conv_transpose_rows(real* out_ptr, const real* xp, const real* wp, co
                     x_off[r] = (x_depth + b // g.stride[1]) * XW
                     w_off[r] = (w_depth + th) * KW
                     r += 1
+        # the phase buffer follows the row's offset lists in the scratch
         _row(out_ptr + ((plane * OD + i) * OH + j) * OW, OW, xp, x_off, wp, w_off,
-             r, g, True)
+             r, g, True, <real*> (x_off + 2 * p.max_rows))
 
 
 cdef void _run(real* out, const real* src, const real* w, const RowJobs* p,
@@ -298,9 +346,9 @@ cdef void _run(real* out, const real* src, const real* w, const RowJobs* p,
         for job in prange(p.n_jobs, schedule="dynamic", num_threads=n_threads):
             if p.transpose:
                 _conv_transpose_rows(out, src, w, p, job,
-                                     scratch + 2 * p.max_rows * threadid())
+                                     scratch + p.scratch_len * threadid())
             else:
-                _conv_rows(out, src, w, p, job, scratch + 2 * p.max_rows * threadid())
+                _conv_rows(out, src, w, p, job, scratch + p.scratch_len * threadid())
     else:
         for job in range(p.n_jobs):
             if p.transpose:
@@ -333,8 +381,10 @@ cdef _direct(cnp.ndarray x, cnp.ndarray weight, cnp.ndarray out, geom,
              Py_ssize_t groups, int n_threads, bint transpose):
     cdef int typenum = _check(x, weight, out)
     cdef RowJobs p = _row_jobs(geom, out.shape[0], x.shape[1], out.shape[1], groups, transpose)
-    # (source offset, kernel offset) lists of one output row, per thread
-    cdef Py_ssize_t* sp = <Py_ssize_t*> malloc(2 * p.max_rows * n_threads
+    # per thread: the (source offset, kernel offset) lists of one output row,
+    # and for a strided transposed row its phases (n_out + min(stride, n_out)
+    # values, each at most the size of a Py_ssize_t)
+    cdef Py_ssize_t* sp = <Py_ssize_t*> malloc(p.scratch_len * n_threads
                                                 * sizeof(Py_ssize_t))
     cdef void* out_ptr = _data(out)
     cdef void* xp = _data(x)
