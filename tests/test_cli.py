@@ -100,7 +100,8 @@ def test_demo_writes_one_figure_per_step(tmp_path):
     assert names == ["01_input.png", "02_kernel.png", "03_convolution.png",
                      "04_convolution_matrix.png", "05_matrix_product.png",
                      "06_transposed_matrix.png", "07_upsampling.png",
-                     "08_zero_insertion.png", "09_overlap_k3_s2_k4_s2.png"]
+                     "08_zero_insertion.png", "09_overlap_k3_s2_k4_s2.png",
+                     "10_upsampling_methods.png"]
     for name in names:
         pixels = plt.imread(out / name)
         assert min(pixels.shape[:2]) >= 200, name

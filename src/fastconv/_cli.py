@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import fastconv
-from . import _benchmarks, _direct, _methods, _openmp, plot
+from . import _benchmarks, _direct, _methods, _openmp, _upsample_figure, plot
 
 PLOT_EXTRA = 'pip install "fastconv[plot]"'
 
@@ -80,10 +80,12 @@ def _save(fig, out, file_name):
 
 
 def _indented(array, indent="   "):
-    """An array as NumPy prints it, indented; a tuple of arrays one after another."""
+    """An array as NumPy prints it, indented; a tuple of arrays one after
+    another; text as it is."""
     if isinstance(array, tuple):
         return f"\n{indent}then\n".join(_indented(item, indent) for item in array)
-    text = np.array2string(np.asarray(array), max_line_width=100)
+    text = array if isinstance(array, str) else np.array2string(np.asarray(array),
+                                                                max_line_width=100)
     return "\n".join(indent + line for line in text.splitlines())
 
 
@@ -185,7 +187,20 @@ def _demo_steps(x, w, y, C):
          "   uneven for kernel 3, which is not a multiple of 2: the checkerboard "
          "artifact; even inside for kernel 4", overlaps,
          lambda: _overlap_figure(x.shape, overlap_pairs)),
+        ("10_upsampling_methods.png",
+         "one image up-sampled x2 by interpolation, transposed convolution, "
+         "resize-convolution and pixel shuffle,\n   each with its checkerboard score "
+         "(peak-to-peak of its response to a constant image / its mean):",
+         _upsampling_scores(),
+         lambda: _upsample_figure.upsampling_figure()),
     ]
+
+
+def _upsampling_scores():
+    """Each up-sampling method's checkerboard score, as printed lines."""
+    results = _upsample_figure.upsampling_results()
+    width = max(map(len, results))
+    return "\n".join(f"{name:<{width}}  {score:.3f}" for name, (_, score) in results.items())
 
 
 def _overlap_figure(input_shape, pairs):

@@ -127,7 +127,7 @@ def upsampling_figure(image: NDArray[Any] | None = None, seed: int = 0) -> Any:
 
     results = upsampling_results(image, seed)
     source = np.asarray(test_image() if image is None else image)
-    fig, axes = plt.subplots(2, 5, figsize=(15, 6.5))
+    fig, axes = plt.subplots(2, 5, figsize=(15, 7.4), layout="constrained")
     panels = [("input", (source, None))] + list(results.items())
     for ax, (name, (up, score)) in zip(axes.ravel(), panels):
         ax.imshow(up, cmap="gray", interpolation="nearest")
@@ -135,5 +135,4 @@ def upsampling_figure(image: NDArray[Any] | None = None, seed: int = 0) -> Any:
         ax.set_axis_off()
     fig.suptitle("x2 up-sampling; score = peak-to-peak / mean of the response to a "
                  "constant input")
-    fig.tight_layout()
     return fig
