@@ -140,9 +140,11 @@ def _bytes(lin, length, c_in, cout_g, groups, samples, channels, itemsize):
 @functools.lru_cache(maxsize=256)
 def fft_layout(op, x_shape, weight_shape, itemsize, geom, groups):
     """The :class:`Layout` of a call: the cheapest block length per dim
-    (:func:`_block_choices`), shortened, longest dim first, until one
-    sample x one output channel per group fits fft_workspace_bytes; then as
-    many output channels and samples per tile as still fit."""
+    (:func:`_block_choices`), shortened, longest dim first, to at most
+    fft_block_points points and until one sample x every output channel
+    fits fft_workspace_bytes (while blocks stay twice the kernel), else
+    until one sample x one output channel per group does; then as many
+    output channels and samples per tile as still fit."""
     lin = linear_form(op, geom)
     c_in = x_shape[1]
     cout_g = weight_shape[0] // groups if op == CONV else weight_shape[1]
@@ -151,33 +153,46 @@ def fft_layout(op, x_shape, weight_shape, itemsize, geom, groups):
     picked = [0, 0, 0]
 
     def size(samples, channels):
-        length = tuple(choices[d][picked[d]][0] for d in range(3))
-        return _bytes(lin, length, c_in, cout_g, groups, samples, channels, itemsize)
+        return _bytes(lin, length(), c_in, cout_g, groups, samples, channels, itemsize)
 
-    while size(1, 1) > budget:
-        # the dim with the longest transform that has a shorter option
-        longer = [d for d in range(3)
-                  if any(o[0] < choices[d][picked[d]][0] for o in choices[d])]
-        if not longer:
-            break
-        dim = max(longer, key=lambda d: choices[d][picked[d]][0])
-        current = choices[dim][picked[dim]][0]
-        picked[dim] = next(i for i, o in enumerate(choices[dim]) if o[0] < current)
+    def length():
+        return tuple(choices[d][picked[d]][0] for d in range(3))
+
+    def shorten(fits, shortest):
+        """Shorten the longest dim with a shorter option of at least
+        ``shortest`` x its span until ``fits()``."""
+        while not fits():
+            longer = [d for d in range(3) if any(
+                shortest * lin.span[d] <= o[0] < choices[d][picked[d]][0]
+                for o in choices[d])]
+            if not longer:
+                return
+            dim = max(longer, key=lambda d: choices[d][picked[d]][0])
+            current = choices[dim][picked[dim]][0]
+            picked[dim] = next(i for i, o in enumerate(choices[dim])
+                               if shortest * lin.span[dim] <= o[0] < current)
+
+    # transforms that stay in cache; every output channel in one tile while
+    # blocks stay twice the kernel (each channel tile transforms the input
+    # again); then whatever fits
+    shorten(lambda: math.prod(length()) <= _planner.THRESHOLDS["fft_block_points"], 2)
+    shorten(lambda: size(1, cout_g) <= budget, 2)
+    shorten(lambda: size(1, 1) <= budget, 0)
     channels = cout_g
     while channels > 1 and size(1, channels) > budget:
         channels = -(-channels // 2)
     samples = x_shape[0]
     while samples > 1 and size(samples, channels) > budget:
         samples = -(-samples // 2)
-    length = tuple(choices[d][picked[d]][0] for d in range(3))
     per_block = tuple(choices[d][picked[d]][1] for d in range(3))
-    return Layout(lin, length, per_block, samples, channels)
+    return Layout(lin, length(), per_block, samples, channels)
 
 
 def transform_work(op, x_shape, weight_shape, geom, groups, itemsize=4):
     """(point-logs, complex multiply-adds) of method 'fft' on a call: the
-    forward transforms of the input windows and the inverse ones of the
-    outputs, ``points * log2(points)`` each, and the channel mixing.  The
+    forward transforms of the input windows and of the kernels and the
+    inverse ones of the outputs, ``points * log2(points)`` each, and the
+    channel mixing.  The
     planner's cost model (:func:`fastconv._planner.fft_faster`) weighs them."""
     layout = fft_layout(op, x_shape, weight_shape, itemsize, geom, groups)
     n_batch, c_in = x_shape[:2]
@@ -185,7 +200,8 @@ def transform_work(op, x_shape, weight_shape, geom, groups, itemsize=4):
     points = math.prod(layout.length)
     blocks = layout.n_blocks
     channel_tiles = -(-(c_out // groups) // layout.channels)
-    transforms = n_batch * (c_in * channel_tiles + c_out) * blocks
+    # the kernel spectra (once a call, pruned: about half a transform each)
+    transforms = n_batch * (c_in * channel_tiles + c_out) * blocks + c_out * c_in // groups / 2
     point_logs = transforms * points * math.log2(max(points, 2))
     freqs = points // layout.length[2] * (layout.length[2] // 2 + 1)
     mixing = n_batch * c_out * (c_in // groups) * freqs * blocks
@@ -298,21 +314,44 @@ def _read_window(x, lin, windows):
     return out
 
 
-def _mix(spectrum, kernel_spectrum, groups):
-    """Per frequency and group, (samples, C_in/g) x (C_in/g, channels):
-    spectrum (n, C_in, *F), kernel_spectrum (groups, channels, C_in/g, *F)
-    -> (n, groups * channels, *F)."""
-    n, c_in = spectrum.shape[:2]
-    freq_shape = spectrum.shape[2:]
+def _mixing_kernel(kernel_spectrum):
+    """The kernel spectra (groups, channels, C_in/g, *F) laid out for
+    :func:`_mix`: (groups, channels, *F) for one input channel per group,
+    else (groups, F, C_in/g, channels), contiguous, one matrix per
+    frequency."""
     g, channels, cin_g = kernel_spectrum.shape[:3]
     if cin_g == 1:
-        a = spectrum.reshape((n, g, 1) + freq_shape)
-        return (a * kernel_spectrum[:, :, 0][None]).reshape((n, g * channels) + freq_shape)
-    a = spectrum.reshape(n, g, cin_g, -1).transpose(1, 3, 0, 2)     # (g, F, n, cin_g)
-    k = kernel_spectrum.reshape(g, channels, cin_g, -1).transpose(0, 3, 2, 1)
-    mixed = np.matmul(a, k)                                            # (g, F, n, channels)
+        return kernel_spectrum[:, :, 0]
+    return np.ascontiguousarray(
+        kernel_spectrum.reshape(g, channels, cin_g, -1).transpose(0, 3, 2, 1))
+
+
+def _mix(spectrum, kernel, groups):
+    """Per frequency and group, (samples, C_in/g) x (C_in/g, channels):
+    spectrum (n, C_in, *F) and the :func:`_mixing_kernel` layout ->
+    (n, groups * channels, *F)."""
+    n, c_in = spectrum.shape[:2]
+    freq_shape = spectrum.shape[2:]
+    if c_in == groups:          # an elementwise product per channel
+        channels = kernel.shape[1]
+        a = spectrum.reshape((n, groups, 1) + freq_shape)
+        return (a * kernel[None]).reshape((n, groups * channels) + freq_shape)
+    channels = kernel.shape[3]
+    a = spectrum.reshape(n, groups, c_in // groups, -1).transpose(1, 3, 0, 2)
+    mixed = np.matmul(a, kernel)                                # (g, F, n, channels)
     return np.ascontiguousarray(mixed.transpose(2, 0, 3, 1)).reshape(
-        (n, g * channels) + freq_shape)
+        (n, groups * channels) + freq_shape)
+
+
+def _kernel_spectrum(kernel, sizes, axes, workers):
+    """rfftn of the small kernel zero-padded to ``sizes``, pruned: the last
+    axis first, on the kernel's own rows only, then the others on the
+    (zero-padded) result; rfftn would transform every padded row."""
+    spectrum = scipy.fft.rfft(kernel, n=sizes[-1], axis=axes[-1], workers=workers)
+    if len(axes) > 1:
+        spectrum = scipy.fft.fftn(spectrum, s=sizes[:-1], axes=axes[:-1], workers=workers,
+                                  overwrite_x=True)
+    return spectrum
 
 
 def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
@@ -333,8 +372,8 @@ def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
     blocks = [range(-(-c // r)) for c, r in zip(lin.count, layout.per_block)]
     for c0 in range(0, cout_g, layout.channels):
         c1 = min(c0 + layout.channels, cout_g)
-        kernel_spectrum = scipy.fft.rfftn(kernel[:, c0:c1], s=sizes, axes=axes,
-                                          workers=workers)
+        kernel_spectrum = _mixing_kernel(
+            _kernel_spectrum(kernel[:, c0:c1], sizes, axes, workers))
         for index in itertools.product(*blocks):
             ranges = [_block_ranges(lin, length, layout.per_block, d, i)
                       for d, i in enumerate(index)]

@@ -86,15 +86,17 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     "channels_max_phases": 256,
     # fft: the workspace of one block (kernel spectra, input window and
     # spectrum, product, inverse transform), in bytes
-    "fft_workspace_bytes": 8 * 2**20,
+    "fft_workspace_bytes": 32 * 2**20,
+    # fft: points per transform, at most (larger ones leave the cache)
+    "fft_block_points": 2**18,
     # fft: the fixed cost of one block, in transform points x log2
-    "fft_block_overhead": 2**14,
+    "fft_block_overhead": 2**17,
     # 'auto': fft when fft_point_cost x its transforms' points x log2(points)
     # + fft_mix_cost x its complex multiply-adds < the call's multiply-adds
     # (all in units of one multiply-add of the direct / gemm kernels), from
     # fft_min_work multiply-adds
-    "fft_point_cost": 2.0,
-    "fft_mix_cost": 8.0,
+    "fft_point_cost": 12.0,
+    "fft_mix_cost": 40.0,
     "fft_min_work": 2**24,
 })
 
