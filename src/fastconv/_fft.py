@@ -102,7 +102,7 @@ def _whole_length(lin, dim):
     return _fast(max(last - i0 + 1, i1 - first + lin.span[dim]))
 
 
-def _block_choices(lin, dim):
+def _block_choices(lin, dim, overhead):
     """(transform length, outputs per block) candidates of one dim, cheapest
     work per output first: a block of ``R`` outputs at step ``s`` needs
     ``n >= s*(R - 1) + span`` (overlap-save); the whole dim at once is a
@@ -110,7 +110,6 @@ def _block_choices(lin, dim):
     ``fft_block_overhead`` (the fixed cost of one block's calls)."""
     span, step, count = lin.span[dim], lin.step[dim], lin.count[dim]
     whole = _whole_length(lin, dim)
-    overhead = _planner.THRESHOLDS["fft_block_overhead"]
     options = {(whole, count)}
     n = _fast(span + step)
     while n < whole:
@@ -137,8 +136,18 @@ def _bytes(lin, length, c_in, cout_g, groups, samples, channels, itemsize):
     return 2 * itemsize * complex_values * freqs + itemsize * real_values
 
 
-@functools.lru_cache(maxsize=256)
 def fft_layout(op, x_shape, weight_shape, itemsize, geom, groups):
+    """The :class:`Layout` of a call (:func:`_layout`), cached with the
+    THRESHOLDS entries it reads."""
+    tuned = tuple(_planner.THRESHOLDS[name] for name in _TUNED)
+    return _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned)
+
+
+_TUNED = ("fft_workspace_bytes", "fft_block_points", "fft_block_overhead")
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned):
     """The :class:`Layout` of a call: the cheapest block length per dim
     (:func:`_block_choices`), shortened, longest dim first, to at most
     fft_block_points points and until one sample x every output channel
@@ -148,8 +157,8 @@ def fft_layout(op, x_shape, weight_shape, itemsize, geom, groups):
     lin = linear_form(op, geom)
     c_in = x_shape[1]
     cout_g = weight_shape[0] // groups if op == CONV else weight_shape[1]
-    budget = _planner.THRESHOLDS["fft_workspace_bytes"]
-    choices = [_block_choices(lin, dim) for dim in range(3)]
+    budget, max_points, overhead = tuned
+    choices = [_block_choices(lin, dim, overhead) for dim in range(3)]
     picked = [0, 0, 0]
 
     def size(samples, channels):
@@ -175,7 +184,7 @@ def fft_layout(op, x_shape, weight_shape, itemsize, geom, groups):
     # transforms that stay in cache; every output channel in one tile while
     # blocks stay twice the kernel (each channel tile transforms the input
     # again); then whatever fits
-    shorten(lambda: math.prod(length()) <= _planner.THRESHOLDS["fft_block_points"], 2)
+    shorten(lambda: math.prod(length()) <= max_points, 2)
     shorten(lambda: size(1, cout_g) <= budget, 2)
     shorten(lambda: size(1, 1) <= budget, 0)
     channels = cout_g
