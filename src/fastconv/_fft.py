@@ -26,7 +26,9 @@ output position, and everything a block holds stays within
 
 Integer inputs are computed in float64 and rounded, refused unless the
 rounding is provably exact (:func:`check_exact`).  Non-finite float inputs
-are handed to 'direct': an FFT spreads one inf or NaN over every output.
+are handed to 'direct': an FFT spreads one inf or NaN over every output;
+so are calls no block of which fits the workspace (a dilation or stride of
+the order of the workspace).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class Layout(NamedTuple):
     per_block: tuple  # output positions per block per dim
     samples: int      # per tile
     channels: int     # output channels per group per tile
+    fits: bool        # a block of one sample and channel fits the workspace
 
     @property
     def n_blocks(self):
@@ -194,7 +197,7 @@ def _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned):
     while samples > 1 and size(samples, channels) > budget:
         samples = -(-samples // 2)
     per_block = tuple(choices[d][picked[d]][1] for d in range(3))
-    return Layout(lin, length(), per_block, samples, channels)
+    return Layout(lin, length(), per_block, samples, channels, size(1, 1) <= budget)
 
 
 def transform_work(op, x_shape, weight_shape, geom, groups, itemsize=4):
@@ -425,17 +428,26 @@ def _non_finite(op, x, weight, plan):
         x = np.pad(x, widths)
         geom = _geometry.conv_geometry(x.shape[2:], geom.kernel_size, geom.stride, 0,
                                        geom.dilation)
-    direct = _planner.method_plan(op, "direct", x.shape, weight, x.dtype, geom,
+    return _direct(op, x, weight, plan._replace(geom=geom))
+
+
+def _direct(op, x, weight, plan):
+    direct = _planner.method_plan(op, "direct", x.shape, weight, x.dtype, plan.geom,
                                   plan.groups, plan.n_threads)
     return _methods.execute(direct, x, weight)
 
 
 def _fft(op, x, weight, plan):
+    layout = fft_layout(op, x.shape, weight.shape, 8 if x.dtype.kind != "f"
+                        else x.dtype.itemsize, plan.geom, plan.groups)
+    if not layout.fits:
+        # a dilation or stride so large that no block fits: the kernel's
+        # taps read far-apart runs, which 'direct' reads without the gaps
+        return _direct(op, x, weight, plan)
     if x.dtype.kind == "f":
         if not (np.isfinite(x).all() and np.isfinite(weight).all()):
             return _non_finite(op, x, weight, plan)
         return run_fft(op, x, weight, plan.geom, plan.groups, plan.n_threads, x.dtype)
-    layout = fft_layout(op, x.shape, weight.shape, 8, plan.geom, plan.groups)
     name = f"{op}{plan.geom.ndim}d"
     check_exact(name, x, weight, layout, plan.groups, op)
     return run_fft(op, x.astype(np.float64), weight.astype(np.float64), plan.geom,
