@@ -37,6 +37,7 @@ from . import _methods, grad, plot  # noqa: E402
 # these register their methods, so they come before the lists below
 from ._matrix import convolution_matrix, conv_operator  # noqa: E402
 from ._zero_insertion import zero_insert  # noqa: E402
+from . import _fft  # noqa: E402, F401
 from ._planner import auto_policy, set_auto_policy  # noqa: E402
 
 #: Valid ``method=`` values of the convolution functions.

@@ -84,6 +84,20 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # transposed convolutions: the channel-blocked kernel for at most this
     # many output phases (each a separate pass over the window)
     "channels_max_phases": 256,
+    # fft: the workspace of one block (kernel spectra, input window and
+    # spectrum, product, inverse transform), in bytes
+    "fft_workspace_bytes": 32 * 2**20,
+    # fft: points per transform, at most (larger ones leave the cache)
+    "fft_block_points": 2**18,
+    # fft: the fixed cost of one block, in transform points x log2
+    "fft_block_overhead": 2**17,
+    # 'auto': fft when fft_point_cost x its transforms' points x log2(points)
+    # + fft_mix_cost x its complex multiply-adds < the call's multiply-adds
+    # (all in units of one multiply-add of the direct / gemm kernels), from
+    # fft_min_work multiply-adds
+    "fft_point_cost": 12.0,
+    "fft_mix_cost": 40.0,
+    "fft_min_work": 2**24,
 })
 
 #: BLAS takes 32-bit sizes and leading dimensions.
@@ -194,6 +208,21 @@ def shifted_usable_for(cin_per_group, widening, bytes_per_sample):
     return (cin_per_group >= THRESHOLDS["shifted_min_channels"]
             and widening <= THRESHOLDS["shifted_max_widening"]
             and bytes_per_sample <= THRESHOLDS["gemm_workspace_bytes"])
+
+
+def fft_faster(op, x_shape, weight_shape, itemsize, geom, groups):
+    """'auto' runs 'fft': a call of at least fft_min_work multiply-adds
+    whose modelled FFT cost (fft_point_cost per point x log2 of its
+    transforms, fft_mix_cost per complex multiply-add of its channel
+    mixing, :func:`fastconv._fft.transform_work`) is below its
+    multiply-adds."""
+    work = multiply_adds(x_shape, weight_shape, geom)
+    if work < THRESHOLDS["fft_min_work"]:
+        return False
+    from ._fft import transform_work   # _fft reads THRESHOLDS: imported late
+    point_logs, mixing = transform_work(op, x_shape, weight_shape, geom, groups, itemsize)
+    return (THRESHOLDS["fft_point_cost"] * point_logs
+            + THRESHOLDS["fft_mix_cost"] * mixing) < work
 
 
 # --------------------------------------------------------------------------
@@ -382,6 +411,7 @@ def auto_rule(op, x_shape, weight, dtype, geom, groups):
 
     - integer (and bool) inputs: 'direct', which is exact ('gemm' is float
       only);
+    - float inputs that :func:`fft_faster` finds cheaper by FFT: 'fft';
     - float inputs of at least ``channels_min_work`` multiply-adds that the
       direct method's channel-blocked kernel takes: 'direct', for a
       convolution unless it is pointwise (one plain GEMM), for a transposed
@@ -403,6 +433,8 @@ def _rule_plan(op, x_shape, weight, dtype, geom, groups, n_threads, finite):
     plan it considers is the one that runs)."""
     if dtype.kind != "f":
         return method_plan(op, "direct", x_shape, weight, dtype, geom, groups, n_threads)
+    if fft_faster(op, x_shape, weight.shape, dtype.itemsize, geom, groups):
+        return method_plan(op, "fft", x_shape, weight, dtype, geom, groups, n_threads)
     enough = weight.shape[0] // groups >= THRESHOLDS["gemm_min_shared_channels"]
     if op == CONV and not enough:   # too few output channels for either kernel
         return method_plan(op, "direct", x_shape, weight, dtype, geom, groups, n_threads,

@@ -1,0 +1,475 @@
+"""method='fft': convolution and transposed convolution through scipy.fft.
+
+Both operations become one *linear convolution* ``z = a * K`` per spatial
+dim, read at ``z[start + step*o]`` for the output positions ``o`` (a
+position outside ``z`` reads 0):
+
+- convolution: ``a`` is the input, ``K`` the dilated kernel flipped,
+  ``start = span - 1 - pad_before``, ``step = stride`` (computed at stride 1
+  and subsampled: only the inverse transform pays for the stride);
+- transposed convolution: ``a`` is the input with ``stride - 1`` zeros
+  between values, ``K`` the dilated kernel (channel axes swapped per group),
+  ``start = pad_before``, ``step = 1``; output_padding is the output
+  positions past ``z``'s end (zeros) or inside it.
+
+``span = dilation*(kernel - 1) + 1``.  Per block of output positions the
+input window that block reads (zero-inserted on the fly for a transposed
+convolution) is transformed once per sample and input channel (rfftn), the
+channels are mixed per frequency (a batched complex matrix product,
+C_out/groups x C_in/groups per group), and one inverse transform per
+sample and output channel gives the block.  The blocks (overlap-save: each
+output block reads its input window with a kernel-sized halo, so nothing is
+added twice) and the tiles of samples x output channels come from
+:func:`fft_layout`: the block length per dim minimises transform work per
+output position, and everything a block holds stays within
+``THRESHOLDS['fft_workspace_bytes']``.
+
+Integer inputs are computed in float64 and rounded, refused unless the
+rounding is provably exact (:func:`check_exact`).  Non-finite float inputs
+are handed to 'direct': an FFT spreads one inf or NaN over every output;
+so are calls no block of which fits the workspace (a dilation or stride of
+the order of the workspace).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from typing import NamedTuple
+
+import numpy as np
+import scipy.fft
+
+from . import _geometry, _methods, _planner
+from ._validation import CONV, CONV_TRANSPOSE
+
+__all__ = ["fft_layout", "transform_work", "check_exact"]
+
+class Linear(NamedTuple):
+    """Per spatial dim (3 entries each): the linear convolution an
+    operation becomes, and where its output reads it."""
+
+    signal: tuple     # length of a (zero-inserted for a transposed conv)
+    signal_step: tuple  # 1, or the stride of the zero insertion
+    span: tuple       # length of K, dilation*(kernel - 1) + 1
+    start: tuple      # z index of output position 0
+    step: tuple       # z positions between output positions
+    count: tuple      # output positions
+
+
+def linear_form(op, geom):
+    """The :class:`Linear` form of ``op`` on ``geom`` (module docstring)."""
+    span = tuple(d * (k - 1) + 1 for d, k in zip(geom.dilation, geom.kernel_size))
+    if op == CONV:
+        return Linear(geom.input_spatial, (1, 1, 1), span,
+                      tuple(sp - 1 - p for sp, p in zip(span, geom.pad_before)),
+                      geom.stride, geom.output_spatial)
+    signal = tuple(_geometry.zero_inserted_size(o, s)
+                   for o, s in zip(geom.output_spatial, geom.stride))
+    return Linear(signal, geom.stride, span, geom.pad_before, (1, 1, 1),
+                  geom.input_spatial)
+
+
+class Layout(NamedTuple):
+    """How a call is cut: per dim the transform length and the output
+    positions per block; samples and output channels (per group) per tile."""
+
+    linear: Linear
+    length: tuple     # FFT length per dim
+    per_block: tuple  # output positions per block per dim
+    samples: int      # per tile
+    channels: int     # output channels per group per tile
+    fits: bool        # a block of one sample and channel fits the workspace
+
+    @property
+    def n_blocks(self):
+        return math.prod(-(-c // r) for c, r in zip(self.linear.count, self.per_block))
+
+
+def _fast(n):
+    return scipy.fft.next_fast_len(max(int(n), 1), real=True)
+
+
+def _whole_length(lin, dim):
+    """The shortest transform computing every output of ``dim`` at once:
+    the z positions read and the input reaching them, without wrap-around."""
+    full = lin.signal[dim] + lin.span[dim] - 1
+    first = lin.start[dim]
+    last = first + lin.step[dim] * (lin.count[dim] - 1)
+    first, last = max(first, 0), min(last, full - 1)
+    if first > last:          # every output of the dim reads past z: zeros
+        return 1
+    i0 = max(first - lin.span[dim] + 1, 0)
+    i1 = min(last, lin.signal[dim] - 1)
+    return _fast(max(last - i0 + 1, i1 - first + lin.span[dim]))
+
+
+def _block_choices(lin, dim, overhead):
+    """(transform length, outputs per block) candidates of one dim, cheapest
+    work per output first: a block of ``R`` outputs at step ``s`` needs
+    ``n >= s*(R - 1) + span`` (overlap-save); the whole dim at once is a
+    candidate too.  Work counts n*log2(n) per block plus
+    ``fft_block_overhead`` (the fixed cost of one block's calls)."""
+    span, step, count = lin.span[dim], lin.step[dim], lin.count[dim]
+    whole = _whole_length(lin, dim)
+    options = {(whole, count)}
+    n = _fast(span + step)
+    while n < whole:
+        per_block = min((n - span) // step + 1, count)
+        options.add((n, per_block))
+        n = _fast(n * 1.25 + 1)
+
+    def work(option):
+        n, per_block = option
+        return (n * math.log2(2 * n) + overhead) * -(-count // per_block)
+    return sorted(options, key=lambda o: (work(o), o[0]))
+
+
+def _bytes(lin, length, c_in, cout_g, groups, samples, channels, itemsize):
+    """Workspace of one block: the kernel spectra of a tile of output
+    channels, the input window and its spectrum (twice: the transposed copy
+    for the product), the product (twice) and its inverse transform."""
+    points = math.prod(length)
+    freqs = points // length[2] * (length[2] // 2 + 1)
+    cin_g = c_in // groups
+    complex_values = (groups * channels * cin_g + 2 * samples * c_in
+                      + 2 * samples * groups * channels)
+    real_values = samples * (c_in + groups * channels) * points
+    return 2 * itemsize * complex_values * freqs + itemsize * real_values
+
+
+def fft_layout(op, x_shape, weight_shape, itemsize, geom, groups):
+    """The :class:`Layout` of a call (:func:`_layout`), cached with the
+    THRESHOLDS entries it reads."""
+    tuned = tuple(_planner.THRESHOLDS[name] for name in _TUNED)
+    return _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned)
+
+
+_TUNED = ("fft_workspace_bytes", "fft_block_points", "fft_block_overhead")
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned):
+    """The :class:`Layout` of a call: the cheapest block length per dim
+    (:func:`_block_choices`), shortened, longest dim first, to at most
+    fft_block_points points and until one sample x every output channel
+    fits fft_workspace_bytes (while blocks stay twice the kernel), else
+    until one sample x one output channel per group does; then as many
+    output channels and samples per tile as still fit."""
+    lin = linear_form(op, geom)
+    c_in = x_shape[1]
+    cout_g = weight_shape[0] // groups if op == CONV else weight_shape[1]
+    budget, max_points, overhead = tuned
+    choices = [_block_choices(lin, dim, overhead) for dim in range(3)]
+    picked = [0, 0, 0]
+
+    def size(samples, channels):
+        return _bytes(lin, length(), c_in, cout_g, groups, samples, channels, itemsize)
+
+    def length():
+        return tuple(choices[d][picked[d]][0] for d in range(3))
+
+    def shorten(fits, shortest):
+        """Shorten the longest dim with a shorter option of at least
+        ``shortest`` x its span until ``fits()``."""
+        while not fits():
+            longer = [d for d in range(3) if any(
+                shortest * lin.span[d] <= o[0] < choices[d][picked[d]][0]
+                for o in choices[d])]
+            if not longer:
+                return
+            dim = max(longer, key=lambda d: choices[d][picked[d]][0])
+            current = choices[dim][picked[dim]][0]
+            picked[dim] = next(i for i, o in enumerate(choices[dim])
+                               if shortest * lin.span[dim] <= o[0] < current)
+
+    # transforms that stay in cache; every output channel in one tile while
+    # blocks stay twice the kernel (each channel tile transforms the input
+    # again); then whatever fits
+    shorten(lambda: math.prod(length()) <= max_points, 2)
+    shorten(lambda: size(1, cout_g) <= budget, 2)
+    shorten(lambda: size(1, 1) <= budget, 0)
+    channels = cout_g
+    while channels > 1 and size(1, channels) > budget:
+        channels = -(-channels // 2)
+    samples = x_shape[0]
+    while samples > 1 and size(samples, channels) > budget:
+        samples = -(-samples // 2)
+    per_block = tuple(choices[d][picked[d]][1] for d in range(3))
+    return Layout(lin, length(), per_block, samples, channels, size(1, 1) <= budget)
+
+
+def transform_work(op, x_shape, weight_shape, geom, groups, itemsize=4):
+    """(point-logs, complex multiply-adds) of method 'fft' on a call: the
+    forward transforms of the input windows and of the kernels and the
+    inverse ones of the outputs, ``points * log2(points)`` each, and the
+    channel mixing.  The
+    planner's cost model (:func:`fastconv._planner.fft_faster`) weighs them."""
+    layout = fft_layout(op, x_shape, weight_shape, itemsize, geom, groups)
+    n_batch, c_in = x_shape[:2]
+    c_out = weight_shape[0] if op == CONV else weight_shape[1] * groups
+    points = math.prod(layout.length)
+    blocks = layout.n_blocks
+    channel_tiles = -(-(c_out // groups) // layout.channels)
+    # the kernel spectra (once a call, pruned: about half a transform each)
+    transforms = n_batch * (c_in * channel_tiles + c_out) * blocks + c_out * c_in // groups / 2
+    point_logs = transforms * points * math.log2(max(points, 2))
+    freqs = points // layout.length[2] * (layout.length[2] // 2 + 1)
+    mixing = n_batch * c_out * (c_in // groups) * freqs * blocks
+    return point_logs, mixing
+
+
+# --------------------------------------------------------------------------
+# integers
+# --------------------------------------------------------------------------
+
+#: float64's unit roundoff
+_U = 2.0 ** -53
+#: the rounded result is exact while the FFT error bound stays below this
+_EXACT_ERROR = 0.25
+
+
+def check_exact(name, x, weight, layout, groups, op):
+    """Raise ValueError unless computing integers ``x``, ``weight`` in
+    float64 by FFT and rounding gives the exact result.
+
+    Two conditions.  The exact sums must be integers float64 holds:
+    ``max|x| * max|w| * terms < 2**52`` (SciPy's ``choose_conv_method``
+    asks the same of ``method='fft'``).  And the FFT's error must stay
+    below 1/4: for one channel pair, with ``a`` the input window, ``k`` the
+    kernel and ``n`` points per transform, the computed convolution is off
+    by at most ``c u log2(n) (|a|_2 |k|_1 + |a|_1 |k|_2)`` in every output
+    (forward-transform errors ``c u log2(n) sqrt(n)|a|_2`` times
+    ``max|K| <= |k|_1``, back through the 1/sqrt(n)-norm inverse; the same
+    with the roles swapped; the inverse transform's own error), ``u`` the
+    unit roundoff; C_in/groups pairs add.  Here ``c = 4`` (pocketfft's
+    error is ~1 u per level) and the norms are bounded by the maxima.
+    """
+    peak = float(np.abs(x).max()) * float(np.abs(weight).max())
+    taps = math.prod(weight.shape[2:])
+    cin_g = x.shape[1] // groups
+    terms = cin_g * taps
+    if op == CONV_TRANSPOSE:   # each output sums at most C_in/groups x taps products
+        terms = cin_g * taps
+    if peak * terms >= 2.0 ** 52:
+        raise ValueError(
+            f"{name}: method='fft' on integers needs max|x| * max|weight| * terms "
+            f"< 2**52 to round exactly, got {peak:.3g} * {terms}; use method='direct' "
+            f"(exact) or cast to float64")
+    points = math.prod(layout.length)
+    window = min(points, math.prod(layout.linear.signal))
+    error = (4 * _U * math.log2(max(points, 2)) * cin_g * peak
+             * (math.sqrt(window) * taps + window * math.sqrt(taps)))
+    if error >= _EXACT_ERROR:
+        raise ValueError(
+            f"{name}: method='fft' on integers cannot guarantee an exact result: its "
+            f"float64 error bound {error:.3g} (max|x| * max|weight| = {peak:.3g}, "
+            f"{points} points per transform) is not below {_EXACT_ERROR}; use "
+            f"method='direct' (exact) or cast to float64")
+
+
+# --------------------------------------------------------------------------
+# the method
+# --------------------------------------------------------------------------
+
+def _dilated_kernel(op, weight, geom, groups, dtype):
+    """(groups, C_out/groups, C_in/groups, *span): the kernel K of the
+    linear convolution, dilated, flipped for a convolution, channel axes
+    swapped within each group for a transposed one."""
+    kernel = geom.kernel_size
+    if op == CONV:
+        c_out, cin_g = weight.shape[:2]
+        w = weight.reshape((groups, c_out // groups, cin_g) + kernel)[..., ::-1, ::-1, ::-1]
+    else:
+        c_in, cout_g = weight.shape[:2]
+        w = weight.reshape((groups, c_in // groups, cout_g) + kernel).swapaxes(1, 2)
+    span = tuple(d * (k - 1) + 1 for d, k in zip(geom.dilation, kernel))
+    out = np.zeros(w.shape[:3] + span, dtype=dtype)
+    out[(Ellipsis,) + tuple(slice(None, None, d) for d in geom.dilation)] = w
+    return out
+
+
+def _block_ranges(lin, length, per_block, dim, index):
+    """One block of one dim: (output range, its valid part, z range of the
+    valid part, input window) or the output range alone when it reads
+    nothing of z (zeros)."""
+    o0 = index * per_block[dim]
+    o1 = min(o0 + per_block[dim], lin.count[dim])
+    start, step, span = lin.start[dim], lin.step[dim], lin.span[dim]
+    full = lin.signal[dim] + span - 1
+    # outputs whose z index lies in [0, full)
+    v0 = max(o0, -(start // step))
+    v1 = min(o1, (full - 1 - start) // step + 1)
+    if v1 <= v0:
+        return (o0, o1), None
+    first, last = start + step * v0, start + step * (v1 - 1)
+    i0 = max(first - span + 1, 0)
+    i1 = min(last, lin.signal[dim] - 1)
+    return (o0, o1), ((v0, v1), first - i0, (i0, i1 + 1))
+
+
+def _read_window(x, lin, windows):
+    """x's values under the signal windows ``windows`` (signal indices,
+    per dim), zero-inserted where the signal is: a view for a convolution."""
+    if lin.signal_step == (1, 1, 1):
+        return x[(slice(None), slice(None)) + tuple(slice(a, b) for a, b in windows)]
+    out = np.zeros(x.shape[:2] + tuple(b - a for a, b in windows), dtype=x.dtype)
+    target, source = [], []
+    for (a, b), s in zip(windows, lin.signal_step):
+        q0 = -(-a // s)                      # first input value in the window
+        q1 = (b - 1) // s + 1
+        target.append(slice(q0 * s - a, b - a, s))
+        source.append(slice(q0, q1))
+    out[(slice(None), slice(None)) + tuple(target)] = \
+        x[(slice(None), slice(None)) + tuple(source)]
+    return out
+
+
+def _mixing_kernel(kernel_spectrum):
+    """The kernel spectra (groups, channels, C_in/g, *F) laid out for
+    :func:`_mix`: (groups, channels, *F) for one input channel per group,
+    else (groups, F, C_in/g, channels), contiguous, one matrix per
+    frequency."""
+    g, channels, cin_g = kernel_spectrum.shape[:3]
+    if cin_g == 1:
+        return kernel_spectrum[:, :, 0]
+    return np.ascontiguousarray(
+        kernel_spectrum.reshape(g, channels, cin_g, -1).transpose(0, 3, 2, 1))
+
+
+def _mix(spectrum, kernel, groups):
+    """Per frequency and group, (samples, C_in/g) x (C_in/g, channels):
+    spectrum (n, C_in, *F) and the :func:`_mixing_kernel` layout ->
+    (n, groups * channels, *F)."""
+    n, c_in = spectrum.shape[:2]
+    freq_shape = spectrum.shape[2:]
+    if c_in == groups:          # an elementwise product per channel
+        channels = kernel.shape[1]
+        a = spectrum.reshape((n, groups, 1) + freq_shape)
+        return (a * kernel[None]).reshape((n, groups * channels) + freq_shape)
+    channels = kernel.shape[3]
+    a = spectrum.reshape(n, groups, c_in // groups, -1).transpose(1, 3, 0, 2)
+    mixed = np.matmul(a, kernel)                                # (g, F, n, channels)
+    return np.ascontiguousarray(mixed.transpose(2, 0, 3, 1)).reshape(
+        (n, groups * channels) + freq_shape)
+
+
+def _kernel_spectrum(kernel, sizes, axes, workers):
+    """rfftn of the small kernel zero-padded to ``sizes``, pruned: the last
+    axis first, on the kernel's own rows only, then the others on the
+    (zero-padded) result; rfftn would transform every padded row."""
+    spectrum = scipy.fft.rfft(kernel, n=sizes[-1], axis=axes[-1], workers=workers)
+    if len(axes) > 1:
+        spectrum = scipy.fft.fftn(spectrum, s=sizes[:-1], axes=axes[:-1], workers=workers,
+                                  overwrite_x=True)
+    return spectrum
+
+
+def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
+    """The linear-convolution form of ``op`` computed blockwise by FFT in
+    the float dtype of ``x`` (the caller converts integers to float64)."""
+    dtype = x.dtype
+    layout = fft_layout(op, x.shape, weight.shape, dtype.itemsize, geom, groups)
+    lin, length = layout.linear, layout.length
+    kernel = _dilated_kernel(op, weight, geom, groups, dtype)
+    cout_g = kernel.shape[1]
+    n_batch = x.shape[0]
+    out = np.empty((n_batch, groups * cout_g) + lin.count, dtype=out_dtype)
+    out_by_group = out.reshape((n_batch, groups, cout_g) + lin.count)
+    workers = n_threads
+    # transform only the dims longer than 1: a size-1 axis costs a pass
+    axes = tuple(d - 3 for d in range(3) if length[d] > 1) or (-1,)
+    sizes = tuple(length[d] for d in axes)
+    blocks = [range(-(-c // r)) for c, r in zip(lin.count, layout.per_block)]
+    for c0 in range(0, cout_g, layout.channels):
+        c1 = min(c0 + layout.channels, cout_g)
+        kernel_spectrum = _mixing_kernel(
+            _kernel_spectrum(kernel[:, c0:c1], sizes, axes, workers))
+        for index in itertools.product(*blocks):
+            ranges = [_block_ranges(lin, length, layout.per_block, d, i)
+                      for d, i in enumerate(index)]
+            outputs = tuple(slice(*r[0]) for r in ranges)
+            target = out_by_group[(slice(None), slice(None), slice(c0, c1)) + outputs]
+            if any(r[1] is None for r in ranges):
+                target[...] = 0
+                continue
+            valid = tuple(slice(*r[1][0]) for r in ranges)
+            if valid != outputs:
+                target[...] = 0
+            picks = tuple(slice(r[1][1], r[1][1] + lin.step[d] * (r[1][0][1] - r[1][0][0]),
+                                lin.step[d]) for d, r in enumerate(ranges))
+            windows = [r[1][2] for r in ranges]
+            for n0 in range(0, n_batch, layout.samples):
+                n1 = min(n0 + layout.samples, n_batch)
+                window = _read_window(x[n0:n1], lin, windows)
+                spectrum = scipy.fft.rfftn(window, s=sizes, axes=axes, workers=workers)
+                mixed = _mix(spectrum, kernel_spectrum, groups)
+                del spectrum
+                z = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=workers,
+                                     overwrite_x=True)
+                del mixed
+                z = z.reshape((n1 - n0, groups, c1 - c0) + length)
+                block = out_by_group[(slice(n0, n1), slice(None), slice(c0, c1)) + valid]
+                if out_dtype.kind == "f":
+                    block[...] = z[(Ellipsis,) + picks]
+                else:
+                    np.rint(z[(Ellipsis,) + picks], out=block, casting="unsafe")
+    return out
+
+
+def _non_finite(op, x, weight, plan):
+    """'direct' on inputs with an inf or NaN, which an FFT would spread to
+    every output.  A convolution gets its padding as explicit zeros, so an
+    inf weight meets them as in the reference (inf * 0 = NaN)."""
+    geom = plan.geom
+    if op == CONV and any(geom.pad_before + geom.pad_after):
+        widths = ((0, 0), (0, 0)) + tuple(zip(geom.pad_before, geom.pad_after))
+        x = np.pad(x, widths)
+        geom = _geometry.conv_geometry(x.shape[2:], geom.kernel_size, geom.stride, 0,
+                                       geom.dilation)
+    return _direct(op, x, weight, plan._replace(geom=geom))
+
+
+def _direct(op, x, weight, plan):
+    direct = _planner.method_plan(op, "direct", x.shape, weight, x.dtype, plan.geom,
+                                  plan.groups, plan.n_threads)
+    return _methods.execute(direct, x, weight)
+
+
+def _fft(op, x, weight, plan):
+    layout = fft_layout(op, x.shape, weight.shape, 8 if x.dtype.kind != "f"
+                        else x.dtype.itemsize, plan.geom, plan.groups)
+    if not layout.fits:
+        # a dilation or stride so large that no block fits: the kernel's
+        # taps read far-apart runs, which 'direct' reads without the gaps
+        return _direct(op, x, weight, plan)
+    if x.dtype.kind == "f":
+        if not (np.isfinite(x).all() and np.isfinite(weight).all()):
+            return _non_finite(op, x, weight, plan)
+        return run_fft(op, x, weight, plan.geom, plan.groups, plan.n_threads, x.dtype)
+    name = f"{op}{plan.geom.ndim}d"
+    check_exact(name, x, weight, layout, plan.groups, op)
+    return run_fft(op, x.astype(np.float64), weight.astype(np.float64), plan.geom,
+                   plan.groups, plan.n_threads, x.dtype)
+
+
+@_methods.register(CONV, "fft")
+def conv_fft(x, weight, plan):
+    """Convolution by FFT: blocks of the output, each from its input
+    window's spectrum, channels mixed per frequency, one inverse transform
+    per output channel; computed at stride 1 and subsampled.
+
+    Error grows with log(transform size), not with the number of terms.
+    Integers: float64 and rounded when provably exact, else ValueError.
+    Non-finite inputs run 'direct'.  Threads: scipy.fft's workers.
+    """
+    return _fft(CONV, x, weight, plan)
+
+
+@_methods.register(CONV_TRANSPOSE, "fft")
+def conv_transpose_fft(x, weight, plan):
+    """Transposed convolution by FFT: the zero-inserted input (built per
+    block) convolved with the dilated kernel, the padding cropped and the
+    output_padding read past the end; as :func:`conv_fft` otherwise."""
+    return _fft(CONV_TRANSPOSE, x, weight, plan)

@@ -1,0 +1,163 @@
+"""method='fft': the sweep within its documented error, with and without
+blocks and tiles, integers, non-finite inputs, memory, and 'auto'."""
+
+import importlib.util
+import math
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import _fft, _planner
+from fastconv._benchmarks import WORKLOADS as CLASSIC_WORKLOADS
+from sweep import CASES
+
+
+def _load_bench_workloads():
+    """bench/test_fft.py's workload table (a module of the same name as
+    this one, so loaded from its path)."""
+    path = Path(__file__).parents[1] / "bench" / "test_fft.py"
+    spec = importlib.util.spec_from_file_location("bench_fft_workloads", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.WORKLOADS
+
+
+FFT_WORKLOADS = _load_bench_workloads()
+
+#: The workloads 'auto' sends elsewhere, and why (docs/performance.rst):
+#: measured, 'direct' runs fft-T 2.4x faster than 'fft' on this machine.
+NOT_FFT = {"fft-T": "direct"}
+
+
+def documented_error(dtype, points):
+    """docs/performance.rst: max |error| <= 4 u log2(points per transform)
+    x max(|exact|, 1)."""
+    return 4 * np.finfo(dtype).eps / 2 * math.log2(max(points, 2))
+
+
+def assert_within_documented_error(out, case, points):
+    expected = case.reference()
+    assert out.shape == expected.shape and out.dtype == case.x.dtype
+    scale = max(float(np.abs(expected).max(initial=0.0)), 1.0)
+    error = float(np.abs(out.astype(np.float64) - expected).max(initial=0.0))
+    assert error <= documented_error(case.x.dtype, points) * scale, (error, scale)
+
+
+FLOAT_CASES = [c for c in CASES if c.x.dtype.kind == "f"]
+
+
+@pytest.mark.parametrize("case", FLOAT_CASES, ids=lambda c: f"{c.name}-{c.index}")
+def test_sweep_within_documented_error(case):
+    points = _planner.THRESHOLDS["fft_block_points"]
+    assert_within_documented_error(case.run(method="fft"), case, points)
+
+
+@pytest.mark.parametrize("case", FLOAT_CASES[::4], ids=lambda c: f"{c.name}-{c.index}")
+def test_sweep_in_blocks_and_tiles(case, monkeypatch):
+    """A workspace too small for anything: blocks of a few points, one
+    sample and one output channel per tile."""
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_workspace_bytes", 1)
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_block_points", 8)
+    assert_within_documented_error(case.run(method="fft"), case, 64)
+
+
+def test_small_workspace_cuts_blocks_and_tiles(monkeypatch):
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_workspace_bytes", 1)
+    geom = fastconv._api.resolve_geometry("conv", (1, 40, 40), (1, 5, 5), (1, "same", 1))
+    layout = _fft.fft_layout("conv", (3, 4, 1, 40, 40), (6, 2, 1, 5, 5), 8, geom, 2)
+    assert layout.n_blocks > 1 and layout.samples == 1 and layout.channels == 1
+
+
+def test_bounded_memory_on_long_inputs():
+    """Peak extra memory (tracemalloc) at most 4 x the output on psf-63
+    and fir-1d: the blocks, not the input, set the workspace."""
+    for name in ("psf-63", "fir-1d"):
+        spec = FFT_WORKLOADS[name]
+        x, weight = spec.arrays(smoke=False)
+        function = getattr(fastconv, spec.function)
+        tracemalloc.start()
+        try:
+            out = function(x, weight, **spec.kwargs, method="fft")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak - out.nbytes <= 4 * out.nbytes, (name, peak, out.nbytes)
+
+
+@pytest.mark.parametrize("op", ["conv", "conv_transpose"])
+def test_integers_exact_when_provably_exact(op):
+    rng = np.random.default_rng(3)
+    x = rng.integers(-255, 256, (2, 4, 300))
+    if op == "conv":
+        weight = rng.integers(-255, 256, (6, 2, 41))
+        args = dict(stride=2, padding=7, dilation=3, groups=2)
+        out = fastconv.conv1d(x, weight, **args, method="fft")
+        expected = fastconv.conv1d(x, weight, **args, method="direct")
+    else:
+        weight = rng.integers(-255, 256, (4, 3, 41))
+        args = dict(stride=3, padding=5, output_padding=2, dilation=2, groups=2)
+        out = fastconv.conv_transpose1d(x, weight, **args, method="fft")
+        expected = fastconv.conv_transpose1d(x, weight, **args, method="direct")
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("peak, words", [
+    (2**24, ("2**52", "direct")),          # the sums exceed float64's integers
+    (2**16, ("error bound", "direct")),    # the FFT's error could reach 1/4
+])
+def test_integers_refused_unless_exact(peak, words):
+    x = np.full((1, 1, 4096), peak, dtype=np.int64)
+    weight = np.full((1, 1, 255), peak, dtype=np.int64)
+    with pytest.raises(ValueError) as info:
+        fastconv.conv1d(x, weight, method="fft")
+    for word in words:
+        assert word in str(info.value)
+    assert fastconv.conv1d(x[..., :300] // peak, weight // peak, method="fft").dtype == np.int64
+
+
+def test_auto_never_chooses_fft_for_integers():
+    x = np.ones((1, 1, 1024, 1024), dtype=np.int32)
+    assert fastconv.choose_method("conv2d", x, np.ones((1, 1, 31, 31), np.int32),
+                                  padding="same") == "direct"
+
+
+def test_nan_stays_where_direct_puts_it():
+    x = np.ones((1, 2, 64))
+    x[0, 0, 10] = np.nan
+    weight = np.ones((3, 2, 5))
+    out = fastconv.conv1d(x, weight, padding=2, method="fft")
+    np.testing.assert_array_equal(np.isnan(out),
+                                  np.isnan(fastconv.conv1d(x, weight, padding=2,
+                                                           method="direct")))
+    assert np.isnan(out[0, :, 8:13]).all() and np.isfinite(out[0, :, :8]).all()
+
+
+@pytest.mark.parametrize("name", CLASSIC_WORKLOADS)
+def test_auto_keeps_the_classic_workloads_off_fft(name):
+    problem = CLASSIC_WORKLOADS[name][0]
+    x, weight = problem.arrays()
+    assert fastconv.choose_method(problem.function_name, x, weight,
+                                  **problem.arguments()) != "fft"
+
+
+@pytest.mark.parametrize("name", FFT_WORKLOADS)
+def test_auto_chooses_fft_for_large_kernels(name):
+    spec = FFT_WORKLOADS[name]
+    x = np.zeros(spec.x_shape, np.float32)
+    weight = np.zeros(spec.weight_shape, np.float32)
+    chosen = fastconv.choose_method(spec.function, x, weight, **spec.kwargs)
+    assert chosen == NOT_FFT.get(name, "fft")
+
+
+def test_measure_confirms_fft_on_a_long_kernel():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 1, 2**16), dtype=np.float32)
+    weight = rng.standard_normal((1, 1, 4001), dtype=np.float32)
+    assert fastconv.choose_method("conv1d", x, weight, padding="same") == "fft"
+    fastest, timings = fastconv.choose_method("conv1d", x, weight, padding="same",
+                                              measure=True)
+    assert fastest == "fft", timings
