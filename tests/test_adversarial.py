@@ -651,6 +651,9 @@ def test_adversarial(case_id, method):
         kind, message = r["error_type"], r["message"]
         if method in ("gemm",) and kind == "TypeError" and _int_input(c):
             return   # documented: 'gemm' is floating-point only
+        if (method == "fft" and kind == "ValueError" and _int_input(c)
+                and "2**52" in message):
+            return   # documented: 'fft' rounds integers only when provably exact
         assert kind in c.errors, f"{kind}: {message}\n{where}"
         assert any(n.lower() in message.lower() for n in c.names), (
             f"the {kind} does not name the argument (one of {c.names}): {message}\n{where}")

@@ -203,9 +203,12 @@ def test_huge_stride_and_padding_build_only_what_is_read(size, k, s, d, pair, op
     for method in fastconv.CONV_TRANSPOSE_METHODS:
         if dtype == np.int64 and not _methods.supports_integers("conv_transpose", method):
             continue
-        np.testing.assert_array_equal(
-            fastconv.conv_transpose1d(x, weight, **args, method=method), expected,
-            err_msg=method)
+        result = fastconv.conv_transpose1d(x, weight, **args, method=method)
+        if method == "fft" and dtype != np.int64:
+            # a transform's rounding: within its documented bound, not exact
+            np.testing.assert_allclose(result, expected, rtol=0, atol=1e-12, err_msg=method)
+        else:
+            np.testing.assert_array_equal(result, expected, err_msg=method)
 
 
 @pytest.mark.parametrize("seed", range(40))
