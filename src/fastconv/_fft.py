@@ -55,7 +55,7 @@ class Linear(NamedTuple):
     span: tuple       # length of K, dilation*(kernel - 1) + 1
     start: tuple      # z index of output position 0
     step: tuple       # z positions between output positions
-    count: tuple      # output positions
+    n_out: tuple      # output positions
 
 
 def linear_form(op, geom):
@@ -84,7 +84,7 @@ class Layout(NamedTuple):
 
     @property
     def n_blocks(self):
-        return math.prod(-(-c // r) for c, r in zip(self.linear.count, self.per_block))
+        return math.prod(-(-c // r) for c, r in zip(self.linear.n_out, self.per_block))
 
 
 def _fast(n):
@@ -96,7 +96,7 @@ def _whole_length(lin, dim):
     the z positions read and the input reaching them, without wrap-around."""
     full = lin.signal[dim] + lin.span[dim] - 1
     first = lin.start[dim]
-    last = first + lin.step[dim] * (lin.count[dim] - 1)
+    last = first + lin.step[dim] * (lin.n_out[dim] - 1)
     first, last = max(first, 0), min(last, full - 1)
     if first > last:          # every output of the dim reads past z: zeros
         return 1
@@ -111,7 +111,7 @@ def _block_choices(lin, dim, overhead):
     ``n >= s*(R - 1) + span`` (overlap-save); the whole dim at once is a
     candidate too.  Work counts n*log2(n) per block plus
     ``fft_block_overhead`` (the fixed cost of one block's calls)."""
-    span, step, count = lin.span[dim], lin.step[dim], lin.count[dim]
+    span, step, count = lin.span[dim], lin.step[dim], lin.n_out[dim]
     whole = _whole_length(lin, dim)
     options = {(whole, count)}
     n = _fast(span + step)
@@ -295,7 +295,7 @@ def _block_ranges(lin, length, per_block, dim, index):
     valid part, input window) or the output range alone when it reads
     nothing of z (zeros)."""
     o0 = index * per_block[dim]
-    o1 = min(o0 + per_block[dim], lin.count[dim])
+    o1 = min(o0 + per_block[dim], lin.n_out[dim])
     start, step, span = lin.start[dim], lin.step[dim], lin.span[dim]
     full = lin.signal[dim] + span - 1
     # outputs whose z index lies in [0, full)
@@ -375,13 +375,13 @@ def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
     kernel = _dilated_kernel(op, weight, geom, groups, dtype)
     cout_g = kernel.shape[1]
     n_batch = x.shape[0]
-    out = np.empty((n_batch, groups * cout_g) + lin.count, dtype=out_dtype)
-    out_by_group = out.reshape((n_batch, groups, cout_g) + lin.count)
+    out = np.empty((n_batch, groups * cout_g) + lin.n_out, dtype=out_dtype)
+    out_by_group = out.reshape((n_batch, groups, cout_g) + lin.n_out)
     workers = n_threads
     # transform only the dims longer than 1: a size-1 axis costs a pass
     axes = tuple(d - 3 for d in range(3) if length[d] > 1) or (-1,)
     sizes = tuple(length[d] for d in axes)
-    blocks = [range(-(-c // r)) for c, r in zip(lin.count, layout.per_block)]
+    blocks = [range(-(-c // r)) for c, r in zip(lin.n_out, layout.per_block)]
     for c0 in range(0, cout_g, layout.channels):
         c1 = min(c0 + layout.channels, cout_g)
         kernel_spectrum = _mixing_kernel(

@@ -39,17 +39,17 @@ _BUFFER_BYTES = 1 << 19
 
 
 class Table(NamedTuple):
-    """How one axis is resampled: output i reads ``index[i, :count[i]]``
-    with ``weight[i, :count[i]]``."""
+    """How one axis is resampled: output i reads ``source[i, :length[i]]``
+    with ``weight[i, :length[i]]``."""
 
-    index: NDArray[np.int64]
+    source: NDArray[np.int64]
     weight: NDArray[Any]
-    count: NDArray[np.int64]
+    length: NDArray[np.int64]
 
     @property
     def is_identity(self):
-        n = self.index.shape[0]
-        return (self.index.shape[1] == 1 and np.array_equal(self.index[:, 0], np.arange(n))
+        n = self.source.shape[0]
+        return (self.source.shape[1] == 1 and np.array_equal(self.source[:, 0], np.arange(n))
                 and bool(np.all(self.weight == 1)))
 
 
@@ -316,15 +316,15 @@ def _identity_table(n, ft):
 
 def _blocks(table_h, n_planes, w_out, itemsize, n_threads):
     """(output rows per work item, buffer rows) of :func:`resample_2d`."""
-    h_out = table_h.index.shape[0]
+    h_out = table_h.source.shape[0]
     block = min(h_out, _BLOCK_ROWS)
     while block > 1 and n_planes * -(-h_out // block) < 4 * n_threads:
         block //= 2
     while True:
         starts = np.arange(0, h_out, block)
         ends = np.minimum(starts + block, h_out) - 1
-        last = table_h.index[ends, table_h.count[ends] - 1]
-        rows = int((last - table_h.index[starts, 0]).max()) + 1
+        last = table_h.source[ends, table_h.length[ends] - 1]
+        rows = int((last - table_h.source[starts, 0]).max()) + 1
         if block <= 4 or rows * w_out * itemsize <= _BUFFER_BYTES:
             return block, rows
         block //= 2
@@ -333,10 +333,10 @@ def _blocks(table_h, n_planes, w_out, itemsize, n_threads):
 def _resample_2d(x, table_h, table_w, n_threads):
     """x (P, H, W) resampled along W, then H."""
     n_planes = x.shape[0]
-    out = np.empty((n_planes, table_h.index.shape[0], table_w.index.shape[0]), x.dtype)
+    out = np.empty((n_planes, table_h.source.shape[0], table_w.source.shape[0]), x.dtype)
     block, rows = _blocks(table_h, n_planes, out.shape[2], x.itemsize, n_threads)
-    _resample.resample_2d(x, out, table_h.index, table_h.weight, table_h.count,
-                          table_w.index, table_w.weight, table_w.count,
+    _resample.resample_2d(x, out, table_h.source, table_h.weight, table_h.length,
+                          table_w.source, table_w.weight, table_w.length,
                           block, rows, n_threads)
     return out
 
@@ -345,7 +345,7 @@ def apply_tables(x, tables, n_threads):
     """x (P, *spatial), C-contiguous float32/float64, resampled by one
     :class:`Table` per spatial dim (the last dim first)."""
     ft = x.dtype.type
-    tables = [Table(t.index, t.weight.astype(ft, copy=False), t.count) for t in tables]
+    tables = [Table(t.source, t.weight.astype(ft, copy=False), t.length) for t in tables]
     n_planes = x.shape[0]
     if len(tables) == 1:
         rows = x.reshape(1, n_planes, x.shape[1])
@@ -357,14 +357,14 @@ def apply_tables(x, tables, n_threads):
     d_in = x.shape[1]
     planes = _resample_2d(x.reshape((n_planes * d_in,) + x.shape[2:]), table_h, table_w,
                           n_threads)
-    if table_d.index.shape[0] == d_in and table_d.is_identity:
+    if table_d.source.shape[0] == d_in and table_d.is_identity:
         return planes.reshape((n_planes, d_in) + planes.shape[1:])
     planes = planes.reshape(n_planes, d_in, -1)
-    out = np.empty((n_planes, table_d.index.shape[0], planes.shape[2]), x.dtype)
-    _resample.resample_rows(planes, out, table_d.index, table_d.weight, table_d.count,
+    out = np.empty((n_planes, table_d.source.shape[0], planes.shape[2]), x.dtype)
+    _resample.resample_rows(planes, out, table_d.source, table_d.weight, table_d.length,
                             n_threads)
-    return out.reshape(n_planes, out.shape[1], table_h.index.shape[0],
-                       table_w.index.shape[0])
+    return out.reshape(n_planes, out.shape[1], table_h.source.shape[0],
+                       table_w.source.shape[0])
 
 
 def interpolate(x: ArrayLike, size: int | Sequence[int] | None = None,
@@ -468,7 +468,7 @@ def interpolate(x: ArrayLike, size: int | Sequence[int] | None = None,
     tables = [resample_table(ft, mode, n, m, align, s, antialias)
               for n, m, s in zip(spatial, out_spatial, scales)]
     if compute is None:   # integers and bool, nearest: an exact gather
-        out = batched[(Ellipsis,) + np.ix_(*[t.index[:, 0] for t in tables])]
+        out = batched[(Ellipsis,) + np.ix_(*[t.source[:, 0] for t in tables])]
     else:
         planes = np.ascontiguousarray(batched, dtype=compute).reshape((-1,) + spatial)
         out = apply_tables(planes, tables, threads)

@@ -338,7 +338,7 @@ def _resize_conv(ndim, x, weight, scale_factor, mode, bias, padding, groups, n_t
         dtype = np.float64 if xb.dtype == np.float64 else np.float32
         for n, s in zip(xb.shape[2:], factors):
             table = _interpolate.resample_table(dtype, "nearest", n, n * s, scale=float(s))
-            if not np.array_equal(table.index[:, 0], np.arange(n * s) // s):
+            if not np.array_equal(table.source[:, 0], np.arange(n * s) // s):
                 factors = None
                 break
     if factors is None:

@@ -350,6 +350,82 @@ def _out_channel_limit(n_batch, spatial_blocks, itemsize):
     return max(1, limit // max(per_channel, 1))
 
 
+def _output_blocks(op, geom, chunks, weight_shape, groups, itemsize):
+    """(spatial blocks per axis, channel blocks, input channels per group):
+    how the output is cut, from the input's chunks and the geometry."""
+    kernel, stride, dilation = (geom.spatial(v) for v in
+                                (geom.kernel_size, geom.stride, geom.dilation))
+    before = geom.spatial(geom.pad_before)
+    if op == CONV:
+        spatial_blocks = [
+            conv_axis_blocks(*args) for args in zip(
+                chunks[2:], geom.spatial(geom.input_spatial),
+                geom.spatial(geom.output_spatial), kernel, stride, dilation, before)]
+        c_in_group, c_out_group = weight_shape[1], weight_shape[0] // groups
+    else:
+        spatial_blocks = [
+            conv_transpose_axis_blocks(*args) for args in zip(
+                chunks[2:], geom.spatial(geom.input_spatial), kernel, stride,
+                dilation, before)]
+        c_in_group, c_out_group = weight_shape[0] // groups, weight_shape[1]
+    most = _out_channel_limit(max(chunks[0]), spatial_blocks, itemsize)
+    channels = channel_blocks(op, chunks[1], groups, c_in_group, c_out_group, most)
+    return spatial_blocks, channels, c_in_group
+
+
+class _InputPieces:
+    """The keys of the parts of input chunks that output blocks read: a
+    chunk itself when a block reads it whole, else one getitem task per
+    distinct slice, shared by the blocks that read it."""
+
+    def __init__(self, x, dsk, out_name, ndim):
+        self.x, self.dsk, self.out_name, self.ndim = x, dsk, out_name, ndim
+        self.slices: dict[Any, Any] = {}
+
+    def key(self, index, channel_slice, spatial):
+        """The key of one input chunk's part (the chunk itself when whole)."""
+        x = self.x
+        key = (x.name,) + index
+        full = (channel_slice == slice(0, x.chunks[1][index[1]])
+                and all(s == slice(0, x.chunks[2 + i][index[2 + i]])
+                        for i, s in enumerate(spatial)))
+        if full:
+            return key
+        where = (slice(None), channel_slice) + tuple(spatial)
+        cached = (key, channel_slice.start, channel_slice.stop,
+                  tuple((s.start, s.stop) for s in spatial))
+        if cached not in self.slices:
+            part = (f"{self.out_name}-halo", len(self.slices))
+            self.dsk[part] = (operator.getitem, key, where)
+            self.slices[cached] = part
+        return self.slices[cached]
+
+    def nested(self, batch, contribution, per_axis):
+        """The nested lists of piece keys of one block's input."""
+        def build(axis, prefix):
+            if axis == self.ndim:
+                index = (batch, contribution.chunk) + tuple(i for i, _ in prefix)
+                return self.key(index, contribution.channels, [s for _, s in prefix])
+            return [build(axis + 1, prefix + [p]) for p in per_axis[axis]]
+        return build(0, [])
+
+
+def _sum_tree(dsk, parts, out_name, out_key):
+    """Add tasks summing ``parts`` _SPLIT_EVERY at a time into ``dsk`` until
+    at most _SPLIT_EVERY are left; returns those keys."""
+    level = 0
+    while len(parts) > _SPLIT_EVERY:
+        level += 1
+        groups_of_parts = [parts[i:i + _SPLIT_EVERY]
+                           for i in range(0, len(parts), _SPLIT_EVERY)]
+        parts = []
+        for number, group_keys in enumerate(groups_of_parts):
+            key = (f"{out_name}-sum{level}", number) + out_key[1:]
+            dsk[key] = (_add, group_keys)
+            parts.append(key)
+    return parts
+
+
 def _lazy(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
     """Shared body of the six functions."""
     x, weight, bias, sig = _check(op, ndim, x, weight, bias, geometry_args, groups,
@@ -371,24 +447,10 @@ def _lazy(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
         weight = weight.astype(compute)
         bias = None if bias is None else bias.astype(compute)
 
-    kernel, stride, dilation = (geom.spatial(v) for v in
-                                (geom.kernel_size, geom.stride, geom.dilation))
-    before = geom.spatial(geom.pad_before)
+    stride, dilation = geom.spatial(geom.stride), geom.spatial(geom.dilation)
     spatial_chunks = x.chunks[2:]
-    if op == CONV:
-        spatial_blocks = [
-            conv_axis_blocks(*args) for args in zip(
-                spatial_chunks, geom.spatial(geom.input_spatial),
-                geom.spatial(geom.output_spatial), kernel, stride, dilation, before)]
-        c_in_group, c_out_group = weight.shape[1], weight.shape[0] // groups
-    else:
-        spatial_blocks = [
-            conv_transpose_axis_blocks(*args) for args in zip(
-                spatial_chunks, geom.spatial(geom.input_spatial), kernel, stride,
-                dilation, before)]
-        c_in_group, c_out_group = weight.shape[0] // groups, weight.shape[1]
-    most = _out_channel_limit(max(x.chunks[0]), spatial_blocks, sig.result.itemsize)
-    channels = channel_blocks(op, x.chunks[1], groups, c_in_group, c_out_group, most)
+    spatial_blocks, channels, c_in_group = _output_blocks(op, geom, x.chunks, weight.shape,
+                                                          groups, sig.result.itemsize)
 
     function = getattr(_api, name)
     arguments = dict(stride=stride, dilation=dilation, method=method, n_threads=n_threads)
@@ -402,33 +464,7 @@ def _lazy(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
     dsk: dict[Any, Any] = {weight_key: weight}
     if bias is not None:
         dsk[bias_key] = bias
-    slices: dict[Any, Any] = {}
-
-    def piece_key(index, channel_slice, spatial):
-        """The key of one input chunk's part (the chunk itself when whole)."""
-        key = (x.name,) + index
-        full = (channel_slice == slice(0, x.chunks[1][index[1]])
-                and all(s == slice(0, x.chunks[2 + i][index[2 + i]])
-                        for i, s in enumerate(spatial)))
-        if full:
-            return key
-        where = (slice(None), channel_slice) + tuple(spatial)
-        cached = (key, channel_slice.start, channel_slice.stop,
-                  tuple((s.start, s.stop) for s in spatial))
-        if cached not in slices:
-            part = (f"{out_name}-halo", len(slices))
-            dsk[part] = (operator.getitem, key, where)
-            slices[cached] = part
-        return slices[cached]
-
-    def nested(batch, contribution, per_axis):
-        """The nested lists of piece keys of one block's input."""
-        def build(axis, prefix):
-            if axis == ndim:
-                index = (batch, contribution.chunk) + tuple(i for i, _ in prefix)
-                return piece_key(index, contribution.channels, [s for _, s in prefix])
-            return [build(axis + 1, prefix + [p]) for p in per_axis[axis]]
-        return build(0, [])
+    pieces = _InputPieces(x, dsk, out_name, ndim)
 
     for spatial_index in product(*(range(len(b)) for b in spatial_blocks)):
         blocks = [spatial_blocks[axis][i] for axis, i in enumerate(spatial_index)]
@@ -451,25 +487,15 @@ def _lazy(op, ndim, x, weight, bias, geometry_args, groups, method, n_threads):
                         check_terms=check_terms, name=name,
                         kwargs=dict(kwargs, groups=contribution.groups))
                     key = out_key if single else (f"{out_name}-part", number) + out_key[1:]
-                    dsk[key] = (task, nested(batch, contribution, per_axis), weight_key,
+                    dsk[key] = (task, pieces.nested(batch, contribution, per_axis), weight_key,
                                 bias_key if bias is not None else None)
                     parts.append(key)
-                if single:
-                    continue
-                level = 0
-                while len(parts) > _SPLIT_EVERY:   # the tree of partial sums
-                    level += 1
-                    groups_of_parts = [parts[i:i + _SPLIT_EVERY]
-                                       for i in range(0, len(parts), _SPLIT_EVERY)]
-                    parts = []
-                    for number, group_keys in enumerate(groups_of_parts):
-                        key = (f"{out_name}-sum{level}", number) + out_key[1:]
-                        dsk[key] = (_add, group_keys)
-                        parts.append(key)
-                finish = functools.partial(
-                    _add_finish, bias_index=slice(block.start, block.stop), ndim=ndim,
-                    result=sig.result)
-                dsk[out_key] = (finish, parts, bias_key if bias is not None else None)
+                if not single:
+                    finish = functools.partial(
+                        _add_finish, bias_index=slice(block.start, block.stop),
+                        ndim=ndim, result=sig.result)
+                    dsk[out_key] = (finish, _sum_tree(dsk, parts, out_name, out_key),
+                                    bias_key if bias is not None else None)
 
     out_chunks = (x.chunks[0], tuple(b.stop - b.start for b in channels)) + tuple(
         tuple(b.out_stop - b.out_start for b in blocks) for blocks in spatial_blocks)
