@@ -254,3 +254,36 @@ def test_shape_helpers_agree_with_the_functions():
     assert fastconv.conv_transpose2d(X, WT, **KW).shape[2:] == (13, 5)
     assert fastconv.conv_output_shape(10, 3, stride=3, padding="same") == (4,)
     assert fastconv.conv_transpose_output_shape(5, 4, stride=3, padding="same") == (15,)
+
+
+def test_misaligned_arrays_are_copied_before_the_kernels(monkeypatch):
+    """Arrays read from a byte buffer at an odd offset (as pickle protocol 5
+    hands them between dask workers) reach the kernels aligned: the kernels
+    load whole values, and a misaligned load is undefined behaviour."""
+    seen = []
+    execute = fastconv._methods.execute
+
+    def recording(plan, x, weight):
+        seen.append((x.flags.aligned, weight.flags.aligned))
+        return execute(plan, x, weight)
+
+    monkeypatch.setattr(fastconv._methods, "execute", recording)
+    rng = np.random.default_rng(0)
+    x_values, w_values = rng.standard_normal((2, 3, 9, 9)), rng.standard_normal((4, 3, 3, 3))
+
+    def misaligned(a):
+        raw = bytearray(a.nbytes + 1)
+        out = np.frombuffer(raw, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+        out[...] = a
+        assert not out.flags.aligned
+        return out
+
+    for method in ("direct", "gemm"):
+        result = fastconv.conv2d(misaligned(x_values), misaligned(w_values), padding=1,
+                                 method=method)
+        np.testing.assert_allclose(result, fastconv.conv2d(x_values, w_values, padding=1),
+                                   rtol=1e-12, atol=1e-12)
+    back = fastconv.conv_transpose2d(misaligned(x_values[:, :, :4, :4]),
+                                     misaligned(w_values.swapaxes(0, 1).copy()), stride=2)
+    assert back.shape == (2, 4, 9, 9)
+    assert seen and all(x_ok and w_ok for x_ok, w_ok in seen)

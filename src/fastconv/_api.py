@@ -193,10 +193,12 @@ _SIGNATURES_SIZE = 512
 
 
 def as_kernel_array(a, dtype, shape):
-    """``a`` C-contiguous in ``dtype`` with the 5-D ``shape``: a view when it
-    already is, a copy otherwise."""
-    if a.dtype is not dtype or not a.flags.c_contiguous:
-        a = np.ascontiguousarray(a, dtype=dtype)
+    """``a`` C-contiguous, aligned and in ``dtype`` with the 5-D ``shape``: a
+    view when it already is, a copy otherwise (the kernels load whole
+    values, so a misaligned buffer is copied too)."""
+    flags = a.flags
+    if a.dtype is not dtype or not (flags.c_contiguous and flags.aligned):
+        a = np.require(a, dtype=dtype, requirements=("C", "A"))
     return a.reshape(shape)
 
 

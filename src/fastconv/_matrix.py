@@ -445,8 +445,8 @@ def conv_operator(weight: ArrayLike, input_shape: tuple[SupportsIndex, ...],
         # sizes are given, not -1: with zero channels every array is empty.
         columns = np.asarray(columns)
         compute, result = _validation.dtypes({"x": columns, "weight": weight5})
-        batch = np.ascontiguousarray(
-            columns.T.reshape((columns.shape[1],) + sample_shape), dtype=compute)
+        batch = _api.as_kernel_array(columns.T, compute,
+                                     (columns.shape[1],) + sample_shape)
         w = weight5.astype(compute, copy=False)
         if compute.kind == "i":
             _validation.check_exact_range("conv_operator", batch, w, None,
