@@ -142,3 +142,29 @@ def test_unknown_mode_is_refused():
         fastconv.conv2d(np.ones((4, 4)), np.ones((3, 3)), padding=1, padding_mode="mirror")
     with pytest.raises(ValueError, match="convolution_matrix: padding_mode"):
         fastconv.convolution_matrix(np.ones((3, 3)), (4, 4), padding_mode="wrap")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_padded_copy_is_bounded_by_samples(mode, monkeypatch):
+    """With a small padded_copy_bytes the samples run a few at a time (the
+    padded copy stays bounded); the results are the same."""
+    from fastconv import _planner, _borders
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((5, 2, 9, 8)), rng.standard_normal((3, 2, 3, 3))
+    whole = fastconv.conv2d(x, w, padding=2, padding_mode=mode)
+    back_whole = fastconv.conv_transpose2d(whole, w, padding=2,
+                                           padding_mode=mode)
+    sizes = []
+    pad = _borders.pad
+
+    def recording(part, geom, padding_mode):
+        sizes.append(part.shape[0])
+        return pad(part, geom, padding_mode)
+
+    monkeypatch.setattr(_borders, "pad", recording)
+    monkeypatch.setitem(_planner.THRESHOLDS, "padded_copy_bytes", 2 * 2 * 13 * 12 * 8)
+    np.testing.assert_array_equal(fastconv.conv2d(x, w, padding=2, padding_mode=mode), whole)
+    assert sizes == [2, 2, 1]
+    np.testing.assert_array_equal(
+        fastconv.conv_transpose2d(whole, w, padding=2, padding_mode=mode),
+        back_whole)

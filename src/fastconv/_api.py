@@ -10,6 +10,7 @@ and :func:`fastconv._methods.execute` runs it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple, SupportsIndex, TypeVar
 
@@ -260,11 +261,19 @@ def execute(op, geom, groups, n_threads, x, weight, method="auto", padding_mode=
         plan = _planner.plan(op, x, weight, geom, groups, method, n_threads)
         return _methods.execute(plan, x, weight)
     inner = _borders.padded_geometry(geom)
-    if op == CONV:
-        x = _borders.pad(x, geom, padding_mode)
-    plan = _planner.plan(op, x, weight, inner, groups, method, n_threads)
-    out = _methods.execute(plan, x, weight)
-    return out if op == CONV else _borders.fold(out, geom, padding_mode)
+    # samples a few at a time, so that the padded copy (or the transposed
+    # convolution's padded output) stays within padded_copy_bytes
+    padded = math.prod(inner.input_spatial) * max(x.shape[1], weight.shape[1] * groups)
+    step = max(1, _planner.THRESHOLDS["padded_copy_bytes"] // max(1, padded * x.itemsize))
+    parts = []
+    for start in range(0, max(x.shape[0], 1), step):
+        part = x[start:start + step]
+        if op == CONV:
+            part = _borders.pad(part, geom, padding_mode)
+        plan = _planner.plan(op, part, weight, inner, groups, method, n_threads)
+        out = _methods.execute(plan, part, weight)
+        parts.append(out if op == CONV else _borders.fold(out, geom, padding_mode))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 # --------------------------------------------------------------------------

@@ -84,6 +84,9 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # transposed convolutions: the channel-blocked kernel for at most this
     # many output phases (each a separate pass over the window)
     "channels_max_phases": 256,
+    # padding modes: samples per call so that the padded copy of the input
+    # (the transposed convolution's padded output) stays within this
+    "padded_copy_bytes": 64 * 2**20,
     # fft: the workspace of one block (kernel spectra, input window and
     # spectrum, product, inverse transform), in bytes
     "fft_workspace_bytes": 32 * 2**20,
