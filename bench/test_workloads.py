@@ -21,7 +21,7 @@ SMOKE_MULTIPLY_ADDS = 2**28
 
 PARAMS = [pytest.param(name, contender, id=f"{name}-{contender}")
           for name, (problem, _) in WORKLOADS.items()
-          for contender in contenders(problem.operation)]
+          for contender in contenders(problem.operation, installed_only=False)]
 
 
 @pytest.mark.parametrize("workload, contender", PARAMS)

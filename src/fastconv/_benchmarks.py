@@ -259,12 +259,14 @@ def jax_module() -> Any:
     return jax
 
 
-def contenders(operation: str) -> list[str]:
+def contenders(operation: str, installed_only: bool = True) -> list[str]:
     """Names of everything that computes ``operation``: fastconv methods first,
-    then the installed peers (the single-channel ones for convolutions only)."""
+    then the peers (the single-channel ones for convolutions only), those
+    installed only unless ``installed_only`` is False."""
     names = list(_methods.method_names(operation))
     for peer in PEERS:
-        if (operation == CONV or peer not in SINGLE_CHANNEL_PEERS) and is_installed(peer):
+        if ((operation == CONV or peer not in SINGLE_CHANNEL_PEERS)
+                and (is_installed(peer) or not installed_only)):
             names.append(peer)
     return names
 
