@@ -15,7 +15,7 @@ Usage::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/auto_rule.py [conv|conv_transpose]
         [--channels 3x64,1x16] [--sides 8,14] [--kernels 3] [--strides 1]
-        [--methods direct,gemm,scatter]
+        [--methods direct,gemm,scatter] [--threads 1]
 
 The options replace one axis of the grid, to measure again where the rule
 was found to miss.
@@ -72,6 +72,9 @@ def main():
     parser.add_argument("--strides", type=integers, default=STRIDES)
     parser.add_argument("--methods", type=lambda text: text.split(","),
                         default=["direct", "gemm"])
+    parser.add_argument("--threads", type=int,
+                        help="n_threads of each call (gemm's BLAS threads: "
+                             "OPENBLAS_NUM_THREADS); default: every core")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     conv = args.op == "conv"
@@ -85,7 +88,7 @@ def main():
         x = rng.standard_normal((n, c_in, side, side), dtype=np.float32)
         shape = (c_out, c_in, k, k) if conv else (c_in, c_out, k, k)
         w = rng.standard_normal(shape, dtype=np.float32)
-        kw = dict(stride=s, padding=k // 2 if conv else (k - 1) // 2)
+        kw = dict(stride=s, padding=k // 2 if conv else (k - 1) // 2, n_threads=args.threads)
         times = {}
         for method in args.methods:
             time.sleep(args.pause)
