@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from . import _api, _methods
 from ._geometry import conv_output_shape, conv_transpose_output_shape
-from ._matrix import DENSE_LIMIT
+from ._matrix import DENSE_LIMIT, SPARSE_LIMIT
 
 CONV = _methods.CONV
 CONV_TRANSPOSE = _methods.CONV_TRANSPOSE
@@ -320,7 +320,8 @@ def skip_reason(name: str, problem: Problem, budget: int) -> str | None:
     A peer must be installed; the single-channel peers take only the
     problems of :func:`_same_or_valid` (correlate2d and cv2.filter2D only
     2-D ones); the dense and sparse methods only those whose matrix fits in
-    ``budget`` bytes (dense also within fastconv's own limit, ``DENSE_LIMIT``).
+    ``budget`` bytes and fastconv's own limits (``DENSE_LIMIT`` bytes,
+    ``SPARSE_LIMIT`` nonzeros).
     """
     if name in PEERS and not is_installed(name):
         return f"{name}: {PEERS[name]} is not installed"
@@ -334,6 +335,8 @@ def skip_reason(name: str, problem: Problem, budget: int) -> str | None:
     if need is None:
         return None
     need_bytes, matrix = need
+    if name == SPARSE and problem.matrix_nonzeros() > SPARSE_LIMIT:
+        return f"{matrix}: over fastconv's limit of {SPARSE_LIMIT} nonzeros"
     if name == DENSE:
         budget = min(budget, DENSE_LIMIT)
     if need_bytes > budget:
@@ -387,7 +390,9 @@ def make_call(name: str, problem: Problem, x: NDArray[Any], weight: NDArray[Any]
 def _onnxruntime_call(problem: Problem, x: NDArray[Any], weight: NDArray[Any],
                       n_threads: int) -> Callable[[], Any]:
     """ONNX Runtime on a one-node model: Conv or ConvTranspose, the weight an
-    initializer, ``n_threads`` intra-op threads."""
+    initializer, ``n_threads`` intra-op threads that sleep when idle (by
+    default they spin after a call, taking the cores from whatever runs
+    next, here the next contender)."""
     import onnx
     import onnx.helper as oh
     import onnx.numpy_helper
@@ -411,6 +416,7 @@ def _onnxruntime_call(problem: Problem, x: NDArray[Any], weight: NDArray[Any],
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = n_threads
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(model.SerializeToString(), options,
                                            providers=["CPUExecutionProvider"])
     feed = {"x": x}
