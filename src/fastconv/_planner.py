@@ -58,14 +58,14 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # per group (BLAS blocks longer sums better)
     "channels_max_input": 256,
     # 'auto', convolutions: gemm, not the channel-blocked kernel, below this
-    # many input channels per group x taps (4 x 3x3 is below) on at most
+    # many input channels per group x taps (2 x 3x3 is below) on at most
     # this many output positions per image (too few terms per output)
-    "channels_min_input_terms": 37,
+    "channels_min_input_terms": 19,
     "gemm_max_small_output": 1024,
     # 'auto', transposed convolutions: gemm from this many input channels per
     # group on at most this many input positions per image (too few windows)
-    "gemm_min_tiny_input_channels": 128,
-    "gemm_max_tiny_input": 36,
+    "gemm_min_tiny_input_channels": 256,
+    "gemm_max_tiny_input": 16,
     # channel-blocked kernel: at least this many input channels x taps per
     # group (per output phase for a transposed convolution) ...
     "channels_min_terms": 8,
