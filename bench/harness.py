@@ -4,8 +4,9 @@ The problems, the workload table and the contenders are fastconv's own
 (:mod:`fastconv._benchmarks`, shared with ``fastconv bench``); this module
 adds what only the benchmarks need: skipping a contender with its reason,
 the smoke test's smaller matrix budget, the expected outputs and their
-check, and the numbers recorded in pytest-benchmark's JSON.  fastconv and
-torch run on THREADS threads (correlate2d has one).
+check, and the numbers recorded in pytest-benchmark's JSON.  fastconv,
+torch, ONNX Runtime and OpenCV run on THREADS threads (SciPy has one; jax
+one per core, which on the benchmark machine is THREADS).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 import fastconv
 from fastconv import _benchmarks
-from fastconv._benchmarks import CONV, is_fastconv
+from fastconv._benchmarks import is_fastconv
 
 #: Threads for every contender.
 THREADS = 2
@@ -27,8 +28,9 @@ THREADS = 2
 def make_call(name, problem, x, weight, smoke):
     """A no-argument callable computing ``problem`` with contender ``name``.
 
-    Calls ``pytest.skip`` with the reason when the contender does not apply
-    or its matrix would not fit (``smoke``: the quick runs' smaller budget).
+    Calls ``pytest.skip`` with the reason when the contender does not apply,
+    is not installed, or its matrix would not fit (``smoke``: the quick runs'
+    smaller budget).
     """
     budget = _benchmarks.memory_budget(_benchmarks.QUICK_MATRIX_BYTES if smoke else None)
     reason = _benchmarks.skip_reason(name, problem, budget)
@@ -37,13 +39,14 @@ def make_call(name, problem, x, weight, smoke):
     return _benchmarks.make_call(name, problem, x, weight, n_threads=THREADS)
 
 
-def as_array(result):
-    """A contender's result as a 4-D NumPy array."""
+def as_array(result, problem):
+    """A contender's result as a NumPy array of ``problem.output_shape()``'s
+    rank (the single-channel peers return the one image alone)."""
     torch = _benchmarks.torch_module()
     if torch is not None and isinstance(result, torch.Tensor):
         result = result.numpy()
     result = np.asarray(result)
-    return result.reshape((1, 1) + result.shape) if result.ndim == 2 else result
+    return result.reshape((1, 1) + result.shape) if result.ndim == problem.dims else result
 
 
 def reference(problem, x, weight):
@@ -65,10 +68,9 @@ def reference(problem, x, weight):
 
 def check(result, expected, problem):
     """float32 accuracy: error within 1e-5 x sqrt(terms per output) x scale."""
-    output = as_array(result)
+    output = as_array(result, problem)
     assert output.shape == expected.shape, (output.shape, expected.shape)
-    terms = ((problem.c_in if problem.operation == CONV else problem.c_out)
-             * problem.kernel_side ** 2)
+    terms = problem.terms()
     scale = max(float(np.max(np.abs(expected))), 1.0)
     error = float(np.max(np.abs(output.astype(np.float64) - expected)))
     assert error <= 1e-5 * math.sqrt(terms) * scale, \

@@ -37,8 +37,10 @@ TARGETS = {"classic": 1.0, "resnet": 1.0, "down": 1.0, "dcgan-3": 1.0, "dcgan-4"
            "unet-up": 0.8}
 #: Per-sample weight gradient / summed weight gradient, resnet with N=16.
 PER_SAMPLE_TARGET = 1.5
-#: Batches are cut to this with --benchmark-disable.
+#: Batches are cut to this with --benchmark-disable (and sides as in
+#: test_workloads.py).
 SMOKE_BATCH = 2
+SMOKE_MULTIPLY_ADDS = 2**28
 
 FASTCONV = "fastconv"
 CONTENDERS = [FASTCONV] + ([TORCH] if _benchmarks.torch_module() is not None else [])
@@ -66,10 +68,8 @@ def _backward(problem):
 def layer(problem, seed=0):
     """x, weight and a random output gradient (float32) of ``problem``."""
     x, weight = problem.arrays(seed)
-    c_out = problem.c_out
-    side = problem.output_side
-    g = np.random.default_rng(seed + 1).standard_normal(
-        (problem.batch, c_out, side, side), dtype=np.float32)
+    g = np.random.default_rng(seed + 1).standard_normal(problem.output_shape(),
+                                                        dtype=np.float32)
     return x, weight, g
 
 
@@ -112,10 +112,10 @@ def expected_gradients(problem, x, weight, g):
 def check(gradients, expected, problem):
     """float32 accuracy of each gradient: error within 1e-5 x sqrt(terms)
     x scale, terms the products one entry sums."""
-    n, side, k = problem.batch, problem.output_side, problem.kernel_side
+    n, side, k, d = problem.batch, problem.output_side, problem.kernel_side, problem.dims
     reach = problem.c_out if problem.operation == CONV else problem.c_in
-    terms = {"input": reach * k * k, "weight": n * max(side, problem.input_side) ** 2,
-             "bias": n * side * side}
+    terms = {"input": reach * k ** d, "weight": n * max(side, problem.input_side) ** d,
+             "bias": n * side ** d}
     for name, got, want in zip(("input", "weight", "bias"), gradients, expected):
         got = got.numpy() if hasattr(got, "numpy") else np.asarray(got)
         assert got.shape == want.shape, (name, got.shape, want.shape)
@@ -140,7 +140,7 @@ PARAMS = [pytest.param(name, contender, id=f"{name}-{contender}")
 def test_backward(benchmark, workload, contender):
     problem, _ = WORKLOADS[workload]
     if not benchmark.enabled:
-        problem = problem.with_batch(min(problem.batch, SMOKE_BATCH))
+        problem = problem.stand_in(SMOKE_BATCH, SMOKE_MULTIPLY_ADDS)
     x, weight, g = layer(problem)
     _record(benchmark, f"backward-{workload}", problem, contender, workload=workload,
             target=TARGETS.get(workload))

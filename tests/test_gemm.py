@@ -402,6 +402,22 @@ AUTO_RULE = [
           dtype=np.float32, expect="gemm"),
     Layer("conv_transpose", x=(1, 8, 6, 6), w=(8, 1, 4, 4), stride=2, padding=1, groups=2,
           dtype=np.float32, expect="gemm"),
+    # few input channels x taps (< 19) on small outputs (<= 1024 positions)
+    Layer("conv", x=(16, 2, 14, 14), w=(64, 2, 3, 3), padding=1,
+          dtype=np.float32, expect="gemm"),
+    Layer("conv", x=(16, 1, 56, 56), w=(32, 1, 3, 3), stride=2, padding=1,
+          dtype=np.float32, expect="gemm"),
+    Layer("conv", x=(16, 2, 56, 56), w=(64, 2, 3, 3), padding=1,   # 3136 positions
+          dtype=np.float32, expect="direct"),
+    Layer("conv", x=(16, 3, 14, 14), w=(64, 3, 3, 3), padding=1,   # 27 terms
+          dtype=np.float32, expect="direct"),
+    # >= 256 input channels on tiny inputs (<= 16 positions)
+    Layer("conv_transpose", x=(16, 256, 4, 4), w=(256, 128, 4, 4), stride=2, padding=1,
+          dtype=np.float32, expect="gemm"),
+    Layer("conv_transpose", x=(16, 128, 4, 4), w=(128, 64, 4, 4), stride=2, padding=1,
+          dtype=np.float32, expect="direct"),
+    Layer("conv_transpose", x=(16, 256, 6, 6), w=(256, 128, 4, 4), stride=2, padding=1,
+          dtype=np.float32, expect="direct"),
 ]
 
 
@@ -411,7 +427,10 @@ def test_auto_rule(layer):
     channel-blocked kernel where it applies to at least 2**20 multiply-adds,
     for a convolution unless 1x1 with stride 1, for a transposed
     convolution with at most 256 input channels per group whose windows do
-    not tile the output; else gemm when
+    not tile the output -- except convolutions of fewer than 19 input
+    channels x taps on at most 1024 output positions per image, and
+    transposed convolutions of 256 input channels on at most 16 input
+    positions per image; else gemm when
     weight.shape[0] // groups >= 4; the direct kernel otherwise."""
     x = np.zeros(layer.x, dtype=layer.dtype)[:, :, None]
     w = np.zeros(layer.w, dtype=layer.dtype)[:, :, None]

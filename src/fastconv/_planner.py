@@ -57,6 +57,15 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # ... and, for transposed convolutions, up to this many input channels
     # per group (BLAS blocks longer sums better)
     "channels_max_input": 256,
+    # 'auto', convolutions: gemm, not the channel-blocked kernel, below this
+    # many input channels per group x taps (2 x 3x3 is below) on at most
+    # this many output positions per image (too few terms per output)
+    "channels_min_input_terms": 19,
+    "gemm_max_small_output": 1024,
+    # 'auto', transposed convolutions: gemm from this many input channels per
+    # group on at most this many input positions per image (too few windows)
+    "gemm_min_tiny_input_channels": 256,
+    "gemm_max_tiny_input": 16,
     # channel-blocked kernel: at least this many input channels x taps per
     # group (per output phase for a transposed convolution) ...
     "channels_min_terms": 8,
@@ -433,7 +442,15 @@ def auto_rule(op, x_shape, weight, dtype, geom, groups):
 
 def _rule_plan(op, x_shape, weight, dtype, geom, groups, n_threads, finite):
     """The plan of :func:`auto_rule`'s choice (built once: the channel-blocked
-    plan it considers is the one that runs)."""
+    plan it considers is the one that runs).
+
+    Two exceptions send calls the channel-blocked kernel takes to gemm:
+    convolutions with fewer than ``channels_min_input_terms`` input
+    channels per group x taps on at most ``gemm_max_small_output`` output
+    positions per image, and transposed convolutions with at least
+    ``gemm_min_tiny_input_channels`` input channels per group on at most
+    ``gemm_max_tiny_input`` input positions per image (geom describes the
+    forward convolution: its output is their input)."""
     if dtype.kind != "f":
         return method_plan(op, "direct", x_shape, weight, dtype, geom, groups, n_threads)
     if fft_faster(op, x_shape, weight.shape, dtype.itemsize, geom, groups):
@@ -443,11 +460,16 @@ def _rule_plan(op, x_shape, weight, dtype, geom, groups, n_threads, finite):
         return method_plan(op, "direct", x_shape, weight, dtype, geom, groups, n_threads,
                            finite)
     if multiply_adds(x_shape, weight.shape, geom) >= THRESHOLDS["channels_min_work"]:
+        c_in = x_shape[1] // groups
         if op == CONV:
-            wanted = not is_pointwise(geom)
+            wanted = not is_pointwise(geom) and (
+                c_in * geom.n_taps >= THRESHOLDS["channels_min_input_terms"]
+                or math.prod(geom.output_spatial) > THRESHOLDS["gemm_max_small_output"])
         else:
-            wanted = (x_shape[1] // groups <= THRESHOLDS["channels_max_input"]
-                      and not tiles_without_overlap(geom))
+            tiny = (c_in >= THRESHOLDS["gemm_min_tiny_input_channels"]
+                    and math.prod(geom.output_spatial) <= THRESHOLDS["gemm_max_tiny_input"])
+            wanted = (c_in <= THRESHOLDS["channels_max_input"]
+                      and not tiles_without_overlap(geom) and not tiny)
         if wanted:
             direct = method_plan(op, "direct", x_shape, weight, dtype, geom, groups,
                                  n_threads, finite)
