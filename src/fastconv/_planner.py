@@ -428,7 +428,10 @@ def auto_rule(op, x_shape, weight, dtype, geom, groups):
       direct method's channel-blocked kernel takes: 'direct', for a
       convolution unless it is pointwise (one plain GEMM), for a transposed
       convolution when it has at most ``channels_max_input`` input channels
-      per group and its kernel windows do not tile the output;
+      per group and its kernel windows do not tile the output; except
+      convolutions with few input channels x taps on small outputs and
+      transposed convolutions with many input channels on tiny inputs,
+      which BLAS runs faster (see ``_rule_plan``);
     - other float inputs: 'gemm' when at least ``gemm_min_shared_channels``
       channels share each column of its column matrix
       (``weight.shape[0] // groups``: output channels per group for a
