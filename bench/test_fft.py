@@ -19,51 +19,19 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple
 
 import numpy as np
 import pytest
 
 import fastconv
+from fastconv._benchmarks import FFT_WORKLOADS
 from fastconv._benchmarks import torch_module
 
 THREADS = 2
 
 
-class Workload(NamedTuple):
-    """One call: ``function(x, weight, **kwargs)`` on x of ``x_shape`` and
-    weight of ``weight_shape``; ``smoke_x`` is the input of the stand-in."""
-
-    function: str
-    x_shape: tuple
-    weight_shape: tuple
-    kwargs: dict
-    smoke_x: tuple
-
-    @property
-    def single_channel(self):
-        return self.x_shape[:2] == (1, 1) and self.weight_shape[:2] == (1, 1)
-
-    def arrays(self, smoke, seed=0):
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal(self.smoke_x if smoke else self.x_shape, dtype=np.float32)
-        return x, rng.standard_normal(self.weight_shape, dtype=np.float32)
-
-
+WORKLOADS = FFT_WORKLOADS
 SAME = dict(padding="same")
-
-#: The issue's large-kernel workloads; ``'auto'`` must choose 'fft' for each.
-WORKLOADS = {
-    "psf-31": Workload("conv2d", (1, 1, 1024, 1024), (1, 1, 31, 31), SAME, (1, 1, 96, 96)),
-    "psf-63": Workload("conv2d", (1, 1, 2048, 2048), (1, 1, 63, 63), SAME, (1, 1, 160, 160)),
-    "fir-1d": Workload("conv1d", (1, 1, 2**20), (1, 1, 1001), SAME, (1, 1, 8192)),
-    "lk-depthwise": Workload("conv2d", (8, 64, 64, 64), (64, 1, 31, 31),
-                             dict(padding="same", groups=64), (2, 64, 40, 40)),
-    "lk-dense": Workload("conv2d", (4, 16, 128, 128), (16, 16, 15, 15), SAME,
-                         (1, 16, 48, 48)),
-    "fft-T": Workload("conv_transpose2d", (1, 8, 256, 256), (8, 8, 16, 16),
-                      dict(stride=2), (1, 8, 32, 32)),
-}
 
 CONTENDERS = ["fastconv-auto", "fastconv-fft", "torch", "scipy.fftconvolve",
               "scipy.oaconvolve", "cv2.filter2D"]

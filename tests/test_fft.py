@@ -1,31 +1,18 @@
 """method='fft': the sweep within its documented error, with and without
 blocks and tiles, integers, non-finite inputs, memory, and 'auto'."""
 
-import importlib.util
 import math
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fastconv
 from fastconv import _fft, _planner
-from fastconv._benchmarks import WORKLOADS as CLASSIC_WORKLOADS
+from fastconv._benchmarks import FFT_WORKLOADS, WORKLOADS as CLASSIC_WORKLOADS
 from sweep import CASES
 
 
-def _load_bench_workloads():
-    """bench/test_fft.py's workload table (a module of the same name as
-    this one, so loaded from its path)."""
-    path = Path(__file__).parents[1] / "bench" / "test_fft.py"
-    spec = importlib.util.spec_from_file_location("bench_fft_workloads", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.WORKLOADS
-
-
-FFT_WORKLOADS = _load_bench_workloads()
 
 #: The workloads 'auto' sends elsewhere, and why (docs/performance.rst):
 #: measured, 'direct' runs fft-T 2.4x faster than 'fft' on this machine.

@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -486,3 +486,44 @@ def best_time(call: Callable[[], Any], seconds: float) -> float:
         call()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+# --------------------------------------------------------------------------
+# large kernels (bench/test_fft.py)
+# --------------------------------------------------------------------------
+
+class LargeKernelWorkload(NamedTuple):
+    """One call: ``function(x, weight, **kwargs)`` on x of ``x_shape`` and
+    weight of ``weight_shape``; ``smoke_x`` is the input of the stand-in."""
+
+    function: str
+    x_shape: tuple
+    weight_shape: tuple
+    kwargs: dict
+    smoke_x: tuple
+
+    @property
+    def single_channel(self):
+        return self.x_shape[:2] == (1, 1) and self.weight_shape[:2] == (1, 1)
+
+    def arrays(self, smoke, seed=0):
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal(self.smoke_x if smoke else self.x_shape, dtype=np.float32)
+        return x, rng.standard_normal(self.weight_shape, dtype=np.float32)
+
+
+_SAME = dict(padding="same")
+
+#: The large-kernel workloads of bench/test_fft.py (tests/test_fft.py checks
+#: which 'auto' sends to 'fft').
+FFT_WORKLOADS = {
+    "psf-31": LargeKernelWorkload("conv2d", (1, 1, 1024, 1024), (1, 1, 31, 31), _SAME, (1, 1, 96, 96)),
+    "psf-63": LargeKernelWorkload("conv2d", (1, 1, 2048, 2048), (1, 1, 63, 63), _SAME, (1, 1, 160, 160)),
+    "fir-1d": LargeKernelWorkload("conv1d", (1, 1, 2**20), (1, 1, 1001), _SAME, (1, 1, 8192)),
+    "lk-depthwise": LargeKernelWorkload("conv2d", (8, 64, 64, 64), (64, 1, 31, 31),
+                             dict(padding="same", groups=64), (2, 64, 40, 40)),
+    "lk-dense": LargeKernelWorkload("conv2d", (4, 16, 128, 128), (16, 16, 15, 15), _SAME,
+                         (1, 16, 48, 48)),
+    "fft-T": LargeKernelWorkload("conv_transpose2d", (1, 8, 256, 256), (8, 8, 16, 16),
+                      dict(stride=2), (1, 8, 32, 32)),
+}
