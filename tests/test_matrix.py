@@ -304,7 +304,7 @@ def test_csc_index_pointers_count_against_the_limit():
     for fmt in ("coo", "csr"):
         matrix = fastconv.convolution_matrix(*args, stride=2**30, format=fmt)
         assert matrix.shape == (1, 2**30) and matrix.nnz == 1
-        assert matrix.tocoo().coords[1].tolist() == [0]
+        assert matrix.tocoo().col.tolist() == [0]
     with pytest.raises(ValueError, match=r"convolution_matrix: a csc matrix of shape "
                                          r"\(1, 1073741824\) stores 1073741825 index "
                                          r"pointers.*format='coo'"):
