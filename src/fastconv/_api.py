@@ -256,11 +256,13 @@ def execute(op, geom, groups, n_threads, x, weight, method="auto", padding_mode=
     """Operation ``op`` of geometry ``geom`` on checked, real 5-D arrays.
     With a padding mode other than zeros: the convolution of the padded
     input, or the transposed convolution into the padded size folded back
-    onto the input positions (its adjoint; see _borders)."""
-    if padding_mode == "zeros":
-        plan = _planner.plan(op, x, weight, geom, groups, method, n_threads)
+    onto the input positions (its adjoint; see _borders).  The planner says
+    whether the path reads the border in place; otherwise it runs on a
+    padded copy (a padded output, for a transposed convolution)."""
+    plan = _planner.plan(op, x, weight, geom, groups, method, n_threads, padding_mode)
+    if plan.padding_mode == padding_mode:   # zeros, or the border read in place
         return _methods.execute(plan, x, weight)
-    inner = _borders.padded_geometry(geom)
+    inner = plan.geom
     # samples a few at a time, so that the padded copy (or the transposed
     # convolution's padded output) stays within padded_copy_bytes
     padded = math.prod(inner.input_spatial) * max(x.shape[1], weight.shape[1] * groups)
@@ -270,7 +272,8 @@ def execute(op, geom, groups, n_threads, x, weight, method="auto", padding_mode=
         part = x[start:start + step]
         if op == CONV:
             part = _borders.pad(part, geom, padding_mode)
-        plan = _planner.plan(op, part, weight, inner, groups, method, n_threads)
+        if len(part) != len(x):
+            plan = _planner.plan(op, part, weight, inner, groups, method, n_threads)
         out = _methods.execute(plan, part, weight)
         parts.append(out if op == CONV else _borders.fold(out, geom, padding_mode))
     return parts[0] if len(parts) == 1 else np.concatenate(parts)

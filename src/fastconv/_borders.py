@@ -68,6 +68,23 @@ def source(mode, size, before, after):
     return np.mod(i, size)
 
 
+def border_map(geom, mode, size):
+    """The border map of the stride-phase-split copy (``_phase_rows.pxd``)
+    of a convolution's input padded by ``mode``: per dim, for each padded
+    position ``j < size * stride`` (``size`` the phase grid's, 3 ints), the
+    input position it holds, :func:`source`, or -1 for the positions past
+    the padding (never read into an output), the dims' maps one after the
+    other (d, h, w), intp."""
+    maps = []
+    for n, p0, p1, s, m in zip(geom.input_spatial, geom.pad_before, geom.pad_after,
+                               geom.stride, size):
+        index = np.full(m * s, -1, dtype=np.intp)
+        held = source(mode, n, p0, p1)[:m * s]
+        index[:len(held)] = held
+        maps.append(index)
+    return np.concatenate(maps)
+
+
 def padded_geometry(geom: ConvGeometry) -> ConvGeometry:
     """The same convolution on the padded input, with no padding of its own
     (for a transposed convolution, with the output_padding that lands on

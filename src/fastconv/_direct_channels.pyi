@@ -33,4 +33,5 @@ def channels_pass(
     tap_shift: _Ints,
     window_rows: int,
     extra_rows: int,
+    source: _Ints | None = None,
 ) -> None: ...

@@ -2,8 +2,9 @@
 # convolutions with many channels.  No policy here: fastconv._planner
 # decides when it runs and computes every table it reads.
 #
-# Both run as "passes": a pass is a stride-1 correlation of a zero-padded,
-# stride-phase-split copy of one sample's input (_phase_rows.pxd) with a list
+# Both run as "passes": a pass is a stride-1 correlation of a padded (zeros,
+# or a padding mode's border read through a map), stride-phase-split copy
+# of one sample's input (_phase_rows.pxd) with a list
 # of taps, each tap an offset into that copy.  Flat over the copy's grid,
 # output position q of the pass is
 #     wide[co, q] = sum over ci, t of w[co, ci, t] * copy[ci, q + off[t]]
@@ -81,6 +82,7 @@ ctypedef struct Pass:
     const Py_ssize_t* shift
     Py_ssize_t n_rows           # rows of the phase grid holding outputs
     Py_ssize_t extra            # rows of the copy read past a window's last
+    const Py_ssize_t* source    # the copy's border map, NULL: zero padding
 
 
 cdef inline void _channels(floating* y, Py_ssize_t ldy, Py_ssize_t n_pos,
@@ -122,7 +124,8 @@ cdef void _run_window(const floating* x, floating* out, const floating* w,
         c = i % c_in
         dst = buf + i * ldp
         split_phase_rows(x + c * x_plane, dst, g, ps.size, PW, ps.residues[3 * a],
-                         ps.residues[3 * a + 1], ps.residues[3 * a + 2], r0, r_hi)
+                         ps.residues[3 * a + 1], ps.residues[3 * a + 2], r0, r_hi,
+                         ps.source)
         memset(dst + (r_hi - r0) * PW, 0, (ldp - (r_hi - r0) * PW) * sizeof(floating))
     # each part's wide output, then its valid positions into out
     for i in range(ps.n_parts):
@@ -162,7 +165,8 @@ def channels_pass(const floating[:, :, ::1] x, const floating[::1] weights,
                   const Py_ssize_t[:, ::1] part_start,
                   const Py_ssize_t[:, ::1] part_count,
                   const Py_ssize_t[::1] tap_phase, const Py_ssize_t[::1] tap_shift,
-                  Py_ssize_t window_rows, Py_ssize_t extra_rows):
+                  Py_ssize_t window_rows, Py_ssize_t extra_rows,
+                  const Py_ssize_t[::1] source=None):
     """Run one pass over every sample (see the notes above).
 
     x (N, C_in, X), out (N, C_out, O) with X, O flat spatial sizes; weights
@@ -175,7 +179,9 @@ def channels_pass(const floating[:, :, ::1] x, const floating[::1] weights,
     part_count[i] per dim of the output's spatial size ``out_size``.  Jobs are (sample, window of window_rows rows)
     pairs, each on one thread with its own row of ``workspace``, which
     holds the window's copy (and the extra_rows it reads past its end) and
-    every part's wide output; workspace.shape[0] threads run.
+    every part's wide output; workspace.shape[0] threads run.  The copy's
+    padding is zeros, or with ``source`` (fastconv._borders.border_map of
+    the split and ``size``) what a padding mode reads there, from x itself.
     """
     cdef Pass ps
     cdef Py_ssize_t n_parts = part_start.shape[0]
@@ -210,6 +216,8 @@ def channels_pass(const floating[:, :, ::1] x, const floating[::1] weights,
                             + part_count[i, 1])
         ps.parts = part_list
         ps.extra = extra_rows
+        if source is not None:
+            ps.source = &source[0]
         windows = (ps.n_rows + window_rows - 1) // window_rows
         for i in range(tap_shift.shape[0]):
             off[i] = tap_phase[i] * c_in * ldp + tap_shift[i]

@@ -17,7 +17,8 @@
 # col2im by a plain copy.
 #
 # Convolutions with enough input channels per group skip im2col ("implicit
-# GEMM", _conv_shifted): each sample is zero-padded and split by stride into
+# GEMM", _conv_shifted): each sample is padded (zeros, or a padding mode's
+# border read from the input through a map) and split by stride into
 # the phases its taps read once, and each kernel tap's columns are then a
 # contiguous run of that image, read in place by one GEMM per tap
 # (accumulating, beta = 1) into a wide output that is cropped at the end.
@@ -399,35 +400,40 @@ def conv_weight_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] g
 
 cdef void _split_phases(const floating* x, floating* phases, const Geometry* g,
                         const Py_ssize_t* size, const Py_ssize_t* residues,
-                        Py_ssize_t n_phases, Py_ssize_t phase_ld) noexcept nogil:
-    # One input channel of one sample, zero-padded and split by stride into
-    # the n_phases phases of residues (n_phases, 3), each (size[0], size[1],
-    # size[2]), phase_ld values apart (see _phase_rows.pxd).
+                        Py_ssize_t n_phases, Py_ssize_t phase_ld,
+                        const Py_ssize_t* source) noexcept nogil:
+    # One input channel of one sample, padded (zeros, or the border map
+    # source) and split by stride into the n_phases phases of residues
+    # (n_phases, 3), each (size[0], size[1], size[2]), phase_ld values apart
+    # (see _phase_rows.pxd).
     cdef Py_ssize_t a
     for a in range(n_phases):
         split_phase_rows(x, phases, g, size, size[2], residues[3 * a],
-                         residues[3 * a + 1], residues[3 * a + 2], 0, size[0] * size[1])
+                         residues[3 * a + 1], residues[3 * a + 2], 0, size[0] * size[1],
+                         source)
         phases += phase_ld
 
 
 cdef void _split_tile(const floating* x, floating* phases, const Geometry* g,
                       const Py_ssize_t* size, const Py_ssize_t* residues,
                       Py_ssize_t n_phases, Py_ssize_t c_in, Py_ssize_t x_plane,
-                      Py_ssize_t nt, Py_ssize_t plane) noexcept nogil:
+                      Py_ssize_t nt, Py_ssize_t plane,
+                      const Py_ssize_t* source=NULL) noexcept nogil:
     # nt samples of x (each C_in x x_plane) split into phases
-    # (S, C_in, nt * plane), the samples side by side in each row.
+    # (S, C_in, nt * plane), the samples side by side in each row; the
+    # padding zeros, or read through the border map source.
     cdef Py_ssize_t n, c, ld = nt * plane
     for n in range(nt):
         for c in range(c_in):
             _split_phases(x + (n * c_in + c) * x_plane, phases + c * ld + n * plane, g,
-                          size, residues, n_phases, c_in * ld)
+                          size, residues, n_phases, c_in * ld, source)
 
 
 def conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
                   floating[:, :, ::1] out, floating[::1] workspace, geom,
                   Py_ssize_t groups, Py_ssize_t tile_n, phase_size,
                   const Py_ssize_t[:, ::1] residues, const Py_ssize_t[::1] tap_phase,
-                  const Py_ssize_t[::1] tap_shift):
+                  const Py_ssize_t[::1] tap_shift, const Py_ssize_t[::1] source=None):
     """out[n, co] = sum over taps t of weight[t, co] @ shifted phase image
 
     The im2col-free ("implicit GEMM") convolution: x (N, C_in, X),
@@ -445,10 +451,13 @@ def conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
     is one GEMM per tap and group, and the output is wide cropped to the
     output's sizes.  The columns between rows (o_w >= OW, o_h >= OH) and
     between samples are computed and dropped.  workspace holds
-    tile_n * (S * C_in + C_out) * F values.
+    tile_n * (S * C_in + C_out) * F values.  The padding is zeros, or with
+    ``source`` (fastconv._borders.border_map of geom and phase_size) what a
+    padding mode reads there, from x itself.
     """
     cdef Geometry g = geometry_struct(geom)
     cdef Py_ssize_t size[3]
+    cdef const Py_ssize_t* border = NULL
     cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], x_plane = x.shape[2]
     cdef Py_ssize_t c_out = out.shape[1], cin_g = weight.shape[2]
     cdef Py_ssize_t cout_g = c_out // groups, n_taps = weight.shape[0]
@@ -464,6 +473,8 @@ def conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
     cdef Py_ssize_t run
     for i in range(3):
         size[i] = phase_size[i]
+    if source is not None:
+        border = &source[0]
     plane = size[0] * size[1] * size[2]
     # a sample's last needed column, + 1
     run = ((OD - 1) * size[1] + OH - 1) * size[2] + OW
@@ -475,7 +486,7 @@ def conv_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
             ld = nt * plane
             n_cols = (nt - 1) * plane + run
             _split_tile(xp + n0 * c_in * x_plane, phases, &g, size, &residues[0, 0],
-                        n_phases, c_in, x_plane, nt, plane)
+                        n_phases, c_in, x_plane, nt, plane, border)
             for t in range(n_taps):
                 for grp in range(groups):
                     _gemm(False, False, cout_g, n_cols, cin_g,

@@ -118,16 +118,17 @@ def _flat(a):
 
 
 def _channel_pass(x, weights, out, plan, split, residues, out_step, start, count,
-                  tap_begin, tap_phase):
+                  tap_begin, tap_phase, border=None):
     """One channel-blocked pass (_direct_channels.channels_pass) as planned:
     the copy is x split as ``split`` (conv_in, stride, pad) into the phases
-    of ``residues``; parts as in channels_pass."""
+    of ``residues``, its padding zeros or read through the border map
+    ``border``; parts as in channels_pass."""
     phases, windows = plan.phases, plan.windows
     workspace = np.empty((plan.n_threads, windows.per_thread), dtype=x.dtype)
     _direct_channels.channels_pass(
         _flat(x), weights, _flat(out), workspace, plan.groups, *split, residues,
         phases.size, phases.row, out.shape[2:], out_step, tap_begin, start, count,
-        tap_phase, phases.tap_shift, windows.rows, windows.extra_rows)
+        tap_phase, phases.tap_shift, windows.rows, windows.extra_rows, border)
 
 
 @register(CONV, "direct")
@@ -135,7 +136,8 @@ def conv_direct(x, weight, plan):
     """Direct convolution: each output value gathers kernel x input.
 
     Exact for integers.  Path 'channels' (floats with many channels): blocks
-    of output channels x positions summed in registers from a zero-padded,
+    of output channels x positions summed in registers from a padded
+    (zeros, or the border of ``plan.padding_mode`` read in place),
     stride-phase-split copy of a window of rows of each sample, windows
     shared out between threads.  Path 'rows': no memory beyond the output,
     work split over blocks of output rows, so a single one-channel image
@@ -150,7 +152,8 @@ def conv_direct(x, weight, plan):
                       (geom.input_spatial, geom.stride, geom.pad_before),
                       plan.phases.residues, (1, 1, 1), np.zeros((1, 3), np.intp),
                       np.array([geom.output_spatial], np.intp),
-                      np.array([0, n_taps], np.intp), plan.phases.tap_phase)
+                      np.array([0, n_taps], np.intp), plan.phases.tap_phase,
+                      plan.border)
         return out
     out = np.zeros(shape, dtype=x.dtype)
     _direct.conv_direct(x, weight, out, geom, plan.groups, plan.n_threads)
@@ -233,7 +236,8 @@ def _one_gemm(plan, x, weight, out, transpose):
 @register(CONV, "gemm", integers=False)
 def conv_gemm(x, weight, plan):
     """im2col + GEMM: each sample's output is weight @ columns, per group;
-    path 'shifted': one GEMM per kernel tap on shifted views of the padded,
+    path 'shifted': one GEMM per kernel tap on shifted views of the padded
+    (zeros, or the border of ``plan.padding_mode`` read in place),
     stride-phase-split input instead, without columns; 'pointwise' and
     'whole_input': one GEMM on the arrays themselves.
 
@@ -252,7 +256,7 @@ def conv_gemm(x, weight, plan):
         weight_taps = np.ascontiguousarray(_flat(weight).transpose(2, 0, 1))
         _gemm.conv_shifted(_flat(x), weight_taps, _flat(out), workspace, geom, groups,
                             plan.tile[0], phases.size, phases.residues, phases.tap_phase,
-                            phases.tap_shift)
+                            phases.tap_shift, plan.border)
     else:
         tile_n, tile_p = plan.tile
         workspace = np.empty(tile_n * x.shape[1] * geom.n_taps * tile_p, dtype=x.dtype)

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _direct_channels, _methods
+from . import _borders, _direct_channels, _methods
 from ._geometry import ConvGeometry
 from ._phases import PhaseSplit, TransposePhases, conv_phases, phase_size, transpose_phases
 from ._validation import CONV, CONV_WEIGHT
@@ -28,7 +28,8 @@ from ._validation import CONV, CONV_WEIGHT
 #: Plans by call signature: small calls would spend most of their time
 #: planning the same call again.  A plan depends on the arrays' shapes and
 #: dtype, the geometry, groups, threads, the policy and, for a float
-#: transposed convolution, whether the weights are finite.
+#: transposed convolution, whether the weights are finite, and the padding
+#: mode.
 _PLANS: dict[tuple[Any, ...], "Plan"] = {}
 _PLANS_SIZE = 512
 
@@ -144,6 +145,15 @@ class Plan(NamedTuple):
         'gemm': (samples, positions) per tile of the workspace.
     per_sample : bool
         The weight gradient: one per sample instead of their sum.
+    padding_mode : str
+        What the kernels read on the padding of ``geom``: 'zeros', or a mode
+        the planned path reads in place through ``border``
+        (:func:`reads_border_in_place`).  A moded call whose path cannot is
+        planned on the padded input (``_borders.padded_geometry``) with
+        'zeros', and runs on a padded copy of the input.
+    border : ndarray of intp or None
+        With a mode: the border map of the phase-split copy
+        (:func:`fastconv._borders.border_map`).
     """
 
     op: str
@@ -156,6 +166,8 @@ class Plan(NamedTuple):
     windows: Windows | None = None
     tile: tuple[int, int] = (0, 0)
     per_sample: bool = False
+    padding_mode: str = "zeros"
+    border: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------
@@ -187,6 +199,14 @@ def tiles_without_overlap(geom):
         for p0, p1, d, k, s, o in zip(geom.pad_before, geom.pad_after, geom.dilation,
                                       geom.kernel_size, geom.stride, geom.output_spatial)
     )
+
+
+def reads_border_in_place(plan):
+    """The planned path reads a padding mode's border from the input itself
+    (through a border map, in the stride-phase-split copy it makes anyway):
+    a convolution on the direct method's channel-blocked path or gemm's
+    im2col-free one."""
+    return plan.op == CONV and plan.path in ("channels", "shifted")
 
 
 def multiply_adds(x_shape, weight_shape, geom):
@@ -576,32 +596,57 @@ def measure(op, x, weight, geom, groups, n_threads, repeats=3):
     return timings
 
 
-def plan(op, x, weight, geom, groups, method, n_threads):
+def plan(op, x, weight, geom, groups, method, n_threads, padding_mode="zeros"):
     """The :class:`Plan` of a call on checked 5-D arrays: ``method``, or for
     'auto' the rule's choice (or the measured one, under the 'measure'
-    policy)."""
+    policy).
+
+    With a padding mode other than zeros, the method and path are chosen as
+    for the convolution of the padded input (``_borders.padded_geometry``);
+    a path that :func:`reads_border_in_place` then runs on ``geom`` itself,
+    with ``padding_mode`` and the border map in the plan.  Any other plan is
+    the padded input's, with ``padding_mode`` 'zeros': the caller pads (or,
+    for a transposed convolution, folds) around it."""
     finite = None
     if op != CONV and channels_usable_for(x.dtype, weight.shape[1], THRESHOLDS[
             "channels_min_terms"]):
         # the channel-blocked path may apply, and only for finite weights
         finite = bool(np.isfinite(weight).all())
     key = (op, method, _policy, x.shape, weight.shape, x.dtype.char, geom, groups,
-           n_threads, finite)
+           n_threads, finite, padding_mode)
     cached = _PLANS.get(key)
     if cached is not None:
         return cached
-    if method == "auto" and _policy != "measure":
-        made = _rule_plan(op, x.shape, weight, x.dtype, geom, groups, n_threads, finite)
+    if padding_mode == "zeros":
+        made = _choose(op, lambda: x, x.shape, x.dtype, weight, geom, groups, method,
+                       n_threads, finite)
     else:
-        if method == "auto":
-            timings = measure(op, x, weight, geom, groups, n_threads)
-            method = min(timings, key=timings.__getitem__)
-        made = method_plan(op, method, x.shape, weight, x.dtype, geom, groups, n_threads,
-                           finite)
+        inner = _borders.padded_geometry(geom)
+        if op == CONV:
+            made = _choose(op, lambda: _borders.pad(x, geom, padding_mode),
+                           x.shape[:2] + inner.input_spatial, x.dtype, weight, inner,
+                           groups, method, n_threads, finite)
+        else:
+            made = _choose(op, lambda: x, x.shape, x.dtype, weight, inner, groups, method,
+                           n_threads, finite)
+        if reads_border_in_place(made):
+            made = made._replace(geom=geom, padding_mode=padding_mode, border=(
+                _borders.border_map(geom, padding_mode, made.phases.size)))
     if len(_PLANS) >= _PLANS_SIZE:
         _PLANS.clear()
     _PLANS[key] = made
     return made
+
+
+def _choose(op, make_x, x_shape, dtype, weight, geom, groups, method, n_threads, finite):
+    """:func:`plan`'s choice for an input of shape ``x_shape``;
+    ``make_x()`` gives that input, needed only to measure."""
+    if method == "auto" and _policy != "measure":
+        return _rule_plan(op, x_shape, weight, dtype, geom, groups, n_threads, finite)
+    if method == "auto":
+        timings = measure(op, make_x(), weight, geom, groups, n_threads)
+        method = min(timings, key=timings.__getitem__)
+    return method_plan(op, method, x_shape, weight, dtype, geom, groups, n_threads, finite)
 
 
 def weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample):
