@@ -168,3 +168,160 @@ def test_padded_copy_is_bounded_by_samples(mode, monkeypatch):
     np.testing.assert_array_equal(
         fastconv.conv_transpose2d(whole, w, padding=2, padding_mode=mode),
         back_whole)
+
+
+# --------------------------------------------------------------------------
+# the paths that read the border in place (no padded copy): the direct
+# method's channel-blocked path and gemm's im2col-free one
+# --------------------------------------------------------------------------
+
+IN_PLACE = {"direct": "channels", "gemm": "shifted"}
+
+#: (spatial size per dim, kernel, stride, dilation, padding) for 1-D; 2-D
+#: and 3-D take the same per dim, with the later dims' sizes shrunk
+IN_PLACE_LAYERS = {
+    "plain": (9, 3, 1, 1, 1),
+    "strided": (10, 3, 2, 1, ((2, 1),)),
+    "dilated": (9, 3, 1, 2, ((2, 3),)),
+    "stride3-asymmetric": (11, 4, 3, 1, ((3, 0),)),
+    "wide-pad": (5, 3, 1, 1, ((4, 3),)),
+    "same": (8, 4, 1, 1, "same"),
+    "same-strided": (9, 3, 2, 2, "same"),
+}
+
+
+def _force_in_place(monkeypatch):
+    """Thresholds that let small layers take both in-place paths."""
+    from fastconv import _planner
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_max_widening", float("inf"))
+    monkeypatch.setitem(_planner.THRESHOLDS, "shifted_max_widening", float("inf"))
+    monkeypatch.setitem(_planner.THRESHOLDS, "shifted_min_channels", 1)
+
+
+def _in_place_layer(rng, layer, nd, mode, dtype=np.float64):
+    size, kernel, stride, dilation, padding = IN_PLACE_LAYERS[layer]
+    sizes = tuple(size - i for i in range(nd))
+    if padding != "same":
+        padding = padding if isinstance(padding, int) else padding * nd
+    x = rng.standard_normal((3, 6) + sizes).astype(dtype)
+    w = rng.standard_normal((8, 6) + (kernel,) * nd).astype(dtype)
+    kwargs = dict(stride=(stride,) * nd, dilation=(dilation,) * nd, padding=padding)
+    try:   # padding the mode cannot fill (the smaller dims of 'wide-pad')
+        fastconv._borders.check_mode("", mode, fastconv._geometry.conv_geometry(
+            sizes, w.shape[2:], kwargs["stride"], padding, kwargs["dilation"]))
+    except ValueError:
+        kwargs["padding"] = 1
+    return x, w, kwargs
+
+
+def _explicit_pairs(x, w, kwargs):
+    """The (before, after) pairs the call's padding resolves to."""
+    nd = x.ndim - 2
+    geom = fastconv._geometry.conv_geometry(
+        x.shape[2:], w.shape[2:], kwargs["stride"], kwargs["padding"], kwargs["dilation"])
+    return tuple(zip(geom.spatial(geom.pad_before), geom.spatial(geom.pad_after)))[-nd:]
+
+
+@pytest.mark.parametrize("layer", list(IN_PLACE_LAYERS))
+@pytest.mark.parametrize("method", list(IN_PLACE))
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_border_read_in_place(nd, mode, method, layer, monkeypatch, spy):
+    """The channel-blocked and im2col-free paths read the border through the
+    border map, with no padded copy, and equal np.pad + a valid convolution
+    (and PyTorch, for its modes and paddings)."""
+    from fastconv import _borders, _methods
+    _force_in_place(monkeypatch)
+    rng = np.random.default_rng(nd * 100 + MODES.index(mode) * 10
+                                + list(IN_PLACE_LAYERS).index(layer))
+    x, w, kwargs = _in_place_layer(rng, layer, nd, mode)
+    pairs = _explicit_pairs(x, w, kwargs)
+    padded_copies = spy(_borders, "pad")
+    plans = spy(_methods, "execute", lambda plan, *arrays: plan)
+    out = getattr(fastconv, f"conv{nd}d")(x, w, padding_mode=mode, method=method, **kwargs)
+    assert [(p.path, p.padding_mode) for p in plans] == [(IN_PLACE[method], mode)]
+    assert padded_copies == []
+    padded = np.pad(x, ((0, 0), (0, 0)) + pairs, mode=NP_MODES[mode])
+    expected = conv(padded, w, stride=kwargs["stride"], dilation=kwargs["dilation"])
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    if torch is not None and mode != "symmetric" and all(p0 == p1 for p0, p1 in pairs):
+        module = getattr(torch.nn, f"Conv{nd}d")(
+            6, 8, w.shape[2:], stride=kwargs["stride"], padding=tuple(p for p, _ in pairs),
+            dilation=kwargs["dilation"], bias=False, padding_mode=mode, dtype=torch.float64)
+        with torch.no_grad():
+            module.weight.copy_(torch.from_numpy(w))
+            np.testing.assert_allclose(out, module(torch.from_numpy(x)).numpy(),
+                                       rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", list(IN_PLACE))
+@pytest.mark.parametrize("mode", MODES)
+def test_border_in_place_windows_and_tiles(mode, method, monkeypatch, spy):
+    """Windows of one row (the channel-blocked path) and tiles of one
+    sample (gemm) read the same border as whole samples; float32 too."""
+    from fastconv import _methods, _planner
+    plans = spy(_methods, "execute", lambda plan, *arrays: plan)
+    _force_in_place(monkeypatch)
+    limit = "channels_window_bytes" if method == "direct" else "gemm_workspace_bytes"
+    before = _planner.THRESHOLDS[limit]
+    rng = np.random.default_rng(5 + MODES.index(mode))
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-4)):
+        monkeypatch.setitem(_planner.THRESHOLDS, limit, before)
+        x, w, kwargs = _in_place_layer(rng, "strided", 2, mode, dtype)
+        padded = np.pad(x, ((0, 0), (0, 0)) + _explicit_pairs(x, w, kwargs),
+                        mode=NP_MODES[mode])
+        expected = conv(padded.astype(np.float64), w.astype(np.float64),
+                        stride=kwargs["stride"], dilation=kwargs["dilation"])
+        whole = fastconv.conv2d(x, w, padding_mode=mode, method=method, **kwargs)
+        assert whole.dtype == dtype
+        np.testing.assert_allclose(whole, expected, rtol=tol, atol=tol)
+        assert plans[-1].padding_mode == mode
+        assert (plans[-1].windows.rows if method == "direct" else plans[-1].tile[0]) > 1
+        phases = plans[-1].phases
+        # windows of one row; one sample's phases and wide output
+        monkeypatch.setitem(_planner.THRESHOLDS, limit, 1 if method == "direct" else (
+            (phases.n_phases * x.shape[1] + w.shape[0]) * int(np.prod(phases.size))
+            * x.itemsize))
+        pieces = fastconv.conv2d(x, w, padding_mode=mode, method=method, **kwargs)
+        assert plans[-1].padding_mode == mode
+        if method == "direct":
+            assert plans[-1].windows.rows == 1
+        else:
+            assert plans[-1].tile[0] == 1
+        np.testing.assert_allclose(pieces, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_border_in_place_same_for_any_thread_count(nd, mode, monkeypatch, spy):
+    """The channel-blocked path, reading the border in place, gives
+    bit-identical results on 1, 2 and 3 threads (and so does gemm, whose
+    threads are BLAS's)."""
+    from fastconv import _methods
+    plans = spy(_methods, "execute", lambda plan, *arrays: plan)
+    _force_in_place(monkeypatch)
+    rng = np.random.default_rng(9 + nd)
+    x, w, kwargs = _in_place_layer(rng, "same-strided", nd, mode)
+    fn = getattr(fastconv, f"conv{nd}d")
+    for method in IN_PLACE:
+        runs = [fn(x, w, padding_mode=mode, method=method, n_threads=n, **kwargs)
+                for n in (1, 2, 3)]
+        for other in runs[1:]:
+            np.testing.assert_array_equal(other, runs[0])
+    assert {(p.path, p.padding_mode) for p in plans} == {
+        (path, mode) for path in IN_PLACE.values()}
+
+
+def test_other_paths_keep_the_bounded_copy(spy):
+    """The row kernel (and every method but the two above) runs on the
+    padded copy: the plan is the padded input's, with zero padding."""
+    from fastconv import _borders, _methods
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((2, 2, 7, 6)), rng.standard_normal((2, 2, 3, 3))
+    padded_copies = spy(_borders, "pad")
+    plans = spy(_methods, "execute", lambda plan, *arrays: plan)
+    for method in fastconv.CONV_METHODS[1:]:
+        fastconv.conv2d(x, w, padding=1, padding_mode="reflect", method=method)
+    assert len(padded_copies) == len(fastconv.CONV_METHODS) - 1
+    assert all(p.padding_mode == "zeros" and p.geom.pad_before == (0, 0, 0)
+               for p in plans)
