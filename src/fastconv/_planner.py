@@ -629,6 +629,9 @@ def plan(op, x, weight, geom, groups, method, n_threads, padding_mode="zeros"):
         else:
             made = _choose(op, lambda: x, x.shape, x.dtype, weight, inner, groups, method,
                            n_threads, finite)
+        # the padded input has no padding of its own, so its phase tables keep
+        # whole rows (no shared padding columns, which a mode's border would
+        # not fill) and serve the unpadded input read through the map as is
         if reads_border_in_place(made):
             made = made._replace(geom=geom, padding_mode=padding_mode, border=(
                 _borders.border_map(geom, padding_mode, made.phases.size)))
