@@ -807,3 +807,43 @@ def test_transpose_phases_semantics(nd):
         assert not expected[~reached].any(), args
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12,
                                    err_msg=str(args))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])
+@pytest.mark.parametrize("stride, padding, width", [
+    (1, 1, 32), (1, ((2, 0), (0, 3)), 33), (2, ((1, 2), (1, 1)), 64),
+    (2, ((1, 2), (3, 1)), 70), (1, 2, 4)])
+def test_rows_computed_alone(dtype, mode, stride, padding, width, simd_version,
+                             monkeypatch, spy):
+    """Each row's outputs computed alone (Windows.by_row: whole vectors of
+    them, not whole rows with their padding columns) give the same bits as
+    whole rows, and the reference, on every SIMD version, with windows of
+    one row too."""
+    from fastconv import _methods
+    rng = np.random.default_rng(width + stride)
+    x = rng.standard_normal((2, 6, 5, width)).astype(dtype)
+    w = rng.standard_normal((8, 6, 3, 3)).astype(dtype)
+    kwargs = dict(stride=stride, padding=padding, padding_mode=mode, method="direct")
+    plans = spy(_methods, "execute", lambda plan, *arrays: plan)
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_max_widening", float("inf"))
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_min_row_vectors", 10**9)
+    whole_rows = fastconv.conv2d(x, w, **kwargs)
+    assert plans[-1].path == "channels" and not plans[-1].windows.by_row
+    geom = conv_geometry(x.shape[2:], w.shape[2:], (stride,) * 2, padding, (1, 1))
+    pairs = tuple(zip(geom.spatial(geom.pad_before), geom.spatial(geom.pad_after)))
+    padded = np.pad(x, ((0, 0), (0, 0)) + pairs,
+                    mode={"zeros": "constant", "reflect": "reflect", "circular": "wrap"}[mode])
+    expected = conv(padded.astype(np.float64), w.astype(np.float64), stride=(stride,) * 2)
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_min_row_vectors", 1)
+    per_vector = _direct_channels.simd_floats() * 4 // x.itemsize
+    for budget in (_planner.THRESHOLDS["channels_window_bytes"], 1):
+        monkeypatch.setitem(_planner.THRESHOLDS, "channels_window_bytes", budget)
+        alone = fastconv.conv2d(x, w, **kwargs)
+        plan = plans[-1]
+        assert plan.windows.by_row == (
+            -(-geom.output_spatial[2] // per_vector) * per_vector < plan.phases.row)
+        # 32 outputs a row, of 33 or more positions: whole vectors on every version
+        assert plan.windows.by_row or geom.output_spatial[2] != 32
+        np.testing.assert_array_equal(alone, whole_rows)
+        assert_close(alone, expected, dtype)

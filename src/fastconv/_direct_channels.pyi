@@ -11,6 +11,7 @@ HAVE_SIMD: bool
 CHANNEL_BLOCK: int
 CHANNEL_SLACK: int
 
+def simd_floats() -> int: ...
 def use_simd(version: str) -> None: ...
 def channels_pass(
     x: NDArray[_Float],
@@ -34,4 +35,5 @@ def channels_pass(
     window_rows: int,
     extra_rows: int,
     source: _Ints | None = None,
+    by_row: bool = False,
 ) -> None: ...

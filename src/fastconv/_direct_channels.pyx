@@ -32,6 +32,7 @@ cdef extern from "_direct_simd.h" nogil:
     void fastconv_simd_init()
     int FASTCONV_CHANNELS
     int FASTCONV_CHANNEL_SLACK
+    Py_ssize_t fastconv_simd_floats
     void fastconv_channels_float(float* y, Py_ssize_t ldy, Py_ssize_t n_pos,
                                  Py_ssize_t n_co, const float* x, Py_ssize_t ldx,
                                  Py_ssize_t n_ci, const Py_ssize_t* off,
@@ -50,6 +51,12 @@ HAVE_SIMD = bool(FASTCONV_HAVE_SIMD)
 CHANNEL_BLOCK = FASTCONV_CHANNELS
 #: Positions of slack the kernel needs after each of its buffers.
 CHANNEL_SLACK = FASTCONV_CHANNEL_SLACK
+
+
+def simd_floats():
+    """Positions per vector of the kernel in use (float32; float64 takes
+    half): the kernel computes whole vectors."""
+    return fastconv_simd_floats
 
 
 def use_simd(version):
@@ -83,6 +90,7 @@ ctypedef struct Pass:
     Py_ssize_t n_rows           # rows of the phase grid holding outputs
     Py_ssize_t extra            # rows of the copy read past a window's last
     const Py_ssize_t* source    # the copy's border map, NULL: zero padding
+    bint by_row                 # compute each row's outputs, not whole rows
 
 
 cdef inline void _channels(floating* y, Py_ssize_t ldy, Py_ssize_t n_pos,
@@ -127,13 +135,23 @@ cdef void _run_window(const floating* x, floating* out, const floating* w,
                          ps.residues[3 * a + 1], ps.residues[3 * a + 2], r0, r_hi,
                          ps.source)
         memset(dst + (r_hi - r0) * PW, 0, (ldp - (r_hi - r0) * PW) * sizeof(floating))
-    # each part's wide output, then its valid positions into out
+    # each part's wide output, then its valid positions into out; by_row:
+    # the first out_count[2] positions of each row only (the rest of a row
+    # is recomputed, or overwritten by the next row's, as whole vectors)
     for i in range(ps.n_parts):
         part = &ps.parts[i]
         for grp in range(groups):
-            _channels(wide + (i * c_out + grp * cout_g) * ldw, ldw, rw * PW, cout_g,
-                      buf + grp * cin_g * ldp, ldp, cin_g, off + part.tap_at,
-                      part.n_taps, w + part.w_at + grp * cout_g * cin_g * part.n_taps)
+            if ps.by_row:
+                for r in range(rw):
+                    _channels(wide + (i * c_out + grp * cout_g) * ldw + r * PW, ldw,
+                              part.out_count[2], cout_g,
+                              buf + grp * cin_g * ldp + r * PW, ldp, cin_g,
+                              off + part.tap_at, part.n_taps,
+                              w + part.w_at + grp * cout_g * cin_g * part.n_taps)
+            else:
+                _channels(wide + (i * c_out + grp * cout_g) * ldw, ldw, rw * PW, cout_g,
+                          buf + grp * cin_g * ldp, ldp, cin_g, off + part.tap_at,
+                          part.n_taps, w + part.w_at + grp * cout_g * cin_g * part.n_taps)
         for co in range(c_out):
             for r in range(r0, r0 + rw):
                 u0 = r // PH
@@ -166,7 +184,7 @@ def channels_pass(const floating[:, :, ::1] x, const floating[::1] weights,
                   const Py_ssize_t[:, ::1] part_count,
                   const Py_ssize_t[::1] tap_phase, const Py_ssize_t[::1] tap_shift,
                   Py_ssize_t window_rows, Py_ssize_t extra_rows,
-                  const Py_ssize_t[::1] source=None):
+                  const Py_ssize_t[::1] source=None, bint by_row=False):
     """Run one pass over every sample (see the notes above).
 
     x (N, C_in, X), out (N, C_out, O) with X, O flat spatial sizes; weights
@@ -182,6 +200,8 @@ def channels_pass(const floating[:, :, ::1] x, const floating[::1] weights,
     every part's wide output; workspace.shape[0] threads run.  The copy's
     padding is zeros, or with ``source`` (fastconv._borders.border_map of
     the split and ``size``) what a padding mode reads there, from x itself.
+    With ``by_row``, each row's first part_count[i][2] positions are
+    computed, row by row, instead of whole rows of the window at once.
     """
     cdef Pass ps
     cdef Py_ssize_t n_parts = part_start.shape[0]
@@ -218,6 +238,7 @@ def channels_pass(const floating[:, :, ::1] x, const floating[::1] weights,
         ps.extra = extra_rows
         if source is not None:
             ps.source = &source[0]
+        ps.by_row = by_row
         windows = (ps.n_rows + window_rows - 1) // window_rows
         for i in range(tap_shift.shape[0]):
             off[i] = tap_phase[i] * c_in * ldp + tap_shift[i]

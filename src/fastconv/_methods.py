@@ -128,7 +128,8 @@ def _channel_pass(x, weights, out, plan, split, residues, out_step, start, count
     _direct_channels.channels_pass(
         _flat(x), weights, _flat(out), workspace, plan.groups, *split, residues,
         phases.size, phases.row, out.shape[2:], out_step, tap_begin, start, count,
-        tap_phase, phases.tap_shift, windows.rows, windows.extra_rows, border)
+        tap_phase, phases.tap_shift, windows.rows, windows.extra_rows, border,
+        windows.by_row)
 
 
 @register(CONV, "direct")

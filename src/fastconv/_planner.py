@@ -82,6 +82,9 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     "channels_max_workspace_bytes": 256 * 2**20,
     # channel-blocked kernel: windows per thread, at least (balance)
     "channels_jobs_per_thread": 4,
+    # channel-blocked kernel, convolutions: each row's outputs computed
+    # alone, from this many vectors a row, when fewer than whole rows
+    "channels_min_row_vectors": 4,
     # gemm: the column (or phase) workspace of one call, in bytes
     "gemm_workspace_bytes": 8 * 2**20,
     # gemm, convolutions: one GEMM per tap (no im2col) from this many input
@@ -264,12 +267,15 @@ def fft_faster(op, x_shape, weight_shape, itemsize, geom, groups):
 class Windows(NamedTuple):
     """The channel-blocked pass cut into jobs: windows of ``rows`` rows of
     the phase grid, each reading ``extra_rows`` past its end, with
-    ``per_thread`` workspace values for each thread; ``jobs`` in all."""
+    ``per_thread`` workspace values for each thread; ``jobs`` in all;
+    ``by_row``: the kernel computes each row's outputs alone, not whole
+    rows (:func:`row_outputs_alone`)."""
 
     rows: int
     extra_rows: int
     per_thread: int
     jobs: int
+    by_row: bool = False
 
 
 def channel_windows(n_batch, phases, counts, copy_channels, wide_channels, n_threads,
@@ -291,6 +297,16 @@ def channel_windows(n_batch, phases, counts, copy_channels, wide_channels, n_thr
     per_thread = (copy_channels * ((rows + extra) * row + slack)
                   + wide_channels * (rows * row + slack))
     return Windows(rows, extra, per_thread, n_batch * -(-n_rows // rows))
+
+
+def row_outputs_alone(output_width, row, itemsize):
+    """The channel-blocked kernel computes the outputs of each row alone
+    (whole vectors of them) rather than whole rows, padding columns
+    included: when that is fewer positions and at least
+    channels_min_row_vectors vectors a row."""
+    per_vector = _direct_channels.simd_floats() * 4 // itemsize
+    vectors = -(-output_width // per_vector)
+    return vectors >= THRESHOLDS["channels_min_row_vectors"] and vectors * per_vector < row
 
 
 def _channel_threads(windows, n_threads, itemsize):
@@ -315,7 +331,9 @@ def _direct_conv_plan(x_shape, weight_shape, dtype, geom, groups, n_threads):
                                   n_threads, dtype.itemsize, rows=1)
             if channels_fit(0, output, win.per_thread * dtype.itemsize):
                 win = channel_windows(x_shape[0], phases, counts, copy, weight_shape[0],
-                                      n_threads, dtype.itemsize)
+                                      n_threads, dtype.itemsize)._replace(
+                    by_row=row_outputs_alone(geom.output_spatial[2], phases.row,
+                                             dtype.itemsize))
                 return Plan(CONV, "direct", "channels", geom, groups,
                             _channel_threads(win, n_threads, dtype.itemsize), phases,
                             win)
