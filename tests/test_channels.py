@@ -836,13 +836,14 @@ def test_rows_computed_alone(dtype, mode, stride, padding, width, simd_version,
                     mode={"zeros": "constant", "reflect": "reflect", "circular": "wrap"}[mode])
     expected = conv(padded.astype(np.float64), w.astype(np.float64), stride=(stride,) * 2)
     monkeypatch.setitem(_planner.THRESHOLDS, "channels_min_row_vectors", 1)
+    monkeypatch.setitem(_planner.THRESHOLDS, "channels_min_row_saving", 0)
     per_vector = _direct_channels.simd_floats() * 4 // x.itemsize
     for budget in (_planner.THRESHOLDS["channels_window_bytes"], 1):
         monkeypatch.setitem(_planner.THRESHOLDS, "channels_window_bytes", budget)
         alone = fastconv.conv2d(x, w, **kwargs)
         plan = plans[-1]
         assert plan.windows.by_row == (
-            -(-geom.output_spatial[2] // per_vector) * per_vector < plan.phases.row)
+            -(-geom.output_spatial[2] // per_vector) * per_vector <= plan.phases.row)
         # 32 outputs a row, of 33 or more positions: whole vectors on every version
         assert plan.windows.by_row or geom.output_spatial[2] != 32
         np.testing.assert_array_equal(alone, whole_rows)

@@ -83,8 +83,10 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # channel-blocked kernel: windows per thread, at least (balance)
     "channels_jobs_per_thread": 4,
     # channel-blocked kernel, convolutions: each row's outputs computed
-    # alone, from this many vectors a row, when fewer than whole rows
+    # alone, from this many vectors a row, when that saves at least this
+    # fraction of the positions of whole rows
     "channels_min_row_vectors": 4,
+    "channels_min_row_saving": 0.02,
     # gemm: the column (or phase) workspace of one call, in bytes
     "gemm_workspace_bytes": 8 * 2**20,
     # gemm, convolutions: one GEMM per tap (no im2col) from this many input
@@ -302,11 +304,12 @@ def channel_windows(n_batch, phases, counts, copy_channels, wide_channels, n_thr
 def row_outputs_alone(output_width, row, itemsize):
     """The channel-blocked kernel computes the outputs of each row alone
     (whole vectors of them) rather than whole rows, padding columns
-    included: when that is fewer positions and at least
-    channels_min_row_vectors vectors a row."""
+    included: from channels_min_row_vectors vectors a row, when that saves
+    channels_min_row_saving of the positions at least."""
     per_vector = _direct_channels.simd_floats() * 4 // itemsize
     vectors = -(-output_width // per_vector)
-    return vectors >= THRESHOLDS["channels_min_row_vectors"] and vectors * per_vector < row
+    return (vectors >= THRESHOLDS["channels_min_row_vectors"]
+            and vectors * per_vector <= (1 - THRESHOLDS["channels_min_row_saving"]) * row)
 
 
 def _channel_threads(windows, n_threads, itemsize):
