@@ -81,6 +81,7 @@ class Layout(NamedTuple):
     samples: int      # per tile
     channels: int     # output channels per group per tile
     fits: bool        # a block of one sample and channel fits the workspace
+    batch: int        # blocks per batch (one transform call), at most
 
     @property
     def n_blocks(self):
@@ -146,7 +147,7 @@ def fft_layout(op, x_shape, weight_shape, itemsize, geom, groups):
     return _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned)
 
 
-_TUNED = ("fft_workspace_bytes", "fft_block_points", "fft_block_overhead")
+_TUNED = ("fft_workspace_bytes", "fft_block_points", "fft_block_overhead", "fft_batch_bytes")
 
 
 @functools.lru_cache(maxsize=256)
@@ -160,7 +161,7 @@ def _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned):
     lin = linear_form(op, geom)
     c_in = x_shape[1]
     cout_g = weight_shape[0] // groups if op == CONV else weight_shape[1]
-    budget, max_points, overhead = tuned
+    budget, max_points, overhead, batch_bytes = tuned
     choices = [_block_choices(lin, dim, overhead) for dim in range(3)]
     picked = [0, 0, 0]
 
@@ -197,7 +198,12 @@ def _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned):
     while samples > 1 and size(samples, channels) > budget:
         samples = -(-samples // 2)
     per_block = tuple(choices[d][picked[d]][1] for d in range(3))
-    return Layout(lin, length(), per_block, samples, channels, size(1, 1) <= budget)
+    # blocks batched into one transform call while their windows, spectra
+    # and products (the kernel spectra apart) stay within fft_batch_bytes
+    per_batch = size(samples, channels) - size(0, channels)
+    n_blocks = math.prod(-(-c // r) for c, r in zip(lin.n_out, per_block))
+    batch = max(1, min(n_blocks, batch_bytes // max(per_batch, 1)))
+    return Layout(lin, length(), per_block, samples, channels, size(1, 1) <= budget, batch)
 
 
 def transform_work(op, x_shape, weight_shape, geom, groups, itemsize=4):
@@ -290,28 +296,68 @@ def _dilated_kernel(op, weight, geom, groups, dtype):
     return out
 
 
-def _block_ranges(lin, length, per_block, dim, index):
-    """One block of one dim: (output range, its valid part, z range of the
-    valid part, input window) or the output range alone when it reads
-    nothing of z (zeros)."""
-    o0 = index * per_block[dim]
-    o1 = min(o0 + per_block[dim], lin.n_out[dim])
+class DimBlocks(NamedTuple):
+    """How one dim's blocks read their input and write their outputs.
+
+    Cut dims (several blocks) read windows of ``length`` signal values
+    every ``hop`` values from ``first_window`` on, zeros outside the
+    signal; block ``b`` writes outputs ``b*per_block`` on from window
+    position ``offset`` every ``step``.  A whole dim (one block) reads the
+    part of the signal its outputs reach, ``first_window`` to
+    ``first_window + length``, and writes the outputs ``valid`` (the others
+    read past z: zeros)."""
+
+    first_window: int
+    hop: int
+    length: int       # signal values per window
+    offset: int       # window position of the block's first output
+    step: int
+    per_block: int    # outputs per (full) block
+    valid: tuple      # outputs written, (first, end)
+
+
+def dim_blocks(lin, per_block, dim):
+    """The :class:`DimBlocks` of ``dim``, or None when no output of it
+    reads z (the call's output is zeros)."""
     start, step, span = lin.start[dim], lin.step[dim], lin.span[dim]
+    count, per = lin.n_out[dim], per_block[dim]
+    if per < count:
+        # overlap-save: the window of block b starts span - 1 before the z
+        # index of its first output; n >= step*(per - 1) + span
+        return DimBlocks(start - (span - 1), step * per, step * (per - 1) + span,
+                         span - 1, step, per, (0, count))
     full = lin.signal[dim] + span - 1
     # outputs whose z index lies in [0, full)
-    v0 = max(o0, -(start // step))
-    v1 = min(o1, (full - 1 - start) // step + 1)
+    v0 = max(0, -(start // step))
+    v1 = min(count, (full - 1 - start) // step + 1)
     if v1 <= v0:
-        return (o0, o1), None
+        return None
     first, last = start + step * v0, start + step * (v1 - 1)
     i0 = max(first - span + 1, 0)
     i1 = min(last, lin.signal[dim] - 1)
-    return (o0, o1), ((v0, v1), first - i0, (i0, i1 + 1))
+    return DimBlocks(i0, 0, i1 + 1 - i0, first - i0, step, v1 - v0, (v0, v1))
+
+
+def _batches(counts, batch):
+    """Batches of at most ``batch`` blocks of the block grid ``counts``:
+    (first, end) block per dim, a range of the last dims whole, then of
+    one dim, single blocks before it."""
+    split = 0
+    while math.prod(counts[split + 1:]) > batch:
+        split += 1
+    along = max(1, batch // math.prod(counts[split + 1:]))
+    singles = [range(c) for c in counts[:split]]
+    for index in itertools.product(*singles):
+        for b0 in range(0, counts[split], along):
+            yield (tuple((i, i + 1) for i in index)
+                   + ((b0, min(b0 + along, counts[split])),)
+                   + tuple((0, c) for c in counts[split + 1:]))
 
 
 def _read_window(x, lin, windows):
     """x's values under the signal windows ``windows`` (signal indices,
-    per dim), zero-inserted where the signal is: a view for a convolution."""
+    per dim, within the signal), zero-inserted where the signal is: a view
+    for a convolution."""
     if lin.signal_step == (1, 1, 1):
         return x[(slice(None), slice(None)) + tuple(slice(a, b) for a, b in windows)]
     out = np.zeros(x.shape[:2] + tuple(b - a for a, b in windows), dtype=x.dtype)
@@ -324,6 +370,60 @@ def _read_window(x, lin, windows):
     out[(slice(None), slice(None)) + tuple(target)] = \
         x[(slice(None), slice(None)) + tuple(source)]
     return out
+
+
+def _batch_windows(x, lin, dims, batch):
+    """The input windows of a batch of blocks, (samples, B0, B1, B2, C_in,
+    *window lengths): a strided view of x's values under the batch (a copy
+    with zeros where the windows pass the signal's ends or a transposed
+    convolution's zero insertion)."""
+    ranges = []
+    for dim, (b0, b1) in zip(dims, batch):
+        first = dim.first_window + dim.hop * b0
+        ranges.append((first, first + dim.hop * (b1 - 1 - b0) + dim.length))
+    inside = [(max(a, 0), min(b, n)) for (a, b), n in zip(ranges, lin.signal)]
+    if all(a == c and b == d for (a, b), (c, d) in zip(ranges, inside)):
+        slab = _read_window(x, lin, ranges)
+    else:
+        slab = np.zeros(x.shape[:2] + tuple(b - a for a, b in ranges), dtype=x.dtype)
+        if all(a < b for a, b in inside):
+            slab[(slice(None), slice(None)) + tuple(
+                slice(c - a, d - a) for (a, _), (c, d) in zip(ranges, inside))] = \
+                _read_window(x, lin, inside)
+    strides = slab.strides
+    return np.lib.stride_tricks.as_strided(
+        slab, shape=(slab.shape[0],) + tuple(b1 - b0 for b0, b1 in batch)
+        + (slab.shape[1],) + tuple(dim.length for dim in dims),
+        strides=(strides[0],) + tuple(dim.hop * s for dim, s in zip(dims, strides[2:]))
+        + strides[1:], writeable=False)
+
+
+def _write_blocks(target, z, dims, batch, n_out, convert):
+    """Write a batch's outputs: ``z`` (samples, B0, B1, B2, groups,
+    channels, *length) read at each dim's block offset and step, into
+    ``target`` (samples, groups, channels, *outputs), the last block of a
+    dim cropped to the outputs."""
+    picks = tuple(slice(d.offset, d.offset + d.step * d.per_block, d.step) for d in dims)
+    z = z[(Ellipsis,) + picks]
+    # (samples, groups, channels, B0, R0, B1, R1, B2, R2)
+    z = z.transpose(0, 4, 5, 1, 6, 2, 7, 3, 8)
+    pieces = []
+    for dim, (b0, b1), count in zip(dims, batch, n_out):
+        o0 = dim.valid[0] + b0 * dim.per_block
+        end = min(o0 + (b1 - b0) * dim.per_block, dim.valid[1])
+        full = (end - o0) // dim.per_block
+        dim_pieces = []
+        if full:
+            dim_pieces.append((slice(0, full), slice(None), o0, full, dim.per_block))
+        if o0 + full * dim.per_block < end:
+            dim_pieces.append((slice(full, full + 1), slice(0, end - o0 - full * dim.per_block),
+                               o0 + full * dim.per_block, 1, end - o0 - full * dim.per_block))
+        pieces.append(dim_pieces)
+    for piece in itertools.product(*pieces):
+        source = z[(Ellipsis,) + tuple(s for p in piece for s in p[:2])]
+        region = target[(Ellipsis,) + tuple(slice(p[2], p[2] + p[3] * p[4]) for p in piece)]
+        region = region.reshape(region.shape[:3] + tuple(n for p in piece for n in p[3:]))
+        convert(region, source)
 
 
 def _mixing_kernel(kernel_spectrum):
@@ -347,6 +447,8 @@ def _mix(spectrum, kernel, groups):
     if c_in == groups:          # an elementwise product per channel
         channels = kernel.shape[1]
         a = spectrum.reshape((n, groups, 1) + freq_shape)
+        if channels == 1:       # in place
+            return np.multiply(a, kernel[None], out=a).reshape(spectrum.shape)
         return (a * kernel[None]).reshape((n, groups * channels) + freq_shape)
     channels = kernel.shape[3]
     a = spectrum.reshape(n, groups, c_in // groups, -1).transpose(1, 3, 0, 2)
@@ -366,55 +468,61 @@ def _kernel_spectrum(kernel, sizes, axes, workers):
     return spectrum
 
 
+def _copy(target, source):
+    target[...] = source
+
+
+def _round(target, source):
+    np.rint(source, out=target, casting="unsafe")
+
+
 def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
     """The linear-convolution form of ``op`` computed blockwise by FFT in
-    the float dtype of ``x`` (the caller converts integers to float64)."""
+    the float dtype of ``x`` (the caller converts integers to float64):
+    per tile of output channels, batch of blocks and tile of samples, one
+    forward transform of the batch's windows, the mixing, one inverse."""
     dtype = x.dtype
     layout = fft_layout(op, x.shape, weight.shape, dtype.itemsize, geom, groups)
     lin, length = layout.linear, layout.length
+    n_batch = x.shape[0]
+    dims = [dim_blocks(lin, layout.per_block, d) for d in range(3)]
     kernel = _dilated_kernel(op, weight, geom, groups, dtype)
     cout_g = kernel.shape[1]
-    n_batch = x.shape[0]
     out = np.empty((n_batch, groups * cout_g) + lin.n_out, dtype=out_dtype)
+    if any(dim is None for dim in dims):
+        out[...] = 0
+        return out
     out_by_group = out.reshape((n_batch, groups, cout_g) + lin.n_out)
+    for d, dim in enumerate(dims):      # outputs of a whole dim that read past z
+        before = (slice(None),) * (3 + d)
+        out_by_group[before + (slice(0, dim.valid[0]),)] = 0
+        out_by_group[before + (slice(dim.valid[1], None),)] = 0
+    convert = _copy if out_dtype.kind == "f" else _round
     workers = n_threads
     # transform only the dims longer than 1: a size-1 axis costs a pass
     axes = tuple(d - 3 for d in range(3) if length[d] > 1) or (-1,)
     sizes = tuple(length[d] for d in axes)
-    blocks = [range(-(-c // r)) for c, r in zip(lin.n_out, layout.per_block)]
+    counts = tuple(-(-(d.valid[1] - d.valid[0]) // d.per_block) for d in dims)
     for c0 in range(0, cout_g, layout.channels):
         c1 = min(c0 + layout.channels, cout_g)
         kernel_spectrum = _mixing_kernel(
             _kernel_spectrum(kernel[:, c0:c1], sizes, axes, workers))
-        for index in itertools.product(*blocks):
-            ranges = [_block_ranges(lin, length, layout.per_block, d, i)
-                      for d, i in enumerate(index)]
-            outputs = tuple(slice(*r[0]) for r in ranges)
-            target = out_by_group[(slice(None), slice(None), slice(c0, c1)) + outputs]
-            if any(r[1] is None for r in ranges):
-                target[...] = 0
-                continue
-            valid = tuple(slice(*r[1][0]) for r in ranges)
-            if valid != outputs:
-                target[...] = 0
-            picks = tuple(slice(r[1][1], r[1][1] + lin.step[d] * (r[1][0][1] - r[1][0][0]),
-                                lin.step[d]) for d, r in enumerate(ranges))
-            windows = [r[1][2] for r in ranges]
+        for batch in _batches(counts, layout.batch):
+            blocks = tuple(b1 - b0 for b0, b1 in batch)
             for n0 in range(0, n_batch, layout.samples):
                 n1 = min(n0 + layout.samples, n_batch)
-                window = _read_window(x[n0:n1], lin, windows)
-                spectrum = scipy.fft.rfftn(window, s=sizes, axes=axes, workers=workers)
+                windows = _batch_windows(x[n0:n1], lin, dims, batch)
+                spectrum = scipy.fft.rfftn(windows, s=sizes, axes=axes, workers=workers)
+                del windows
+                spectrum = spectrum.reshape((-1,) + spectrum.shape[4:])
                 mixed = _mix(spectrum, kernel_spectrum, groups)
                 del spectrum
                 z = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=workers,
                                      overwrite_x=True)
                 del mixed
-                z = z.reshape((n1 - n0, groups, c1 - c0) + length)
-                block = out_by_group[(slice(n0, n1), slice(None), slice(c0, c1)) + valid]
-                if out_dtype.kind == "f":
-                    block[...] = z[(Ellipsis,) + picks]
-                else:
-                    np.rint(z[(Ellipsis,) + picks], out=block, casting="unsafe")
+                z = z.reshape((n1 - n0,) + blocks + (groups, c1 - c0) + length)
+                _write_blocks(out_by_group[n0:n1, :, c0:c1], z, dims, batch, lin.n_out,
+                              convert)
     return out
 
 
@@ -431,6 +539,12 @@ def _non_finite(op, x, weight, plan):
     return _direct(op, x, weight, plan._replace(geom=geom))
 
 
+def _finite(a):
+    """No inf or NaN in float ``a``: its min and max (NaN propagates) are
+    finite; two passes without the boolean copy of np.isfinite."""
+    return bool(np.isfinite(a.min()) and np.isfinite(a.max()))
+
+
 def _direct(op, x, weight, plan):
     direct = _planner.method_plan(op, "direct", x.shape, weight, x.dtype, plan.geom,
                                   plan.groups, plan.n_threads)
@@ -445,7 +559,7 @@ def _fft(op, x, weight, plan):
         # taps read far-apart runs, which 'direct' reads without the gaps
         return _direct(op, x, weight, plan)
     if x.dtype.kind == "f":
-        if not (np.isfinite(x).all() and np.isfinite(weight).all()):
+        if not (_finite(x) and _finite(weight)):
             return _non_finite(op, x, weight, plan)
         return run_fft(op, x, weight, plan.geom, plan.groups, plan.n_threads, x.dtype)
     name = f"{op}{plan.geom.ndim}d"
