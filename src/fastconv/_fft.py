@@ -354,13 +354,19 @@ def _batches(counts, batch):
                    + tuple((0, c) for c in counts[split + 1:]))
 
 
-def _read_window(x, lin, windows):
+def _read_window(x, lin, windows, out=None):
     """x's values under the signal windows ``windows`` (signal indices,
     per dim, within the signal), zero-inserted where the signal is: a view
-    for a convolution."""
+    for a convolution, else (or with ``out``) written to ``out``."""
     if lin.signal_step == (1, 1, 1):
-        return x[(slice(None), slice(None)) + tuple(slice(a, b) for a, b in windows)]
-    out = np.zeros(x.shape[:2] + tuple(b - a for a, b in windows), dtype=x.dtype)
+        view = x[(slice(None), slice(None)) + tuple(slice(a, b) for a, b in windows)]
+        if out is None:
+            return view
+        out[...] = view
+        return out
+    if out is None:
+        out = np.empty(x.shape[:2] + tuple(b - a for a, b in windows), dtype=x.dtype)
+    out[...] = 0
     target, source = [], []
     for (a, b), s in zip(windows, lin.signal_step):
         q0 = -(-a // s)                      # first input value in the window
@@ -381,15 +387,19 @@ def _batch_windows(x, lin, dims, batch):
     for dim, (b0, b1) in zip(dims, batch):
         first = dim.first_window + dim.hop * b0
         ranges.append((first, first + dim.hop * (b1 - 1 - b0) + dim.length))
-    inside = [(max(a, 0), min(b, n)) for (a, b), n in zip(ranges, lin.signal)]
+    inside = [(min(max(a, 0), n), max(min(b, n), 0)) for (a, b), n in zip(ranges, lin.signal)]
     if all(a == c and b == d for (a, b), (c, d) in zip(ranges, inside)):
         slab = _read_window(x, lin, ranges)
     else:
-        slab = np.zeros(x.shape[:2] + tuple(b - a for a, b in ranges), dtype=x.dtype)
+        # zeros only where the slab passes the signal's ends
+        slab = np.empty(x.shape[:2] + tuple(b - a for a, b in ranges), dtype=x.dtype)
+        for d, ((a, b), (c, e)) in enumerate(zip(ranges, inside)):
+            before = (slice(None),) * (2 + d)
+            slab[before + (slice(0, max(c - a, 0)),)] = 0
+            slab[before + (slice(max(e - a, c - a), None),)] = 0
         if all(a < b for a, b in inside):
-            slab[(slice(None), slice(None)) + tuple(
-                slice(c - a, d - a) for (a, _), (c, d) in zip(ranges, inside))] = \
-                _read_window(x, lin, inside)
+            _read_window(x, lin, inside, slab[(slice(None), slice(None)) + tuple(
+                slice(c - a, d - a) for (a, _), (c, d) in zip(ranges, inside))])
     strides = slab.strides
     return np.lib.stride_tricks.as_strided(
         slab, shape=(slab.shape[0],) + tuple(b1 - b0 for b0, b1 in batch)

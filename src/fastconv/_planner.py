@@ -105,7 +105,7 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     "fft_block_overhead": 2**10,
     # fft: blocks share one transform call while their workspace (windows,
     # spectra, products) stays within this many bytes
-    "fft_batch_bytes": 8 * 2**20,
+    "fft_batch_bytes": 4 * 2**20,
     # 'auto': fft when fft_point_cost x its transforms' points x log2(points)
     # + fft_mix_cost x its complex multiply-adds < the call's multiply-adds
     # (all in units of one multiply-add of the direct / gemm kernels), from
