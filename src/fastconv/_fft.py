@@ -33,9 +33,11 @@ the order of the workspace).
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import itertools
 import math
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -508,32 +510,63 @@ def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
         out_by_group[before + (slice(0, dim.valid[0]),)] = 0
         out_by_group[before + (slice(dim.valid[1], None),)] = 0
     convert = _copy if out_dtype.kind == "f" else _round
-    workers = n_threads
     # transform only the dims longer than 1: a size-1 axis costs a pass
     axes = tuple(d - 3 for d in range(3) if length[d] > 1) or (-1,)
     sizes = tuple(length[d] for d in axes)
     counts = tuple(-(-(d.valid[1] - d.valid[0]) // d.per_block) for d in dims)
+    jobs = [(batch, n0, min(n0 + layout.samples, n_batch))
+            for batch in _batches(counts, layout.batch)
+            for n0 in range(0, n_batch, layout.samples)]
+    # enough jobs: one thread per job, each transform on one; else every
+    # transform on all
+    pooled = n_threads > 1 and len(jobs) >= _planner.THRESHOLDS["fft_jobs_per_thread"] * n_threads
+    workers = 1 if pooled else n_threads
     for c0 in range(0, cout_g, layout.channels):
         c1 = min(c0 + layout.channels, cout_g)
         kernel_spectrum = _mixing_kernel(
-            _kernel_spectrum(kernel[:, c0:c1], sizes, axes, workers))
-        for batch in _batches(counts, layout.batch):
+            _kernel_spectrum(kernel[:, c0:c1], sizes, axes, n_threads))
+        target = out_by_group[:, :, c0:c1]
+
+        def run(job):
+            batch, n0, n1 = job
             blocks = tuple(b1 - b0 for b0, b1 in batch)
-            for n0 in range(0, n_batch, layout.samples):
-                n1 = min(n0 + layout.samples, n_batch)
-                windows = _batch_windows(x[n0:n1], lin, dims, batch)
-                spectrum = scipy.fft.rfftn(windows, s=sizes, axes=axes, workers=workers)
-                del windows
-                spectrum = spectrum.reshape((-1,) + spectrum.shape[4:])
-                mixed = _mix(spectrum, kernel_spectrum, groups)
-                del spectrum
-                z = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=workers,
-                                     overwrite_x=True)
-                del mixed
-                z = z.reshape((n1 - n0,) + blocks + (groups, c1 - c0) + length)
-                _write_blocks(out_by_group[n0:n1, :, c0:c1], z, dims, batch, lin.n_out,
-                              convert)
+            windows = _batch_windows(x[n0:n1], lin, dims, batch)
+            spectrum = scipy.fft.rfftn(windows, s=sizes, axes=axes, workers=workers)
+            del windows
+            spectrum = spectrum.reshape((-1,) + spectrum.shape[4:])
+            mixed = _mix(spectrum, kernel_spectrum, groups)
+            del spectrum
+            z = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=workers,
+                                 overwrite_x=True)
+            del mixed
+            z = z.reshape((n1 - n0,) + blocks + (groups, c1 - c0) + length)
+            # jobs write disjoint outputs
+            _write_blocks(target[n0:n1], z, dims, batch, lin.n_out, convert)
+
+        if pooled:
+            for _ in _pool(n_threads).map(run, jobs):
+                pass
+        else:
+            for job in jobs:
+                run(job)
     return out
+
+
+_POOL = [None]
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(n_threads):
+    """A thread pool of at least ``n_threads`` threads, kept for later
+    calls (scipy.fft and NumPy's large copies release the GIL)."""
+    with _POOL_LOCK:
+        pool = _POOL[0]
+        if pool is None or pool._max_workers < n_threads:
+            if pool is not None:
+                pool.shutdown(wait=False)
+            pool = _POOL[0] = concurrent.futures.ThreadPoolExecutor(
+                n_threads, thread_name_prefix="fastconv-fft")
+    return pool
 
 
 def _non_finite(op, x, weight, plan):
