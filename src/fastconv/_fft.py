@@ -398,7 +398,7 @@ def _batch_windows(x, lin, dims, batch):
         for d, ((a, b), (c, e)) in enumerate(zip(ranges, inside)):
             before = (slice(None),) * (2 + d)
             slab[before + (slice(0, max(c - a, 0)),)] = 0
-            slab[before + (slice(max(e - a, c - a), None),)] = 0
+            slab[before + (slice(max(e - a, 0), None),)] = 0
         if all(a < b for a, b in inside):
             _read_window(x, lin, inside, slab[(slice(None), slice(None)) + tuple(
                 slice(c - a, d - a) for (a, _), (c, d) in zip(ranges, inside))])

@@ -102,7 +102,7 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # fft: points per transform, at most (larger ones leave the cache)
     "fft_block_points": 2**18,
     # fft: the fixed cost of one block, in transform points x log2
-    "fft_block_overhead": 2**10,
+    "fft_block_overhead": 2**12,
     # fft: blocks share one transform call while their workspace (windows,
     # spectra, products) stays within this many bytes
     "fft_batch_bytes": 4 * 2**20,
