@@ -13,16 +13,26 @@ position outside ``z`` reads 0):
   positions past ``z``'s end (zeros) or inside it.
 
 ``span = dilation*(kernel - 1) + 1``.  Per block of output positions the
-input window that block reads (zero-inserted on the fly for a transposed
-convolution) is transformed once per sample and input channel (rfftn), the
-channels are mixed per frequency (a batched complex matrix product,
-C_out/groups x C_in/groups per group), and one inverse transform per
-sample and output channel gives the block.  The blocks (overlap-save: each
-output block reads its input window with a kernel-sized halo, so nothing is
-added twice) and the tiles of samples x output channels come from
-:func:`fft_layout`: the block length per dim minimises transform work per
-output position, and everything a block holds stays within
-``THRESHOLDS['fft_workspace_bytes']``.
+input window that block reads (zero-inserted for a transposed convolution)
+is transformed once per sample and input channel (rfftn), the channels are
+mixed per frequency (a batched complex matrix product, C_out/groups x
+C_in/groups per group), and one inverse transform per sample and output
+channel gives the block.  The blocks (overlap-save: each output block reads
+its input window with a kernel-sized halo, so nothing is added twice) and
+the tiles of samples x output channels come from :func:`fft_layout`: the
+block length per dim minimises transform work per output position, and
+everything a block holds stays within ``THRESHOLDS['fft_workspace_bytes']``.
+
+Blocks are batched: the windows of a batch of neighbouring blocks are one
+strided view of the input (every ``hop`` values; a copy only where they
+pass the signal's ends or for a zero insertion), so one rfftn call, one
+mixing and one irfftn call serve the batch, within
+``THRESHOLDS['fft_batch_bytes']`` (as scipy.signal.oaconvolve transforms
+its blocks).  With at least ``fft_jobs_per_thread`` jobs (batches x sample
+tiles) per thread, a thread pool runs the jobs, each transform on one
+thread; otherwise every transform runs on all the threads.  Either way
+each block's arithmetic is the same: results are bit-identical across
+thread counts.
 
 Integer inputs are computed in float64 and rounded, refused unless the
 rounding is provably exact (:func:`check_exact`).  Non-finite float inputs
@@ -113,7 +123,7 @@ def _block_choices(lin, dim, overhead):
     work per output first: a block of ``R`` outputs at step ``s`` needs
     ``n >= s*(R - 1) + span`` (overlap-save); the whole dim at once is a
     candidate too.  Work counts n*log2(n) per block plus
-    ``fft_block_overhead`` (the fixed cost of one block's calls)."""
+    ``fft_block_overhead`` (the fixed cost of one block in a batch)."""
     span, step, count = lin.span[dim], lin.step[dim], lin.n_out[dim]
     whole = _whole_length(lin, dim)
     options = {(whole, count)}
@@ -159,7 +169,8 @@ def _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned):
     fft_block_points points and until one sample x every output channel
     fits fft_workspace_bytes (while blocks stay twice the kernel), else
     until one sample x one output channel per group does; then as many
-    output channels and samples per tile as still fit."""
+    output channels and samples per tile as still fit, and as many blocks
+    per batch as fit fft_batch_bytes."""
     lin = linear_form(op, geom)
     c_in = x_shape[1]
     cout_g = weight_shape[0] // groups if op == CONV else weight_shape[1]
