@@ -104,6 +104,30 @@ def test_long_1d_in_batches(n_out, kernel, stride, dilation, groups, dtype):
     assert error <= documented_error(dtype, math.prod(layout.length)) * scale, error
 
 
+def _pooled_call(queue):
+    x = np.ones((1, 1, 4096), np.float32)
+    out = fastconv.conv1d(x, np.ones((1, 1, 101), np.float32), method="fft", n_threads=2)
+    queue.put(float(out.sum()))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
+def test_thread_pool_in_a_forked_child(monkeypatch):
+    """A forked child has none of the pool's threads: it makes its own
+    instead of waiting on them."""
+    import multiprocessing
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_block_points", 256)
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_batch_bytes", 1)
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_jobs_per_thread", 1)
+    queue = multiprocessing.get_context("fork").SimpleQueue()
+    _pooled_call(queue)                      # the parent's pool exists
+    expected = queue.get()
+    child = multiprocessing.get_context("fork").Process(target=_pooled_call, args=(queue,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert queue.get() == expected
+
+
 def test_batches_cover_every_block_once():
     for counts in [(1, 1, 7), (1, 3, 5), (2, 3, 4), (5, 1, 1)]:
         for batch in range(1, 30):

@@ -47,6 +47,7 @@ import concurrent.futures
 import functools
 import itertools
 import math
+import os
 import threading
 from typing import NamedTuple
 
@@ -563,20 +564,22 @@ def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
     return out
 
 
-_POOL = [None]
+_POOL = {"pool": None, "pid": None}
 _POOL_LOCK = threading.Lock()
 
 
 def _pool(n_threads):
     """A thread pool of at least ``n_threads`` threads, kept for later
-    calls (scipy.fft and NumPy's large copies release the GIL)."""
+    calls (scipy.fft and NumPy's large copies release the GIL); a new one
+    in a forked child, which has none of its parent's threads."""
     with _POOL_LOCK:
-        pool = _POOL[0]
-        if pool is None or pool._max_workers < n_threads:
-            if pool is not None:
+        pool = _POOL["pool"]
+        if pool is None or _POOL["pid"] != os.getpid() or pool._max_workers < n_threads:
+            if pool is not None and _POOL["pid"] == os.getpid():
                 pool.shutdown(wait=False)
-            pool = _POOL[0] = concurrent.futures.ThreadPoolExecutor(
-                n_threads, thread_name_prefix="fastconv-fft")
+            pool = concurrent.futures.ThreadPoolExecutor(n_threads,
+                                                         thread_name_prefix="fastconv-fft")
+            _POOL.update(pool=pool, pid=os.getpid())
     return pool
 
 
