@@ -65,16 +65,12 @@ def test_sweep_in_batches_of_blocks(case, batch_bytes, monkeypatch):
 
 
 @pytest.mark.parametrize("case", FLOAT_CASES[2::8], ids=lambda c: f"{c.name}-{c.index}")
-def test_thread_pool_is_bit_identical_to_one_thread(case, monkeypatch):
-    """Blocks on a thread pool (one job per thread suffices here) give the
-    bits of one thread, and of every transform on two threads."""
+def test_threads_are_bit_identical_to_one_thread(case, monkeypatch):
+    """Batches of blocks on two threads give the bits of one thread."""
     monkeypatch.setitem(_planner.THRESHOLDS, "fft_block_points", 16)
-    monkeypatch.setitem(_planner.THRESHOLDS, "fft_batch_bytes", 1)
-    one = case.run(method="fft", n_threads=1)
-    monkeypatch.setitem(_planner.THRESHOLDS, "fft_jobs_per_thread", 1)
-    np.testing.assert_array_equal(case.run(method="fft", n_threads=2), one)
-    monkeypatch.setitem(_planner.THRESHOLDS, "fft_jobs_per_thread", 10**9)
-    np.testing.assert_array_equal(case.run(method="fft", n_threads=2), one)
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_batch_bytes", 2000)
+    np.testing.assert_array_equal(case.run(method="fft", n_threads=2),
+                                  case.run(method="fft", n_threads=1))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -102,30 +98,6 @@ def test_long_1d_in_batches(n_out, kernel, stride, dilation, groups, dtype):
     error = float(np.abs(out - expected).max())
     assert out.dtype == dtype
     assert error <= documented_error(dtype, math.prod(layout.length)) * scale, error
-
-
-def _pooled_call(queue):
-    x = np.ones((1, 1, 4096), np.float32)
-    out = fastconv.conv1d(x, np.ones((1, 1, 101), np.float32), method="fft", n_threads=2)
-    queue.put(float(out.sum()))
-
-
-@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
-def test_thread_pool_in_a_forked_child(monkeypatch):
-    """A forked child has none of the pool's threads: it makes its own
-    instead of waiting on them."""
-    import multiprocessing
-    monkeypatch.setitem(_planner.THRESHOLDS, "fft_block_points", 256)
-    monkeypatch.setitem(_planner.THRESHOLDS, "fft_batch_bytes", 1)
-    monkeypatch.setitem(_planner.THRESHOLDS, "fft_jobs_per_thread", 1)
-    queue = multiprocessing.get_context("fork").SimpleQueue()
-    _pooled_call(queue)                      # the parent's pool exists
-    expected = queue.get()
-    child = multiprocessing.get_context("fork").Process(target=_pooled_call, args=(queue,))
-    child.start()
-    child.join(60)
-    assert child.exitcode == 0
-    assert queue.get() == expected
 
 
 def test_batches_cover_every_block_once():

@@ -28,10 +28,8 @@ strided view of the input (every ``hop`` values; a copy only where they
 pass the signal's ends or for a zero insertion), so one rfftn call, one
 mixing and one irfftn call serve the batch, within
 ``THRESHOLDS['fft_batch_bytes']`` (as scipy.signal.oaconvolve transforms
-its blocks).  With at least ``fft_jobs_per_thread`` jobs (batches x sample
-tiles) per thread, a thread pool runs the jobs, each transform on one
-thread; otherwise every transform runs on all the threads.  Either way
-each block's arithmetic is the same: results are bit-identical across
+its blocks).  scipy.fft's workers share every transform; each line's
+arithmetic does not depend on them: results are bit-identical across
 thread counts.
 
 Integer inputs are computed in float64 and rounded, refused unless the
@@ -43,12 +41,9 @@ the order of the workspace).
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import itertools
 import math
-import os
-import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -529,58 +524,25 @@ def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
     jobs = [(batch, n0, min(n0 + layout.samples, n_batch))
             for batch in _batches(counts, layout.batch)
             for n0 in range(0, n_batch, layout.samples)]
-    # enough jobs: one thread per job, each transform on one; else every
-    # transform on all
-    pooled = n_threads > 1 and len(jobs) >= _planner.THRESHOLDS["fft_jobs_per_thread"] * n_threads
-    workers = 1 if pooled else n_threads
     for c0 in range(0, cout_g, layout.channels):
         c1 = min(c0 + layout.channels, cout_g)
         kernel_spectrum = _mixing_kernel(
             _kernel_spectrum(kernel[:, c0:c1], sizes, axes, n_threads))
-        target = out_by_group[:, :, c0:c1]
-
-        def run(job):
-            batch, n0, n1 = job
+        for batch, n0, n1 in jobs:
             blocks = tuple(b1 - b0 for b0, b1 in batch)
             windows = _batch_windows(x[n0:n1], lin, dims, batch)
-            spectrum = scipy.fft.rfftn(windows, s=sizes, axes=axes, workers=workers)
+            spectrum = scipy.fft.rfftn(windows, s=sizes, axes=axes, workers=n_threads)
             del windows
             spectrum = spectrum.reshape((-1,) + spectrum.shape[4:])
             mixed = _mix(spectrum, kernel_spectrum, groups)
             del spectrum
-            z = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=workers,
+            z = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=n_threads,
                                  overwrite_x=True)
             del mixed
             z = z.reshape((n1 - n0,) + blocks + (groups, c1 - c0) + length)
-            # jobs write disjoint outputs
-            _write_blocks(target[n0:n1], z, dims, batch, lin.n_out, convert)
-
-        if pooled:
-            for _ in _pool(n_threads).map(run, jobs):
-                pass
-        else:
-            for job in jobs:
-                run(job)
+            _write_blocks(out_by_group[n0:n1, :, c0:c1], z, dims, batch, lin.n_out,
+                          convert)
     return out
-
-
-_POOL = {"pool": None, "pid": None}
-_POOL_LOCK = threading.Lock()
-
-
-def _pool(n_threads):
-    """A thread pool of at least ``n_threads`` threads, kept for later
-    calls (scipy.fft and NumPy's large copies release the GIL); a new one
-    in a forked child, which has none of its parent's threads."""
-    with _POOL_LOCK:
-        pool = _POOL["pool"]
-        if pool is None or _POOL["pid"] != os.getpid() or pool._max_workers < n_threads:
-            if pool is not None and _POOL["pid"] == os.getpid():
-                pool.shutdown(wait=False)
-            pool = concurrent.futures.ThreadPoolExecutor(n_threads,
-                                                         thread_name_prefix="fastconv-fft")
-            _POOL.update(pool=pool, pid=os.getpid())
-    return pool
 
 
 def _non_finite(op, x, weight, plan):

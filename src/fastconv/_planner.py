@@ -106,9 +106,6 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # fft: blocks share one transform call while their workspace (windows,
     # spectra, products) stays within this many bytes
     "fft_batch_bytes": 4 * 2**20,
-    # fft: the blocks (batches x sample tiles) run one per thread from this
-    # many per thread, each transform on one thread
-    "fft_jobs_per_thread": 2,
     # 'auto': fft when fft_point_cost x its transforms' points x log2(points)
     # + fft_mix_cost x its complex multiply-adds < the call's multiply-adds
     # (all in units of one multiply-add of the direct / gemm kernels), from
