@@ -417,7 +417,7 @@ def _batch_windows(x, lin, dims, batch):
         + strides[1:], writeable=False)
 
 
-def _write_blocks(target, z, dims, batch, n_out, convert):
+def _write_blocks(target, z, dims, batch, convert):
     """Write a batch's outputs: ``z`` (samples, B0, B1, B2, groups,
     channels, *length) read at each dim's block offset and step, into
     ``target`` (samples, groups, channels, *outputs), the last block of a
@@ -427,7 +427,7 @@ def _write_blocks(target, z, dims, batch, n_out, convert):
     # (samples, groups, channels, B0, R0, B1, R1, B2, R2)
     z = z.transpose(0, 4, 5, 1, 6, 2, 7, 3, 8)
     pieces = []
-    for dim, (b0, b1), count in zip(dims, batch, n_out):
+    for dim, (b0, b1) in zip(dims, batch):
         o0 = dim.valid[0] + b0 * dim.per_block
         end = min(o0 + (b1 - b0) * dim.per_block, dim.valid[1])
         full = (end - o0) // dim.per_block
@@ -540,8 +540,7 @@ def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
                                  overwrite_x=True)
             del mixed
             z = z.reshape((n1 - n0,) + blocks + (groups, c1 - c0) + length)
-            _write_blocks(out_by_group[n0:n1, :, c0:c1], z, dims, batch, lin.n_out,
-                          convert)
+            _write_blocks(out_by_group[n0:n1, :, c0:c1], z, dims, batch, convert)
     return out
 
 
