@@ -7,6 +7,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import scipy.fft
 
 import fastconv
 from fastconv import _fft, _planner
@@ -98,6 +99,25 @@ def test_long_1d_in_batches(n_out, kernel, stride, dilation, groups, dtype):
     error = float(np.abs(out - expected).max())
     assert out.dtype == dtype
     assert error <= documented_error(dtype, math.prod(layout.length)) * scale, error
+
+
+def test_block_lengths_are_every_fast_length():
+    lengths = _fft._smooth_lengths(1, 5000)
+    assert set(lengths) == {scipy.fft.next_fast_len(n, real=True) for n in range(1, 4500)
+                            } | {n for n in lengths if n >= 4500}
+    assert all(scipy.fft.next_fast_len(n, real=True) == n for n in lengths)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batches_are_whole_simd_vectors_of_lines(dtype):
+    """pocketfft transforms lines a vector at a time: fir-1d's batches hold
+    a multiple of fft_vector_bytes / itemsize blocks."""
+    spec = FFT_WORKLOADS["fir-1d"]
+    x, weight = np.zeros(spec.x_shape, dtype), np.zeros(spec.weight_shape, dtype)
+    call = fastconv._api.check_call("conv", 1, x, weight, None, (1, "same", 1), 1, "fft", 1)
+    layout = _fft.fft_layout("conv", call.x.shape, call.weight.shape, x.itemsize, call.geom, 1)
+    lanes = _planner.THRESHOLDS["fft_vector_bytes"] // x.itemsize
+    assert layout.n_blocks > layout.batch >= lanes and layout.batch % lanes == 0, layout
 
 
 def test_batches_cover_every_block_once():

@@ -100,6 +100,25 @@ def _fast(n):
     return scipy.fft.next_fast_len(max(int(n), 1), real=True)
 
 
+@functools.lru_cache(maxsize=64)
+def _smooth_lengths(low, high):
+    """The lengths 2**a 3**b 5**c in [low, high), which pocketfft
+    transforms fastest (scipy.fft.next_fast_len's, real=True)."""
+    lengths = []
+    p2 = 1
+    while p2 < high:
+        p3 = p2
+        while p3 < high:
+            p5 = p3
+            while p5 < high:
+                if p5 >= low:
+                    lengths.append(p5)
+                p5 *= 5
+            p3 *= 3
+        p2 *= 2
+    return tuple(sorted(lengths))
+
+
 def _whole_length(lin, dim):
     """The shortest transform computing every output of ``dim`` at once:
     the z positions read and the input reaching them, without wrap-around."""
@@ -122,12 +141,13 @@ def _block_choices(lin, dim, overhead):
     ``fft_block_overhead`` (the fixed cost of one block in a batch)."""
     span, step, count = lin.span[dim], lin.step[dim], lin.n_out[dim]
     whole = _whole_length(lin, dim)
-    options = {(whole, count)}
-    n = _fast(span + step)
-    while n < whole:
-        per_block = min((n - span) // step + 1, count)
-        options.add((n, per_block))
-        n = _fast(n * 1.25 + 1)
+    # per number of blocks, the shortest 5-smooth length giving it
+    shortest = {}
+    for n in _smooth_lengths(span + step, whole):
+        blocks = -(-count // min((n - span) // step + 1, count))
+        shortest[blocks] = min(shortest.get(blocks, n), n)
+    options = {(whole, count)} | {(n, min((n - span) // step + 1, count))
+                                  for n in shortest.values()}
 
     def work(option):
         n, per_block = option
@@ -155,7 +175,8 @@ def fft_layout(op, x_shape, weight_shape, itemsize, geom, groups):
     return _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned)
 
 
-_TUNED = ("fft_workspace_bytes", "fft_block_points", "fft_block_overhead", "fft_batch_bytes")
+_TUNED = ("fft_workspace_bytes", "fft_block_points", "fft_block_overhead", "fft_batch_bytes",
+          "fft_vector_bytes")
 
 
 @functools.lru_cache(maxsize=256)
@@ -170,7 +191,7 @@ def _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned):
     lin = linear_form(op, geom)
     c_in = x_shape[1]
     cout_g = weight_shape[0] // groups if op == CONV else weight_shape[1]
-    budget, max_points, overhead, batch_bytes = tuned
+    budget, max_points, overhead, batch_bytes, vector_bytes = tuned
     choices = [_block_choices(lin, dim, overhead) for dim in range(3)]
     picked = [0, 0, 0]
 
@@ -212,6 +233,12 @@ def _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned):
     per_batch = size(samples, channels) - size(0, channels)
     n_blocks = math.prod(-(-c // r) for c, r in zip(lin.n_out, per_block))
     batch = max(1, min(n_blocks, batch_bytes // max(per_batch, 1)))
+    # pocketfft transforms lines a SIMD vector at a time and the rest one by
+    # one (3-4 x slower each): a whole number of vectors of lines per batch
+    lanes = max(1, vector_bytes // itemsize)
+    lanes //= math.gcd(lanes, samples * c_in)
+    if lanes <= batch < n_blocks:
+        batch -= batch % lanes
     return Layout(lin, length(), per_block, samples, channels, size(1, 1) <= budget, batch)
 
 

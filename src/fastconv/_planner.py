@@ -106,6 +106,10 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # fft: blocks share one transform call while their workspace (windows,
     # spectra, products) stays within this many bytes
     "fft_batch_bytes": 4 * 2**20,
+    # fft: a batch's transform lines (blocks x samples x channels) a
+    # multiple of this many bytes' worth of values (pocketfft's SIMD width,
+    # 16 with SSE2, 32 with AVX)
+    "fft_vector_bytes": 32,
     # 'auto': fft when fft_point_cost x its transforms' points x log2(points)
     # + fft_mix_cost x its complex multiply-adds < the call's multiply-adds
     # (all in units of one multiply-add of the direct / gemm kernels), from
