@@ -1,11 +1,13 @@
 """method='fft': the sweep within its documented error, with and without
 blocks and tiles, integers, non-finite inputs, memory, and 'auto'."""
 
+import itertools
 import math
 import tracemalloc
 
 import numpy as np
 import pytest
+import scipy.fft
 
 import fastconv
 from fastconv import _fft, _planner
@@ -49,6 +51,92 @@ def test_sweep_in_blocks_and_tiles(case, monkeypatch):
     monkeypatch.setitem(_planner.THRESHOLDS, "fft_workspace_bytes", 1)
     monkeypatch.setitem(_planner.THRESHOLDS, "fft_block_points", 8)
     assert_within_documented_error(case.run(method="fft"), case, 64)
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 2000, 20000])
+@pytest.mark.parametrize("case", FLOAT_CASES[1::6], ids=lambda c: f"{c.name}-{c.index}")
+def test_sweep_in_batches_of_blocks(case, batch_bytes, monkeypatch):
+    """Blocks of a few points, batched one, a few or many per transform
+    call: the last batch and block of a dim partial, outputs per block
+    fewer than the kernel's taps, batches split along any dim."""
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_block_points", 8)
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_block_overhead", 0)
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_batch_bytes", batch_bytes)
+    assert_within_documented_error(case.run(method="fft"), case, 64)
+
+
+@pytest.mark.parametrize("case", FLOAT_CASES[2::8], ids=lambda c: f"{c.name}-{c.index}")
+def test_threads_are_bit_identical_to_one_thread(case, monkeypatch):
+    """Batches of blocks on two threads give the bits of one thread."""
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_block_points", 16)
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_batch_bytes", 2000)
+    np.testing.assert_array_equal(case.run(method="fft", n_threads=2),
+                                  case.run(method="fft", n_threads=1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_out, kernel, stride, dilation, groups", [
+    (300007, 1001, 1, 1, 1),     # the last block partial, fir-1d's kernel
+    (100000, 301, 3, 1, 2),      # stride, groups
+    (200013, 101, 1, 9, 1),      # dilation
+])
+def test_long_1d_in_batches(n_out, kernel, stride, dilation, groups, dtype):
+    """fir-1d's shape, smaller: many blocks batched (the default
+    thresholds), against 'direct' in float64."""
+    rng = np.random.default_rng(n_out)
+    x = rng.standard_normal((1, groups, n_out * stride)).astype(dtype)
+    weight = rng.standard_normal((groups, 1, kernel)).astype(dtype)
+    args = dict(stride=stride, padding=kernel // 2 * dilation, dilation=dilation, groups=groups)
+    call = fastconv._api.check_call("conv", 1, x, weight, None,
+                                    (stride, args["padding"], dilation), groups, "fft", 1)
+    layout = _fft.fft_layout("conv", call.x.shape, call.weight.shape, x.itemsize, call.geom,
+                             groups)
+    assert layout.n_blocks > 2 and 1 < layout.batch < layout.n_blocks, layout
+    out = fastconv.conv1d(x, weight, **args, method="fft")
+    expected = fastconv.conv1d(x.astype(np.float64), weight.astype(np.float64), **args,
+                               method="direct")
+    scale = max(float(np.abs(expected).max()), 1.0)
+    error = float(np.abs(out - expected).max())
+    assert out.dtype == dtype
+    assert error <= documented_error(dtype, math.prod(layout.length)) * scale, error
+
+
+def test_block_lengths_are_every_fast_length():
+    lengths = _fft._smooth_lengths(1, 5000)
+    assert set(lengths) == {scipy.fft.next_fast_len(n, real=True) for n in range(1, 4500)
+                            } | {n for n in lengths if n >= 4500}
+    assert all(scipy.fft.next_fast_len(n, real=True) == n for n in lengths)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batches_are_whole_simd_vectors_of_lines(dtype):
+    """pocketfft transforms lines a vector at a time: fir-1d's batches hold
+    a multiple of fft_vector_bytes / itemsize blocks."""
+    spec = FFT_WORKLOADS["fir-1d"]
+    x, weight = np.zeros(spec.x_shape, dtype), np.zeros(spec.weight_shape, dtype)
+    call = fastconv._api.check_call("conv", 1, x, weight, None, (1, "same", 1), 1, "fft", 1)
+    layout = _fft.fft_layout("conv", call.x.shape, call.weight.shape, x.itemsize, call.geom, 1)
+    lanes = _planner.THRESHOLDS["fft_vector_bytes"] // x.itemsize
+    assert layout.n_blocks > layout.batch >= lanes and layout.batch % lanes == 0, layout
+
+
+def test_batches_cover_every_block_once():
+    for counts in [(1, 1, 7), (1, 3, 5), (2, 3, 4), (5, 1, 1)]:
+        for batch in range(1, 30):
+            seen = []
+            for ranges in _fft._batches(counts, batch):
+                blocks = math.prod(b - a for a, b in ranges)
+                assert 1 <= blocks <= batch
+                seen += itertools.product(*(range(a, b) for a, b in ranges))
+            assert sorted(seen) == sorted(np.ndindex(*counts)), (counts, batch)
+
+
+def test_outputs_past_z_are_zeros():
+    """Every output reads the padding only: zeros, without a transform."""
+    x = np.ones((1, 1, 1), np.float32)
+    out = fastconv.conv1d(x, np.ones((1, 1, 1), np.float32), padding=5, stride=6,
+                          method="fft")
+    np.testing.assert_array_equal(out, np.zeros((1, 1, 2), np.float32))
 
 
 def test_small_workspace_cuts_blocks_and_tiles(monkeypatch):

@@ -13,16 +13,24 @@ position outside ``z`` reads 0):
   positions past ``z``'s end (zeros) or inside it.
 
 ``span = dilation*(kernel - 1) + 1``.  Per block of output positions the
-input window that block reads (zero-inserted on the fly for a transposed
-convolution) is transformed once per sample and input channel (rfftn), the
-channels are mixed per frequency (a batched complex matrix product,
-C_out/groups x C_in/groups per group), and one inverse transform per
-sample and output channel gives the block.  The blocks (overlap-save: each
-output block reads its input window with a kernel-sized halo, so nothing is
-added twice) and the tiles of samples x output channels come from
-:func:`fft_layout`: the block length per dim minimises transform work per
-output position, and everything a block holds stays within
-``THRESHOLDS['fft_workspace_bytes']``.
+input window that block reads (zero-inserted for a transposed convolution)
+is transformed once per sample and input channel (rfftn), the channels are
+mixed per frequency (a batched complex matrix product, C_out/groups x
+C_in/groups per group), and one inverse transform per sample and output
+channel gives the block.  The blocks (overlap-save: each output block reads
+its input window with a kernel-sized halo, so nothing is added twice) and
+the tiles of samples x output channels come from :func:`fft_layout`: the
+block length per dim minimises transform work per output position, and
+everything a block holds stays within ``THRESHOLDS['fft_workspace_bytes']``.
+
+Blocks are batched: the windows of a batch of neighbouring blocks are one
+strided view of the input (every ``hop`` values; a copy only where they
+pass the signal's ends or for a zero insertion), so one rfftn call, one
+mixing and one irfftn call serve the batch, within
+``THRESHOLDS['fft_batch_bytes']`` (as scipy.signal.oaconvolve transforms
+its blocks).  scipy.fft's workers share every transform; each line's
+arithmetic does not depend on them: results are bit-identical across
+thread counts.
 
 Integer inputs are computed in float64 and rounded, refused unless the
 rounding is provably exact (:func:`check_exact`).  Non-finite float inputs
@@ -81,6 +89,7 @@ class Layout(NamedTuple):
     samples: int      # per tile
     channels: int     # output channels per group per tile
     fits: bool        # a block of one sample and channel fits the workspace
+    batch: int        # blocks per batch (one transform call), at most
 
     @property
     def n_blocks(self):
@@ -89,6 +98,25 @@ class Layout(NamedTuple):
 
 def _fast(n):
     return scipy.fft.next_fast_len(max(int(n), 1), real=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _smooth_lengths(low, high):
+    """The lengths 2**a 3**b 5**c in [low, high), which pocketfft
+    transforms fastest (scipy.fft.next_fast_len's, real=True)."""
+    lengths = []
+    p2 = 1
+    while p2 < high:
+        p3 = p2
+        while p3 < high:
+            p5 = p3
+            while p5 < high:
+                if p5 >= low:
+                    lengths.append(p5)
+                p5 *= 5
+            p3 *= 3
+        p2 *= 2
+    return tuple(sorted(lengths))
 
 
 def _whole_length(lin, dim):
@@ -110,15 +138,16 @@ def _block_choices(lin, dim, overhead):
     work per output first: a block of ``R`` outputs at step ``s`` needs
     ``n >= s*(R - 1) + span`` (overlap-save); the whole dim at once is a
     candidate too.  Work counts n*log2(n) per block plus
-    ``fft_block_overhead`` (the fixed cost of one block's calls)."""
+    ``fft_block_overhead`` (the fixed cost of one block in a batch)."""
     span, step, count = lin.span[dim], lin.step[dim], lin.n_out[dim]
     whole = _whole_length(lin, dim)
-    options = {(whole, count)}
-    n = _fast(span + step)
-    while n < whole:
-        per_block = min((n - span) // step + 1, count)
-        options.add((n, per_block))
-        n = _fast(n * 1.25 + 1)
+    # per number of blocks, the shortest 5-smooth length giving it
+    shortest = {}
+    for n in _smooth_lengths(span + step, whole):
+        blocks = -(-count // min((n - span) // step + 1, count))
+        shortest[blocks] = min(shortest.get(blocks, n), n)
+    options = {(whole, count)} | {(n, min((n - span) // step + 1, count))
+                                  for n in shortest.values()}
 
     def work(option):
         n, per_block = option
@@ -146,7 +175,8 @@ def fft_layout(op, x_shape, weight_shape, itemsize, geom, groups):
     return _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned)
 
 
-_TUNED = ("fft_workspace_bytes", "fft_block_points", "fft_block_overhead")
+_TUNED = ("fft_workspace_bytes", "fft_block_points", "fft_block_overhead", "fft_batch_bytes",
+          "fft_vector_bytes")
 
 
 @functools.lru_cache(maxsize=256)
@@ -156,11 +186,12 @@ def _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned):
     fft_block_points points and until one sample x every output channel
     fits fft_workspace_bytes (while blocks stay twice the kernel), else
     until one sample x one output channel per group does; then as many
-    output channels and samples per tile as still fit."""
+    output channels and samples per tile as still fit, and as many blocks
+    per batch as fit fft_batch_bytes."""
     lin = linear_form(op, geom)
     c_in = x_shape[1]
     cout_g = weight_shape[0] // groups if op == CONV else weight_shape[1]
-    budget, max_points, overhead = tuned
+    budget, max_points, overhead, batch_bytes, vector_bytes = tuned
     choices = [_block_choices(lin, dim, overhead) for dim in range(3)]
     picked = [0, 0, 0]
 
@@ -197,7 +228,18 @@ def _layout(op, x_shape, weight_shape, itemsize, geom, groups, tuned):
     while samples > 1 and size(samples, channels) > budget:
         samples = -(-samples // 2)
     per_block = tuple(choices[d][picked[d]][1] for d in range(3))
-    return Layout(lin, length(), per_block, samples, channels, size(1, 1) <= budget)
+    # blocks batched into one transform call while their windows, spectra
+    # and products (the kernel spectra apart) stay within fft_batch_bytes
+    per_batch = size(samples, channels) - size(0, channels)
+    n_blocks = math.prod(-(-c // r) for c, r in zip(lin.n_out, per_block))
+    batch = max(1, min(n_blocks, batch_bytes // max(per_batch, 1)))
+    # pocketfft transforms lines a SIMD vector at a time and the rest one by
+    # one (3-4 x slower each): a whole number of vectors of lines per batch
+    lanes = max(1, vector_bytes // itemsize)
+    lanes //= math.gcd(lanes, samples * c_in)
+    if lanes <= batch < n_blocks:
+        batch -= batch % lanes
+    return Layout(lin, length(), per_block, samples, channels, size(1, 1) <= budget, batch)
 
 
 def transform_work(op, x_shape, weight_shape, geom, groups, itemsize=4):
@@ -290,31 +332,77 @@ def _dilated_kernel(op, weight, geom, groups, dtype):
     return out
 
 
-def _block_ranges(lin, length, per_block, dim, index):
-    """One block of one dim: (output range, its valid part, z range of the
-    valid part, input window) or the output range alone when it reads
-    nothing of z (zeros)."""
-    o0 = index * per_block[dim]
-    o1 = min(o0 + per_block[dim], lin.n_out[dim])
+class DimBlocks(NamedTuple):
+    """How one dim's blocks read their input and write their outputs.
+
+    Cut dims (several blocks) read windows of ``length`` signal values
+    every ``hop`` values from ``first_window`` on, zeros outside the
+    signal; block ``b`` writes outputs ``b*per_block`` on from window
+    position ``offset`` every ``step``.  A whole dim (one block) reads the
+    part of the signal its outputs reach, ``first_window`` to
+    ``first_window + length``, and writes the outputs ``valid`` (the others
+    read past z: zeros)."""
+
+    first_window: int
+    hop: int
+    length: int       # signal values per window
+    offset: int       # window position of the block's first output
+    step: int
+    per_block: int    # outputs per (full) block
+    valid: tuple      # outputs written, (first, end)
+
+
+def dim_blocks(lin, per_block, dim):
+    """The :class:`DimBlocks` of ``dim``, or None when no output of it
+    reads z (the call's output is zeros)."""
     start, step, span = lin.start[dim], lin.step[dim], lin.span[dim]
+    count, per = lin.n_out[dim], per_block[dim]
+    if per < count:
+        # overlap-save: the window of block b starts span - 1 before the z
+        # index of its first output; n >= step*(per - 1) + span
+        return DimBlocks(start - (span - 1), step * per, step * (per - 1) + span,
+                         span - 1, step, per, (0, count))
     full = lin.signal[dim] + span - 1
     # outputs whose z index lies in [0, full)
-    v0 = max(o0, -(start // step))
-    v1 = min(o1, (full - 1 - start) // step + 1)
+    v0 = max(0, -(start // step))
+    v1 = min(count, (full - 1 - start) // step + 1)
     if v1 <= v0:
-        return (o0, o1), None
+        return None
     first, last = start + step * v0, start + step * (v1 - 1)
     i0 = max(first - span + 1, 0)
     i1 = min(last, lin.signal[dim] - 1)
-    return (o0, o1), ((v0, v1), first - i0, (i0, i1 + 1))
+    return DimBlocks(i0, 0, i1 + 1 - i0, first - i0, step, v1 - v0, (v0, v1))
 
 
-def _read_window(x, lin, windows):
+def _batches(counts, batch):
+    """Batches of at most ``batch`` blocks of the block grid ``counts``:
+    (first, end) block per dim, a range of the last dims whole, then of
+    one dim, single blocks before it."""
+    split = 0
+    while math.prod(counts[split + 1:]) > batch:
+        split += 1
+    along = max(1, batch // math.prod(counts[split + 1:]))
+    singles = [range(c) for c in counts[:split]]
+    for index in itertools.product(*singles):
+        for b0 in range(0, counts[split], along):
+            yield (tuple((i, i + 1) for i in index)
+                   + ((b0, min(b0 + along, counts[split])),)
+                   + tuple((0, c) for c in counts[split + 1:]))
+
+
+def _read_window(x, lin, windows, out=None):
     """x's values under the signal windows ``windows`` (signal indices,
-    per dim), zero-inserted where the signal is: a view for a convolution."""
+    per dim, within the signal), zero-inserted where the signal is: a view
+    for a convolution, else (or with ``out``) written to ``out``."""
     if lin.signal_step == (1, 1, 1):
-        return x[(slice(None), slice(None)) + tuple(slice(a, b) for a, b in windows)]
-    out = np.zeros(x.shape[:2] + tuple(b - a for a, b in windows), dtype=x.dtype)
+        view = x[(slice(None), slice(None)) + tuple(slice(a, b) for a, b in windows)]
+        if out is None:
+            return view
+        out[...] = view
+        return out
+    if out is None:
+        out = np.empty(x.shape[:2] + tuple(b - a for a, b in windows), dtype=x.dtype)
+    out[...] = 0
     target, source = [], []
     for (a, b), s in zip(windows, lin.signal_step):
         q0 = -(-a // s)                      # first input value in the window
@@ -324,6 +412,64 @@ def _read_window(x, lin, windows):
     out[(slice(None), slice(None)) + tuple(target)] = \
         x[(slice(None), slice(None)) + tuple(source)]
     return out
+
+
+def _batch_windows(x, lin, dims, batch):
+    """The input windows of a batch of blocks, (samples, B0, B1, B2, C_in,
+    *window lengths): a strided view of x's values under the batch (a copy
+    with zeros where the windows pass the signal's ends or a transposed
+    convolution's zero insertion)."""
+    ranges = []
+    for dim, (b0, b1) in zip(dims, batch):
+        first = dim.first_window + dim.hop * b0
+        ranges.append((first, first + dim.hop * (b1 - 1 - b0) + dim.length))
+    inside = [(min(max(a, 0), n), max(min(b, n), 0)) for (a, b), n in zip(ranges, lin.signal)]
+    if all(a == c and b == d for (a, b), (c, d) in zip(ranges, inside)):
+        slab = _read_window(x, lin, ranges)
+    else:
+        # zeros only where the slab passes the signal's ends
+        slab = np.empty(x.shape[:2] + tuple(b - a for a, b in ranges), dtype=x.dtype)
+        for d, ((a, b), (c, e)) in enumerate(zip(ranges, inside)):
+            before = (slice(None),) * (2 + d)
+            slab[before + (slice(0, max(c - a, 0)),)] = 0
+            slab[before + (slice(max(e - a, 0), None),)] = 0
+        if all(a < b for a, b in inside):
+            _read_window(x, lin, inside, slab[(slice(None), slice(None)) + tuple(
+                slice(c - a, d - a) for (a, _), (c, d) in zip(ranges, inside))])
+    strides = slab.strides
+    return np.lib.stride_tricks.as_strided(
+        slab, shape=(slab.shape[0],) + tuple(b1 - b0 for b0, b1 in batch)
+        + (slab.shape[1],) + tuple(dim.length for dim in dims),
+        strides=(strides[0],) + tuple(dim.hop * s for dim, s in zip(dims, strides[2:]))
+        + strides[1:], writeable=False)
+
+
+def _write_blocks(target, z, dims, batch, convert):
+    """Write a batch's outputs: ``z`` (samples, B0, B1, B2, groups,
+    channels, *length) read at each dim's block offset and step, into
+    ``target`` (samples, groups, channels, *outputs), the last block of a
+    dim cropped to the outputs."""
+    picks = tuple(slice(d.offset, d.offset + d.step * d.per_block, d.step) for d in dims)
+    z = z[(Ellipsis,) + picks]
+    # (samples, groups, channels, B0, R0, B1, R1, B2, R2)
+    z = z.transpose(0, 4, 5, 1, 6, 2, 7, 3, 8)
+    pieces = []
+    for dim, (b0, b1) in zip(dims, batch):
+        o0 = dim.valid[0] + b0 * dim.per_block
+        end = min(o0 + (b1 - b0) * dim.per_block, dim.valid[1])
+        full = (end - o0) // dim.per_block
+        dim_pieces = []
+        if full:
+            dim_pieces.append((slice(0, full), slice(None), o0, full, dim.per_block))
+        if o0 + full * dim.per_block < end:
+            dim_pieces.append((slice(full, full + 1), slice(0, end - o0 - full * dim.per_block),
+                               o0 + full * dim.per_block, 1, end - o0 - full * dim.per_block))
+        pieces.append(dim_pieces)
+    for piece in itertools.product(*pieces):
+        source = z[(Ellipsis,) + tuple(s for p in piece for s in p[:2])]
+        region = target[(Ellipsis,) + tuple(slice(p[2], p[2] + p[3] * p[4]) for p in piece)]
+        region = region.reshape(region.shape[:3] + tuple(n for p in piece for n in p[3:]))
+        convert(region, source)
 
 
 def _mixing_kernel(kernel_spectrum):
@@ -347,6 +493,8 @@ def _mix(spectrum, kernel, groups):
     if c_in == groups:          # an elementwise product per channel
         channels = kernel.shape[1]
         a = spectrum.reshape((n, groups, 1) + freq_shape)
+        if channels == 1:       # in place
+            return np.multiply(a, kernel[None], out=a).reshape(spectrum.shape)
         return (a * kernel[None]).reshape((n, groups * channels) + freq_shape)
     channels = kernel.shape[3]
     a = spectrum.reshape(n, groups, c_in // groups, -1).transpose(1, 3, 0, 2)
@@ -366,55 +514,60 @@ def _kernel_spectrum(kernel, sizes, axes, workers):
     return spectrum
 
 
+def _copy(target, source):
+    target[...] = source
+
+
+def _round(target, source):
+    np.rint(source, out=target, casting="unsafe")
+
+
 def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
     """The linear-convolution form of ``op`` computed blockwise by FFT in
-    the float dtype of ``x`` (the caller converts integers to float64)."""
+    the float dtype of ``x`` (the caller converts integers to float64):
+    per tile of output channels, batch of blocks and tile of samples, one
+    forward transform of the batch's windows, the mixing, one inverse."""
     dtype = x.dtype
     layout = fft_layout(op, x.shape, weight.shape, dtype.itemsize, geom, groups)
     lin, length = layout.linear, layout.length
+    n_batch = x.shape[0]
+    dims = [dim_blocks(lin, layout.per_block, d) for d in range(3)]
     kernel = _dilated_kernel(op, weight, geom, groups, dtype)
     cout_g = kernel.shape[1]
-    n_batch = x.shape[0]
     out = np.empty((n_batch, groups * cout_g) + lin.n_out, dtype=out_dtype)
+    if any(dim is None for dim in dims):
+        out[...] = 0
+        return out
     out_by_group = out.reshape((n_batch, groups, cout_g) + lin.n_out)
-    workers = n_threads
+    for d, dim in enumerate(dims):      # outputs of a whole dim that read past z
+        before = (slice(None),) * (3 + d)
+        out_by_group[before + (slice(0, dim.valid[0]),)] = 0
+        out_by_group[before + (slice(dim.valid[1], None),)] = 0
+    convert = _copy if out_dtype.kind == "f" else _round
     # transform only the dims longer than 1: a size-1 axis costs a pass
     axes = tuple(d - 3 for d in range(3) if length[d] > 1) or (-1,)
     sizes = tuple(length[d] for d in axes)
-    blocks = [range(-(-c // r)) for c, r in zip(lin.n_out, layout.per_block)]
+    counts = tuple(-(-(d.valid[1] - d.valid[0]) // d.per_block) for d in dims)
+    jobs = [(batch, n0, min(n0 + layout.samples, n_batch))
+            for batch in _batches(counts, layout.batch)
+            for n0 in range(0, n_batch, layout.samples)]
     for c0 in range(0, cout_g, layout.channels):
         c1 = min(c0 + layout.channels, cout_g)
         kernel_spectrum = _mixing_kernel(
-            _kernel_spectrum(kernel[:, c0:c1], sizes, axes, workers))
-        for index in itertools.product(*blocks):
-            ranges = [_block_ranges(lin, length, layout.per_block, d, i)
-                      for d, i in enumerate(index)]
-            outputs = tuple(slice(*r[0]) for r in ranges)
-            target = out_by_group[(slice(None), slice(None), slice(c0, c1)) + outputs]
-            if any(r[1] is None for r in ranges):
-                target[...] = 0
-                continue
-            valid = tuple(slice(*r[1][0]) for r in ranges)
-            if valid != outputs:
-                target[...] = 0
-            picks = tuple(slice(r[1][1], r[1][1] + lin.step[d] * (r[1][0][1] - r[1][0][0]),
-                                lin.step[d]) for d, r in enumerate(ranges))
-            windows = [r[1][2] for r in ranges]
-            for n0 in range(0, n_batch, layout.samples):
-                n1 = min(n0 + layout.samples, n_batch)
-                window = _read_window(x[n0:n1], lin, windows)
-                spectrum = scipy.fft.rfftn(window, s=sizes, axes=axes, workers=workers)
-                mixed = _mix(spectrum, kernel_spectrum, groups)
-                del spectrum
-                z = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=workers,
-                                     overwrite_x=True)
-                del mixed
-                z = z.reshape((n1 - n0, groups, c1 - c0) + length)
-                block = out_by_group[(slice(n0, n1), slice(None), slice(c0, c1)) + valid]
-                if out_dtype.kind == "f":
-                    block[...] = z[(Ellipsis,) + picks]
-                else:
-                    np.rint(z[(Ellipsis,) + picks], out=block, casting="unsafe")
+            _kernel_spectrum(kernel[:, c0:c1], sizes, axes, n_threads))
+        for batch, n0, n1 in jobs:
+            blocks = tuple(b1 - b0 for b0, b1 in batch)
+            windows = _batch_windows(x[n0:n1], lin, dims, batch)
+            spectrum = scipy.fft.rfftn(windows, s=sizes, axes=axes, workers=n_threads)
+            del windows
+            spectrum = spectrum.reshape((-1,) + spectrum.shape[4:])
+            mixed = _mix(spectrum, kernel_spectrum, groups)
+            del spectrum
+            z = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=n_threads,
+                                 overwrite_x=True)
+            del mixed
+            z = z.reshape((n1 - n0,) + blocks + (groups, c1 - c0) + length)
+            _write_blocks(out_by_group[n0:n1, :, c0:c1], z, dims, batch, convert)
     return out
 
 
@@ -431,6 +584,12 @@ def _non_finite(op, x, weight, plan):
     return _direct(op, x, weight, plan._replace(geom=geom))
 
 
+def _finite(a):
+    """No inf or NaN in float ``a``: its min and max (NaN propagates) are
+    finite; two passes without the boolean copy of np.isfinite."""
+    return bool(np.isfinite(a.min()) and np.isfinite(a.max()))
+
+
 def _direct(op, x, weight, plan):
     direct = _planner.method_plan(op, "direct", x.shape, weight, x.dtype, plan.geom,
                                   plan.groups, plan.n_threads)
@@ -445,7 +604,7 @@ def _fft(op, x, weight, plan):
         # taps read far-apart runs, which 'direct' reads without the gaps
         return _direct(op, x, weight, plan)
     if x.dtype.kind == "f":
-        if not (np.isfinite(x).all() and np.isfinite(weight).all()):
+        if not (_finite(x) and _finite(weight)):
             return _non_finite(op, x, weight, plan)
         return run_fft(op, x, weight, plan.geom, plan.groups, plan.n_threads, x.dtype)
     name = f"{op}{plan.geom.ndim}d"

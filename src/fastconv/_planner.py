@@ -108,7 +108,14 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # fft: points per transform, at most (larger ones leave the cache)
     "fft_block_points": 2**18,
     # fft: the fixed cost of one block, in transform points x log2
-    "fft_block_overhead": 2**17,
+    "fft_block_overhead": 2**12,
+    # fft: blocks share one transform call while their workspace (windows,
+    # spectra, products) stays within this many bytes
+    "fft_batch_bytes": 4 * 2**20,
+    # fft: a batch's transform lines (blocks x samples x channels) a
+    # multiple of this many bytes' worth of values (pocketfft's SIMD width,
+    # 16 with SSE2, 32 with AVX)
+    "fft_vector_bytes": 32,
     # 'auto': fft when fft_point_cost x its transforms' points x log2(points)
     # + fft_mix_cost x its complex multiply-adds < the call's multiply-adds
     # (all in units of one multiply-add of the direct / gemm kernels), from
