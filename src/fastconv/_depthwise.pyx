@@ -41,16 +41,20 @@ cdef extern from "_depthwise_simd.h" nogil:
     int FASTCONV_DEPTHWISE_SIMD
     Py_ssize_t fastconv_depthwise_bytes
     int fastconv_depthwise_select(const char* name)
-    void fastconv_depthwise_float(float* y, Py_ssize_t v_lo, Py_ssize_t v_hi,
+    void fastconv_depthwise_float(float* y, Py_ssize_t n_out, Py_ssize_t n_x,
+                                  Py_ssize_t v_lo, Py_ssize_t v_hi,
                                   const float* const* xr, const float* const* wr,
                                   Py_ssize_t n_rows, const int32_t* idx,
                                   const int32_t* mask, const Py_ssize_t* base,
+                                  const Py_ssize_t* span,
                                   const unsigned char* kind, Py_ssize_t P,
                                   Py_ssize_t M, Py_ssize_t period_step) noexcept
-    void fastconv_depthwise_double(double* y, Py_ssize_t v_lo, Py_ssize_t v_hi,
+    void fastconv_depthwise_double(double* y, Py_ssize_t n_out, Py_ssize_t n_x,
+                                   Py_ssize_t v_lo, Py_ssize_t v_hi,
                                    const double* const* xr, const double* const* wr,
                                    Py_ssize_t n_rows, const int32_t* idx,
                                    const int64_t* mask, const Py_ssize_t* base,
+                                   const Py_ssize_t* span,
                                    const unsigned char* kind, Py_ssize_t P,
                                    Py_ssize_t M, Py_ssize_t period_step) noexcept
 
@@ -83,6 +87,7 @@ ctypedef struct Tables:
     int32_t* tap       # [P][M][L]: the lane's tap in slot m, -1 for none
     int32_t* idx       # [P][M][L]
     Py_ssize_t* base   # [P][M]
+    Py_ssize_t* span   # [P][M]
     unsigned char* kind  # [P][M]
     void* mask         # [P][M][L] of int32 (float) or int64 (double)
 
@@ -94,7 +99,8 @@ def slots(stride, dilation, kernel):
 
 
 cdef int _patterns(Tables* tb, cnp.int32_t[:, :, ::1] tap, cnp.int32_t[:, :, ::1] idx,
-                   Py_ssize_t[:, ::1] base, unsigned char[:, ::1] kind) except -1:
+                   Py_ssize_t[:, ::1] base, Py_ssize_t[:, ::1] span,
+                   unsigned char[:, ::1] kind) except -1:
     # Fill the pattern tables and the interior run [v_lo, v_hi) of vectors
     # whose every read lies in the source row.
     cdef Geometry* g = &tb.g
@@ -128,6 +134,7 @@ cdef int _patterns(Tables* tb, cnp.int32_t[:, :, ::1] tap, cnp.int32_t[:, :, ::1
                         hi = r[q, m, l]
                     n_valid += 1
             base[q, m] = lo
+            span[q, m] = hi - lo + 1
             identity = n_valid == L
             for l in range(L):
                 idx[q, m, l] = r[q, m, l] - lo if tap[q, m, l] >= 0 else 0
@@ -142,8 +149,8 @@ cdef int _patterns(Tables* tb, cnp.int32_t[:, :, ::1] tap, cnp.int32_t[:, :, ::1
                 kind[q, m] = 2
             else:
                 kind[q, m] = 1
-    # interior vectors: every slot's reads [off + base, off + base + max(L - 1,
-    # span)] inside [0, XW)
+    # interior vectors: every slot's reads [off + base, off + base + span)
+    # inside [0, XW)
     tb.v_lo, tb.v_hi = 0, 0
     for v in range(OW // L):
         q = v % P
@@ -152,11 +159,7 @@ cdef int _patterns(Tables* tb, cnp.int32_t[:, :, ::1] tap, cnp.int32_t[:, :, ::1
         for m in range(M):
             if kind[q, m] == 0:
                 continue
-            hi = L - 1
-            for l in range(L):
-                if tap[q, m, l] >= 0 and idx[q, m, l] > hi:
-                    hi = idx[q, m, l]
-            if off + base[q, m] < 0 or off + base[q, m] + hi >= XW:
+            if off + base[q, m] < 0 or off + base[q, m] + span[q, m] > XW:
                 inside = False
         if inside:
             if tb.v_hi == 0:
@@ -165,30 +168,6 @@ cdef int _patterns(Tables* tb, cnp.int32_t[:, :, ::1] tap, cnp.int32_t[:, :, ::1
         elif tb.v_hi:
             break
     return 0
-
-
-cdef void _scalar(floating* y, Py_ssize_t j0, Py_ssize_t j1, const floating** xr,
-                  const floating** wr, Py_ssize_t n_rows, const Tables* tb) noexcept nogil:
-    # y[j] for j in [j0, j1), summed as the vector kernel sums: source row,
-    # then slot (ascending tap), from zero; reads outside the row skipped.
-    cdef const Geometry* g = &tb.g
-    cdef Py_ssize_t s = g.stride[2], dw = g.dilation[2], pw = g.pad[2]
-    cdef Py_ssize_t XW = g.conv_out[2], L = tb.L, M = tb.M
-    cdef Py_ssize_t j, u, r, m, t, e
-    cdef floating acc
-    for j in range(j0, j1):
-        acc = 0
-        u = (j // L) % tb.P * M * L + j % L
-        for r in range(n_rows):
-            for m in range(M):
-                t = tb.tap[u + m * L]
-                if t < 0:
-                    break
-                e = j + pw - t * dw    # a multiple of s
-                if e < 0 or e // s >= XW:
-                    continue
-                acc = acc + wr[r][u + m * L] * xr[r][e // s]
-        y[j] = acc
 
 
 cdef void _job(floating* out, const floating* x, const floating* wv,
@@ -223,20 +202,14 @@ cdef void _job(floating* out, const floating* x, const floating* wv,
                 wr[n_rows] = wv + (co * KD * KH + td * KH + th) * PML
                 n_rows += 1
         y = out + ((plane * OD + od) * OH + oh) * OW
-        if tb.v_hi > tb.v_lo:
-            if floating is float:
-                fastconv_depthwise_float(y, tb.v_lo, tb.v_hi, xr, wr, n_rows, tb.idx,
-                                         <const int32_t*> tb.mask, tb.base, tb.kind,
-                                         P, M, tb.period_step)
-            else:
-                fastconv_depthwise_double(y, tb.v_lo, tb.v_hi, xr, wr, n_rows, tb.idx,
-                                          <const int64_t*> tb.mask, tb.base, tb.kind,
-                                          P, M, tb.period_step)
-        if tb.v_hi > tb.v_lo:
-            _scalar(y, 0, tb.v_lo * L, xr, wr, n_rows, tb)
-            _scalar(y, tb.v_hi * L, OW, xr, wr, n_rows, tb)
+        if floating is float:
+            fastconv_depthwise_float(y, OW, XW, tb.v_lo, tb.v_hi, xr, wr, n_rows, tb.idx,
+                                     <const int32_t*> tb.mask, tb.base, tb.span, tb.kind,
+                                     P, M, tb.period_step)
         else:
-            _scalar(y, 0, OW, xr, wr, n_rows, tb)
+            fastconv_depthwise_double(y, OW, XW, tb.v_lo, tb.v_hi, xr, wr, n_rows, tb.idx,
+                                      <const int64_t*> tb.mask, tb.base, tb.span, tb.kind,
+                                      P, M, tb.period_step)
 
 
 cdef void _run(floating* out, const floating* x, const floating* wv,
@@ -277,8 +250,9 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     tap = np.empty((tb.P, tb.M, tb.L), dtype=np.int32)
     idx = np.empty((tb.P, tb.M, tb.L), dtype=np.int32)
     base = np.empty((tb.P, tb.M), dtype=np.intp)
+    span = np.empty((tb.P, tb.M), dtype=np.intp)
     kind = np.empty((tb.P, tb.M), dtype=np.uint8)
-    _patterns(&tb, tap, idx, base, kind)
+    _patterns(&tb, tap, idx, base, span, kind)
     masks = np.where(tap >= 0, -1, 0).astype(np.int32 if itemsize == 4 else np.int64)
     # weights per (channel, kernel row, pattern, slot, lane), zero where no tap
     kw = tb.g.kernel[2]
@@ -288,6 +262,7 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     tb.tap = <int32_t*> cnp.PyArray_DATA(tap)
     tb.idx = <int32_t*> cnp.PyArray_DATA(idx)
     tb.base = <Py_ssize_t*> cnp.PyArray_DATA(base)
+    tb.span = <Py_ssize_t*> cnp.PyArray_DATA(span)
     tb.kind = <unsigned char*> cnp.PyArray_DATA(kind)
     tb.mask = cnp.PyArray_DATA(masks)
     cdef void* scratch = malloc(n_threads * 2 * tb.kernel_rows * sizeof(void*))

@@ -15,14 +15,18 @@
  *                   4: every lane does and lane l reads base + l
  *   base[q*M + m]   x offset of the slot's first lane read (vector v of
  *                   pattern q reads from (v / P) * period_step + base)
+ *   span[q*M + m]   how many x values from there the slot reads, at most
+ *                   L for kinds 1, 2, 4 (one masked load: nothing past them
+ *                   is touched, so runs reach the row ends)
  *   idx[(q*M + m)*L + l]   the lane's read, relative to base
  *   mask[(q*M + m)*L + l]  all ones where the lane has a tap, else zero
  *
  * and, per source row r of the output row, xr[r] (the x row) and wr[r] (its
  * kernel row's weights as w[(q*M + m)*L + l], zero where no tap).  One call
- * writes the vectors [v_lo, v_hi) of one output row, each summed in the
- * order r, then m, from zero, and stores it once.  The caller has checked
- * that every read of these vectors is inside the x rows.
+ * writes one output row, each vector summed in registers in the order r,
+ * then m, from zero, and stored once.  The caller has checked that every
+ * read of the vectors [v_lo, v_hi) is inside the x rows; the others check
+ * lane by lane.
  *
  * Versions as in _direct_simd.h: SSE2-width baseline (lane-by-lane
  * permutes), AVX2 (vpermps) and AVX-512 (vpermps / vpermpd zmm), picked at
@@ -43,13 +47,13 @@
 #endif
 
 typedef void (*fastconv_depthwise_float_fn)(
-    float *, ptrdiff_t, ptrdiff_t, const float *const *, const float *const *,
+    float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *const *, const float *const *,
     ptrdiff_t, const int32_t *, const int32_t *, const ptrdiff_t *,
-    const unsigned char *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+    const ptrdiff_t *, const unsigned char *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
 typedef void (*fastconv_depthwise_double_fn)(
-    double *, ptrdiff_t, ptrdiff_t, const double *const *, const double *const *,
+    double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *const *, const double *const *,
     ptrdiff_t, const int32_t *, const int64_t *, const ptrdiff_t *,
-    const unsigned char *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+    const ptrdiff_t *, const unsigned char *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
 
 #if FASTCONV_DEPTHWISE_SIMD
 
@@ -57,15 +61,24 @@ typedef void (*fastconv_depthwise_double_fn)(
 #define FASTCONV_DW_GATHER(pv, xs, iq)                                        \
     for (int l = 0; l < L; l++) pv[l] = xs[iq[l]];
 
-#define FASTCONV_DW_PERMUTE_GATHER(pv, xs, iq) FASTCONV_DW_GATHER(pv, xs, iq)
+/* Baseline permute: lane by lane, reading only the lanes' values. */
+#define FASTCONV_DW_PERMUTE_GATHER(pv, xs, iq, lo, hi)                        \
+    for (int l = 0; l < L; l++)                                               \
+        pv[l] = iq[l] >= (lo) && iq[l] < (hi) ? xs[iq[l]] : 0;
 
-/* One output row's vectors [v_lo, v_hi); PERMUTE(pv, xs, iq) sets vector pv
- * to xs[iq[l]] per lane, with every iq[l] < L. */
+/* One output row of n_out values (its source rows n_x long): the vectors
+ * [v_lo, v_hi) read inside the rows; the others (and the last, partial
+ * one) skip the reads outside, lane by lane, masking weight and value
+ * alike so that no inf * 0 is added.  PERMUTE(pv, xs, iq, lo, hi) sets
+ * lane l of pv to xs[iq[l]] where lo <= iq[l] < hi, reading xs[lo:hi]
+ * only (hi <= L), and to zero elsewhere. */
 #define FASTCONV_DEFINE_DEPTHWISE(NAME, T, IT, BYTES, PERMUTE, ATTR)          \
-    ATTR static void NAME(T *y, ptrdiff_t v_lo, ptrdiff_t v_hi,               \
+    ATTR static void NAME(T *y, ptrdiff_t n_out, ptrdiff_t n_x,               \
+                          ptrdiff_t v_lo, ptrdiff_t v_hi,                     \
                           const T *const *xr, const T *const *wr,             \
                           ptrdiff_t n_rows, const int32_t *idx,               \
                           const IT *mask, const ptrdiff_t *base,              \
+                          const ptrdiff_t *span,                              \
                           const unsigned char *kind, ptrdiff_t P,             \
                           ptrdiff_t M, ptrdiff_t period_step)                 \
     {                                                                         \
@@ -91,12 +104,12 @@ typedef void (*fastconv_depthwise_double_fn)(
                     if (k == 4) {                                             \
                         pv = *(const vec_u *)xs;                              \
                     } else if (k == 2) {                                      \
-                        PERMUTE(pv, xs, iq)                                   \
+                        PERMUTE(pv, xs, iq, 0, span[qm])                      \
                     } else if (k == 0) {                                      \
                         continue;                                             \
                     } else {                                                  \
                         if (k == 1) {                                         \
-                            PERMUTE(pv, xs, iq)                               \
+                            PERMUTE(pv, xs, iq, 0, span[qm])                  \
                         } else {                                              \
                             FASTCONV_DW_GATHER(pv, xs, iq)                    \
                         }                                                     \
@@ -111,6 +124,48 @@ typedef void (*fastconv_depthwise_double_fn)(
                 off += period_step;                                           \
             }                                                                 \
         }                                                                     \
+        const ptrdiff_t n_vec = (n_out + L - 1) / L;                          \
+        for (ptrdiff_t v = 0; v < n_vec; v++) {                               \
+            if (v == v_lo && v_hi > v_lo) {                                   \
+                v = v_hi - 1;                                                 \
+                continue;                                                     \
+            }                                                                 \
+            const ptrdiff_t qv = v % P, offv = v / P * period_step;           \
+            vec acc = (vec){0};                                               \
+            for (ptrdiff_t r = 0; r < n_rows; r++) {                          \
+                const T *wq = wr[r] + qv * M * L;                             \
+                for (ptrdiff_t m = 0; m < M; m++) {                           \
+                    const ptrdiff_t qm = qv * M + m;                          \
+                    if (kind[qm] == 0)                                        \
+                        continue;                                             \
+                    const ptrdiff_t at = offv + base[qm];                     \
+                    const ptrdiff_t lo = at < 0 ? -at : 0;                    \
+                    const ptrdiff_t hi = span[qm] < n_x - at ? span[qm] : n_x - at; \
+                    if (lo >= hi)                                             \
+                        continue;                                             \
+                    const T *xs = xr[r] + at;                                 \
+                    const int32_t *iq = idx + qm * L;                         \
+                    ivec ok;                                                  \
+                    vec pv;                                                   \
+                    for (int l = 0; l < L; l++)                               \
+                        ok[l] = iq[l] >= lo && iq[l] < hi ? mask[qm * L + l] : 0; \
+                    if (kind[qm] == 3) {                                      \
+                        for (int l = 0; l < L; l++)                           \
+                            pv[l] = ok[l] ? xs[iq[l]] : 0;                    \
+                    } else {                                                  \
+                        PERMUTE(pv, xs, iq, lo, hi)                           \
+                    }                                                         \
+                    acc += (vec)(*(const ivec_u *)(wq + m * L) & ok)          \
+                           * (vec)((ivec)pv & ok);                            \
+                }                                                             \
+            }                                                                 \
+            if ((v + 1) * L <= n_out) {                                       \
+                *(vec_u *)(y + v * L) = acc;                                  \
+            } else {                                                          \
+                for (ptrdiff_t l = 0; v * L + l < n_out; l++)                 \
+                    y[v * L + l] = acc[l];                                    \
+            }                                                                 \
+        }                                                                     \
     }
 
 FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_float_base, float, int32_t, 16,
@@ -122,26 +177,41 @@ FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_double_base, double, int64_t, 16,
 #define FASTCONV_DW_X86 1
 #include <immintrin.h>
 
-#define FASTCONV_DW_PERMUTE_F8(pv, xs, iq)                                    \
-    pv = (vec)_mm256_permutevar8x32_ps(_mm256_loadu_ps(xs),                   \
-                                       _mm256_loadu_si256((const __m256i *)iq));
-/* doubles as pairs of floats: lane l takes float lanes 2 iq[l], 2 iq[l] + 1 */
-#define FASTCONV_DW_PERMUTE_D4(pv, xs, iq)                                    \
+/* lanes [lo, hi) of a vector, as a load mask */
+#define FASTCONV_DW_LANES_8(lo, hi)                                           \
+    _mm256_and_si256(                                                         \
+        _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(hi)), iota8),              \
+        _mm256_cmpgt_epi32(iota8, _mm256_set1_epi32((int)(lo) - 1)))
+#define FASTCONV_DW_PERMUTE_F8(pv, xs, iq, lo, hi)                            \
     {                                                                         \
-        __m256i lo = _mm256_slli_epi64(                                       \
-            _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)iq)), 1);  \
-        __m256i hi = _mm256_slli_epi64(                                       \
-            _mm256_add_epi64(lo, _mm256_set1_epi64x(1)), 32);                 \
-        pv = (vec)_mm256_castps_pd(_mm256_permutevar8x32_ps(                  \
-            _mm256_castpd_ps(_mm256_loadu_pd(xs)), _mm256_or_si256(lo, hi))); \
+        const __m256i iota8 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);      \
+        pv = (vec)_mm256_permutevar8x32_ps(                                   \
+            _mm256_maskload_ps(xs, FASTCONV_DW_LANES_8(lo, hi)),              \
+            _mm256_loadu_si256((const __m256i *)iq));                         \
     }
-#define FASTCONV_DW_PERMUTE_F16(pv, xs, iq)                                   \
-    pv = (vec)_mm512_permutexvar_ps(_mm512_loadu_si512((const void *)iq),     \
-                                    _mm512_loadu_ps(xs));
-#define FASTCONV_DW_PERMUTE_D8(pv, xs, iq)                                    \
+/* doubles as pairs of floats: lane l takes float lanes 2 iq[l], 2 iq[l] + 1 */
+#define FASTCONV_DW_PERMUTE_D4(pv, xs, iq, lo, hi)                            \
+    {                                                                         \
+        const __m256i iota4 = _mm256_setr_epi64x(0, 1, 2, 3);                 \
+        __m256i lo2 = _mm256_slli_epi64(                                      \
+            _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)iq)), 1);  \
+        __m256i hi2 = _mm256_slli_epi64(                                      \
+            _mm256_add_epi64(lo2, _mm256_set1_epi64x(1)), 32);                \
+        __m256i in = _mm256_and_si256(                                        \
+            _mm256_cmpgt_epi64(_mm256_set1_epi64x(hi), iota4),                \
+            _mm256_cmpgt_epi64(iota4, _mm256_set1_epi64x((lo) - 1)));         \
+        __m256d xv = _mm256_maskload_pd(xs, in);                              \
+        pv = (vec)_mm256_castps_pd(_mm256_permutevar8x32_ps(                  \
+            _mm256_castpd_ps(xv), _mm256_or_si256(lo2, hi2)));                \
+    }
+#define FASTCONV_DW_PERMUTE_F16(pv, xs, iq, lo, hi)                           \
+    pv = (vec)_mm512_permutexvar_ps(                                          \
+        _mm512_loadu_si512((const void *)iq),                                 \
+        _mm512_maskz_loadu_ps((__mmask16)(((1u << (hi)) - 1) & ~((1u << (lo)) - 1)), xs));
+#define FASTCONV_DW_PERMUTE_D8(pv, xs, iq, lo, hi)                            \
     pv = (vec)_mm512_permutexvar_pd(                                          \
         _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)iq)),       \
-        _mm512_loadu_pd(xs));
+        _mm512_maskz_loadu_pd((__mmask8)(((1u << (hi)) - 1) & ~((1u << (lo)) - 1)), xs));
 
 FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_float_avx2, float, int32_t, 32,
                           FASTCONV_DW_PERMUTE_F8,
@@ -198,15 +268,15 @@ static int fastconv_depthwise_select(const char *name)
 static ptrdiff_t fastconv_depthwise_bytes = 0;
 static int fastconv_depthwise_select(const char *name) { return -1; }
 static void fastconv_depthwise_float(
-    float *y, ptrdiff_t v_lo, ptrdiff_t v_hi, const float *const *xr,
+    float *y, ptrdiff_t n_out, ptrdiff_t n_x, ptrdiff_t v_lo, ptrdiff_t v_hi, const float *const *xr,
     const float *const *wr, ptrdiff_t n_rows, const int32_t *idx,
-    const int32_t *mask, const ptrdiff_t *base, const unsigned char *kind,
-    ptrdiff_t P, ptrdiff_t M, ptrdiff_t period_step) {}
+    const int32_t *mask, const ptrdiff_t *base, const ptrdiff_t *span,
+    const unsigned char *kind, ptrdiff_t P, ptrdiff_t M, ptrdiff_t period_step) {}
 static void fastconv_depthwise_double(
-    double *y, ptrdiff_t v_lo, ptrdiff_t v_hi, const double *const *xr,
+    double *y, ptrdiff_t n_out, ptrdiff_t n_x, ptrdiff_t v_lo, ptrdiff_t v_hi, const double *const *xr,
     const double *const *wr, ptrdiff_t n_rows, const int32_t *idx,
-    const int64_t *mask, const ptrdiff_t *base, const unsigned char *kind,
-    ptrdiff_t P, ptrdiff_t M, ptrdiff_t period_step) {}
+    const int64_t *mask, const ptrdiff_t *base, const ptrdiff_t *span,
+    const unsigned char *kind, ptrdiff_t P, ptrdiff_t M, ptrdiff_t period_step) {}
 
 #endif
 
