@@ -88,40 +88,52 @@ typedef void (*fastconv_depthwise_double_fn)(
         typedef IT ivec __attribute__((vector_size(BYTES)));                  \
         typedef IT ivec_u __attribute__((vector_size(BYTES),                  \
                                          aligned(sizeof(IT)), may_alias));    \
+        typedef int32_t ivec32_u __attribute__((vector_size(BYTES * 4 / sizeof(T)), \
+                                                aligned(4), may_alias));      \
         enum { L = BYTES / sizeof(T) };                                       \
-        ptrdiff_t q = v_lo % P, off = v_lo / P * period_step;                 \
-        for (ptrdiff_t v = v_lo; v < v_hi; v++) {                             \
-            vec acc = (vec){0};                                               \
-            for (ptrdiff_t r = 0; r < n_rows; r++) {                          \
-                const T *xrow = xr[r] + off;                                  \
-                const T *wq = wr[r] + q * M * L;                              \
-                for (ptrdiff_t m = 0; m < M; m++) {                           \
+        /* term by term (source row r, slot m), each over the run's vectors   \
+         * of one pattern at a time; the partial sums stay in y, in L1 */    \
+        if (n_rows == 0)                                                      \
+            for (ptrdiff_t v = v_lo; v < v_hi; v++)                           \
+                *(vec_u *)(y + v * L) = (vec){0};                             \
+        for (ptrdiff_t r = 0; r < n_rows; r++) {                              \
+            for (ptrdiff_t m = 0; m < M; m++) {                               \
+                const int first = r == 0 && m == 0;                           \
+                for (ptrdiff_t q = 0; q < P; q++) {                           \
+                    /* the run's first vector of pattern q */                 \
+                    const ptrdiff_t v0 = v_lo + ((q - v_lo % P) % P + P) % P; \
                     const ptrdiff_t qm = q * M + m;                           \
                     const int k = kind[qm];                                   \
-                    const T *xs = xrow + base[qm];                            \
+                    const T *xs = xr[r] + v0 / P * period_step + base[qm];    \
                     const int32_t *iq = idx + qm * L;                         \
-                    vec pv;                                                   \
-                    if (k == 4) {                                             \
-                        pv = *(const vec_u *)xs;                              \
-                    } else if (k == 2) {                                      \
-                        PERMUTE(pv, xs, iq, 0, span[qm])                      \
-                    } else if (k == 0) {                                      \
-                        continue;                                             \
-                    } else {                                                  \
-                        if (k == 1) {                                         \
-                            PERMUTE(pv, xs, iq, 0, span[qm])                  \
-                        } else {                                              \
+                    const vec wm = *(const vec_u *)(wr[r] + qm * L);          \
+                    const ivec keep = *(const ivec_u *)(mask + qm * L);       \
+                    const ptrdiff_t n = span[qm];                             \
+                    T *yv = y + v0 * L;                                       \
+                    for (ptrdiff_t v = v0; v < v_hi; v += P) {                \
+                        vec pv, acc;                                          \
+                        if (k == 4) {                                         \
+                            pv = *(const vec_u *)xs;                          \
+                        } else if (k == 2) {                                  \
+                            PERMUTE(pv, xs, iq, 0, n)                         \
+                        } else if (k == 1) {                                  \
+                            PERMUTE(pv, xs, iq, 0, n)                         \
+                            pv = (vec)((ivec)pv & keep);                      \
+                        } else if (k == 3) {                                  \
                             FASTCONV_DW_GATHER(pv, xs, iq)                    \
+                            pv = (vec)((ivec)pv & keep);                      \
+                        } else {                                              \
+                            pv = (vec){0};                                    \
                         }                                                     \
-                        pv = (vec)((ivec)pv & *(const ivec_u *)(mask + qm * L)); \
+                        acc = (vec){0};                                       \
+                        if (!first)                                           \
+                            acc = *(vec_u *)yv;                               \
+                        acc += wm * pv;                                       \
+                        *(vec_u *)yv = acc;                                   \
+                        xs += period_step;                                    \
+                        yv += P * L;                                          \
                     }                                                         \
-                    acc += *(const vec_u *)(wq + m * L) * pv;                 \
                 }                                                             \
-            }                                                                 \
-            *(vec_u *)(y + v * L) = acc;                                      \
-            if (++q == P) {                                                   \
-                q = 0;                                                        \
-                off += period_step;                                           \
             }                                                                 \
         }                                                                     \
         const ptrdiff_t n_vec = (n_out + L - 1) / L;                          \
@@ -145,10 +157,11 @@ typedef void (*fastconv_depthwise_double_fn)(
                         continue;                                             \
                     const T *xs = xr[r] + at;                                 \
                     const int32_t *iq = idx + qm * L;                         \
-                    ivec ok;                                                  \
+                    const ivec iv = __builtin_convertvector(                  \
+                        *(const ivec32_u *)iq, ivec);                         \
+                    const ivec ok = (ivec)((iv >= (IT)lo) & (iv < (IT)hi))    \
+                                    & *(const ivec_u *)(mask + qm * L);       \
                     vec pv;                                                   \
-                    for (int l = 0; l < L; l++)                               \
-                        ok[l] = iq[l] >= lo && iq[l] < hi ? mask[qm * L + l] : 0; \
                     if (kind[qm] == 3) {                                      \
                         for (int l = 0; l < L; l++)                           \
                             pv[l] = ok[l] ? xs[iq[l]] : 0;                    \
