@@ -66,6 +66,29 @@ typedef void (*fastconv_depthwise_double_fn)(
     for (int l = 0; l < L; l++)                                               \
         pv[l] = iq[l] >= (lo) && iq[l] < (hi) ? xs[iq[l]] : 0;
 
+/* The vectors of one pattern of the run for one term (source row, slot):
+ * LOAD sets pv; the first term stores, the others add to y. */
+#define FASTCONV_DW_RUN(LOAD)                                                 \
+    if (first) {                                                              \
+        for (ptrdiff_t v = v0; v < v_hi; v += P) {                            \
+            vec pv, acc = (vec){0};                                           \
+            LOAD                                                              \
+            acc += wm * pv;                                                   \
+            *(vec_u *)yv = acc;                                               \
+            xs += period_step;                                                \
+            yv += P * L;                                                      \
+        }                                                                     \
+    } else {                                                                  \
+        for (ptrdiff_t v = v0; v < v_hi; v += P) {                            \
+            vec pv, acc = *(vec_u *)yv;                                       \
+            LOAD                                                              \
+            acc += wm * pv;                                                   \
+            *(vec_u *)yv = acc;                                               \
+            xs += period_step;                                                \
+            yv += P * L;                                                      \
+        }                                                                     \
+    }
+
 /* One output row of n_out values (its source rows n_x long): the vectors
  * [v_lo, v_hi) read inside the rows; the others (and the last, partial
  * one) skip the reads outside, lane by lane, masking weight and value
@@ -96,42 +119,34 @@ typedef void (*fastconv_depthwise_double_fn)(
         if (n_rows == 0)                                                      \
             for (ptrdiff_t v = v_lo; v < v_hi; v++)                           \
                 *(vec_u *)(y + v * L) = (vec){0};                             \
+        /* v_base: the multiple of P at or below v_lo */                      \
+        const ptrdiff_t v_rem = P == 1 ? 0 : v_lo % P, v_base = v_lo - v_rem; \
         for (ptrdiff_t r = 0; r < n_rows; r++) {                              \
             for (ptrdiff_t m = 0; m < M; m++) {                               \
                 const int first = r == 0 && m == 0;                           \
                 for (ptrdiff_t q = 0; q < P; q++) {                           \
-                    /* the run's first vector of pattern q */                 \
-                    const ptrdiff_t v0 = v_lo + ((q - v_lo % P) % P + P) % P; \
+                    /* the run's first vector of pattern q: v0 */             \
                     const ptrdiff_t qm = q * M + m;                           \
-                    const int k = kind[qm];                                   \
-                    const T *xs = xr[r] + v0 / P * period_step + base[qm];    \
+                    const ptrdiff_t v0 = v_base + q + (q < v_rem ? P : 0);    \
+                    const T *xs = xr[r] + (v_base / P + (q < v_rem))          \
+                                          * period_step + base[qm];           \
                     const int32_t *iq = idx + qm * L;                         \
                     const vec wm = *(const vec_u *)(wr[r] + qm * L);          \
                     const ivec keep = *(const ivec_u *)(mask + qm * L);       \
                     const ptrdiff_t n = span[qm];                             \
                     T *yv = y + v0 * L;                                       \
-                    for (ptrdiff_t v = v0; v < v_hi; v += P) {                \
-                        vec pv, acc;                                          \
-                        if (k == 4) {                                         \
-                            pv = *(const vec_u *)xs;                          \
-                        } else if (k == 2) {                                  \
-                            PERMUTE(pv, xs, iq, 0, n)                         \
-                        } else if (k == 1) {                                  \
-                            PERMUTE(pv, xs, iq, 0, n)                         \
-                            pv = (vec)((ivec)pv & keep);                      \
-                        } else if (k == 3) {                                  \
-                            FASTCONV_DW_GATHER(pv, xs, iq)                    \
-                            pv = (vec)((ivec)pv & keep);                      \
-                        } else {                                              \
-                            pv = (vec){0};                                    \
-                        }                                                     \
-                        acc = (vec){0};                                       \
-                        if (!first)                                           \
-                            acc = *(vec_u *)yv;                               \
-                        acc += wm * pv;                                       \
-                        *(vec_u *)yv = acc;                                   \
-                        xs += period_step;                                    \
-                        yv += P * L;                                          \
+                    switch (kind[qm]) {                                       \
+                    case 4: FASTCONV_DW_RUN(pv = *(const vec_u *)xs;) break;  \
+                    case 2: FASTCONV_DW_RUN(PERMUTE(pv, xs, iq, 0, n)) break; \
+                    case 1:                                                   \
+                        FASTCONV_DW_RUN(PERMUTE(pv, xs, iq, 0, n)             \
+                                        pv = (vec)((ivec)pv & keep);)         \
+                        break;                                                \
+                    case 3:                                                   \
+                        FASTCONV_DW_RUN(FASTCONV_DW_GATHER(pv, xs, iq)        \
+                                        pv = (vec)((ivec)pv & keep);)         \
+                        break;                                                \
+                    default: FASTCONV_DW_RUN(pv = (vec){0};) break;           \
                     }                                                         \
                 }                                                             \
             }                                                                 \
@@ -142,7 +157,8 @@ typedef void (*fastconv_depthwise_double_fn)(
                 v = v_hi - 1;                                                 \
                 continue;                                                     \
             }                                                                 \
-            const ptrdiff_t qv = v % P, offv = v / P * period_step;           \
+            const ptrdiff_t qv = P == 1 ? 0 : v % P;                          \
+            const ptrdiff_t offv = (P == 1 ? v : v / P) * period_step;        \
             vec acc = (vec){0};                                               \
             for (ptrdiff_t r = 0; r < n_rows; r++) {                          \
                 const T *wq = wr[r] + qv * M * L;                             \
