@@ -90,6 +90,11 @@ ctypedef struct Tables:
     Py_ssize_t* span   # [P][M]
     unsigned char* kind  # [P][M]
     void* mask         # [P][M][L] of int32 (float) or int64 (double)
+    # per output row (depth, height) of a plane: its source rows' offsets in
+    # an input plane and kernel rows, from row_start[i] to row_start[i + 1]
+    Py_ssize_t* row_start
+    Py_ssize_t* row_offset
+    Py_ssize_t* row_kernel
 
 
 def slots(stride, dilation, kernel):
@@ -170,6 +175,35 @@ cdef int _patterns(Tables* tb, cnp.int32_t[:, :, ::1] tap, cnp.int32_t[:, :, ::1
     return 0
 
 
+cdef tuple _source_rows(const Geometry* g):
+    # For each output row (depth i, height j) of a plane, the source rows
+    # that reach it, (a, b) with a*s + td*d - p == i (likewise in H), in the
+    # order (td, th): offsets in an input plane and kernel rows td*KH + th.
+    cdef Py_ssize_t OD = g.conv_in[0], OH = g.conv_in[1]
+    cdef Py_ssize_t XD = g.conv_out[0], XH = g.conv_out[1], XW = g.conv_out[2]
+    cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1]
+    cdef Py_ssize_t i, j, td, th, a, b, n = 0
+    start = np.zeros(OD * OH + 1, dtype=np.intp)
+    offset = np.empty(OD * OH * KD * KH, dtype=np.intp)
+    kernel = np.empty(OD * OH * KD * KH, dtype=np.intp)
+    cdef Py_ssize_t[::1] st = start, off = offset, ker = kernel
+    for i in range(OD):
+        for j in range(OH):
+            for td in range(KD):
+                a = i + g.pad[0] - td * g.dilation[0]
+                if a < 0 or a % g.stride[0] != 0 or a // g.stride[0] >= XD:
+                    continue
+                for th in range(KH):
+                    b = j + g.pad[1] - th * g.dilation[1]
+                    if b < 0 or b % g.stride[1] != 0 or b // g.stride[1] >= XH:
+                        continue
+                    off[n] = (a // g.stride[0] * XH + b // g.stride[1]) * XW
+                    ker[n] = td * KH + th
+                    n += 1
+            st[i * OH + j + 1] = n
+    return start, offset, kernel
+
+
 cdef void _job(floating* out, const floating* x, const floating* wv,
                const Tables* tb, Py_ssize_t job, const floating** xr,
                const floating** wr) noexcept nogil:
@@ -184,23 +218,17 @@ cdef void _job(floating* out, const floating* x, const floating* wv,
     cdef Py_ssize_t plane = job // (tb.blocks * OD)       # n * c_out + co
     cdef Py_ssize_t co = plane % tb.c_out
     cdef Py_ssize_t xc = plane // tb.c_out * tb.c_in + co // tb.cout_g
-    cdef Py_ssize_t oh, td, th, a, b, n_rows
+    cdef Py_ssize_t oh, i, r, n_rows
     cdef floating* y
+    cdef const floating* xp = x + xc * XD * XH * XW
+    cdef const floating* wp = wv + co * KD * KH * PML
     for oh in range(job % tb.blocks * _ROWS_PER_JOB,
                     min(OH, (job % tb.blocks + 1) * _ROWS_PER_JOB)):
-        n_rows = 0
-        for td in range(KD):
-            a = od + g.pad[0] - td * g.dilation[0]
-            if a < 0 or a % g.stride[0] != 0 or a // g.stride[0] >= XD:
-                continue
-            for th in range(KH):
-                b = oh + g.pad[1] - th * g.dilation[1]
-                if b < 0 or b % g.stride[1] != 0 or b // g.stride[1] >= XH:
-                    continue
-                xr[n_rows] = x + ((xc * XD + a // g.stride[0]) * XH
-                                  + b // g.stride[1]) * XW
-                wr[n_rows] = wv + (co * KD * KH + td * KH + th) * PML
-                n_rows += 1
+        i = od * OH + oh
+        n_rows = tb.row_start[i + 1] - tb.row_start[i]
+        for r in range(n_rows):
+            xr[r] = xp + tb.row_offset[tb.row_start[i] + r]
+            wr[r] = wp + tb.row_kernel[tb.row_start[i] + r] * PML
         y = out + ((plane * OD + od) * OH + oh) * OW
         if floating is float:
             fastconv_depthwise_float(y, OW, XW, tb.v_lo, tb.v_hi, xr, wr, n_rows, tb.idx,
@@ -259,6 +287,10 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     w = weight.reshape(tb.c_out * tb.kernel_rows, kw)
     wv = np.where(tap >= 0, w[:, np.maximum(tap, 0)], 0).astype(x.dtype)
     wv = np.ascontiguousarray(wv)
+    row_start, row_offset, row_kernel = _source_rows(&tb.g)
+    tb.row_start = <Py_ssize_t*> cnp.PyArray_DATA(row_start)
+    tb.row_offset = <Py_ssize_t*> cnp.PyArray_DATA(row_offset)
+    tb.row_kernel = <Py_ssize_t*> cnp.PyArray_DATA(row_kernel)
     tb.tap = <int32_t*> cnp.PyArray_DATA(tap)
     tb.idx = <int32_t*> cnp.PyArray_DATA(idx)
     tb.base = <Py_ssize_t*> cnp.PyArray_DATA(base)

@@ -89,6 +89,34 @@ typedef void (*fastconv_depthwise_double_fn)(
         }                                                                     \
     }
 
+/* The run with NT terms (P == 1, full slots xt, weights wt, slots mt),
+ * summed in registers in term order; the same sums as the term-by-term
+ * loops. */
+#define FASTCONV_DW_FUSED(NT, PERMUTE)                                        \
+    {                                                                         \
+        vec wv_[NT];                                                          \
+        int32_t ib_[NT][L];                                                   \
+        ptrdiff_t nb_[NT];                                                    \
+        for (int t = 0; t < NT; t++) {                                        \
+            wv_[t] = *(const vec_u *)wt[t];                                   \
+            memcpy(ib_[t], idx + mt[t] * L, sizeof(ib_[t]));                  \
+            nb_[t] = span[mt[t]];                                             \
+        }                                                                     \
+        ptrdiff_t at = 0;                                                     \
+        for (ptrdiff_t v = v_lo; v < v_hi; v++) {                             \
+            vec acc = (vec){0};                                               \
+            for (int t = 0; t < NT; t++) {                                    \
+                vec pv;                                                       \
+                const elem *xs = xt[t] + at;                                  \
+                const int32_t *iq = ib_[t];                                   \
+                PERMUTE(pv, xs, iq, 0, nb_[t])                                \
+                acc += wv_[t] * pv;                                           \
+            }                                                                 \
+            *(vec_u *)(y + v * L) = acc;                                      \
+            at += period_step;                                                \
+        }                                                                     \
+    }
+
 /* One output row of n_out values (its source rows n_x long): the vectors
  * [v_lo, v_hi) read inside the rows; the others (and the last, partial
  * one) skip the reads outside, lane by lane, masking weight and value
@@ -113,7 +141,40 @@ typedef void (*fastconv_depthwise_double_fn)(
                                          aligned(sizeof(IT)), may_alias));    \
         typedef int32_t ivec32_u __attribute__((vector_size(BYTES * 4 / sizeof(T)), \
                                                 aligned(4), may_alias));      \
+        typedef T elem;                                                       \
         enum { L = BYTES / sizeof(T) };                                       \
+        const ptrdiff_t run_lo = v_lo, run_hi = v_hi;                         \
+        /* one pattern (P == 1), every slot full or empty, at most 8 terms:   \
+         * the terms summed in registers, vector by vector */                 \
+        if (P == 1 && v_hi > v_lo && n_rows * M <= 8) {                       \
+            const T *xt[8];                                                   \
+            const T *wt[8];                                                   \
+            ptrdiff_t mt[8];                                                  \
+            int nt = 0, full = 1;                                             \
+            for (ptrdiff_t r = 0; r < n_rows; r++)                            \
+                for (ptrdiff_t m = 0; m < M; m++) {                           \
+                    if (kind[m] == 0)                                         \
+                        continue;                                             \
+                    full = full && (kind[m] == 2 || kind[m] == 4);            \
+                    xt[nt] = xr[r] + v_lo * period_step + base[m];            \
+                    wt[nt] = wr[r] + m * L;                                   \
+                    mt[nt] = m;                                               \
+                    nt++;                                                     \
+                }                                                             \
+            if (full && nt > 0) {                                             \
+                switch (nt) {                                                 \
+                case 1: FASTCONV_DW_FUSED(1, PERMUTE) break;                  \
+                case 2: FASTCONV_DW_FUSED(2, PERMUTE) break;                  \
+                case 3: FASTCONV_DW_FUSED(3, PERMUTE) break;                  \
+                case 4: FASTCONV_DW_FUSED(4, PERMUTE) break;                  \
+                case 5: FASTCONV_DW_FUSED(5, PERMUTE) break;                  \
+                case 6: FASTCONV_DW_FUSED(6, PERMUTE) break;                  \
+                case 7: FASTCONV_DW_FUSED(7, PERMUTE) break;                  \
+                default: FASTCONV_DW_FUSED(8, PERMUTE) break;                 \
+                }                                                             \
+                v_lo = v_hi;   /* the run is done */                          \
+            }                                                                 \
+        }                                                                     \
         /* term by term (source row r, slot m), each over the run's vectors   \
          * of one pattern at a time; the partial sums stay in y, in L1 */    \
         if (n_rows == 0)                                                      \
@@ -153,8 +214,8 @@ typedef void (*fastconv_depthwise_double_fn)(
         }                                                                     \
         const ptrdiff_t n_vec = (n_out + L - 1) / L;                          \
         for (ptrdiff_t v = 0; v < n_vec; v++) {                               \
-            if (v == v_lo && v_hi > v_lo) {                                   \
-                v = v_hi - 1;                                                 \
+            if (v == run_lo && run_hi > run_lo) {                             \
+                v = run_hi - 1;                                               \
                 continue;                                                     \
             }                                                                 \
             const ptrdiff_t qv = P == 1 ? 0 : v % P;                          \
@@ -191,8 +252,9 @@ typedef void (*fastconv_depthwise_double_fn)(
             if ((v + 1) * L <= n_out) {                                       \
                 *(vec_u *)(y + v * L) = acc;                                  \
             } else {                                                          \
-                for (ptrdiff_t l = 0; v * L + l < n_out; l++)                 \
-                    y[v * L + l] = acc[l];                                    \
+                T last[L];                                                    \
+                *(vec_u *)last = acc;                                         \
+                memcpy(y + v * L, last, (n_out - v * L) * sizeof(T));         \
             }                                                                 \
         }                                                                     \
     }
