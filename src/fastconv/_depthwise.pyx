@@ -98,9 +98,10 @@ ctypedef struct Tables:
 
 
 def slots(stride, dilation, kernel):
-    """The most taps along W that reach one output (every residue)."""
-    return max(sum(1 for t in range(kernel) if (c + t * dilation) % stride == 0)
-               for c in range(stride))
+    """The most taps along W that reach one output: the taps t < kernel
+    with t * dilation in one residue class mod stride are every
+    stride / gcd(stride, dilation)-th, at most ceil(kernel / that)."""
+    return -(-kernel // (stride // math.gcd(stride, dilation)))
 
 
 cdef int _patterns(Tables* tb, cnp.int32_t[:, :, ::1] tap, cnp.int32_t[:, :, ::1] idx,
