@@ -222,3 +222,25 @@ def test_matches_torch(params):
         pytest.skip("empty output")
     out = fastconv.conv_transpose2d(x, w, **kwargs)
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_every_output_written(monkeypatch):
+    """The output comes from np.empty: poisoned with NaN, none may remain."""
+    empty = np.empty
+
+    def poisoned(shape, dtype=float, **kwargs):
+        out = empty(shape, dtype, **kwargs)
+        if out.dtype.kind == "f":
+            out.fill(np.nan)
+        return out
+
+    monkeypatch.setattr(np, "empty", poisoned)
+    for params in SWEEP[::5]:
+        stride, kernel, padding, dilation, output_padding = params
+        x, w, kwargs = make(2, 3, 1, 6, kernel, stride, padding, dilation, output_padding,
+                            np.float32)
+        if (6 - 1) * stride + dilation * (kernel - 1) + 1 + output_padding <= 2 * padding:
+            continue
+        out = fastconv.conv_transpose2d(x, w, method="direct", **kwargs)
+        assert not np.isnan(out).any(), params
+        assert_close(out, reference(2, x, w, kwargs), np.float32)

@@ -102,8 +102,30 @@ typedef void (*fastconv_depthwise_double_fn)(
             memcpy(ib_[t], idx + mt[t] * L, sizeof(ib_[t]));                  \
             nb_[t] = span[mt[t]];                                             \
         }                                                                     \
-        ptrdiff_t at = 0;                                                     \
-        for (ptrdiff_t v = v_lo; v < v_hi; v++) {                             \
+        /* v_full: from there on some load of L values would leave its    \
+         * row; before, the loads need no mask */                             \
+        ptrdiff_t v_full = v_hi;                                              \
+        for (int t = 0; t < NT; t++) {                                        \
+            const ptrdiff_t room = rt[t] - L;   /* x values after xt[t] */    \
+            const ptrdiff_t last = room < 0 ? v_lo - 1                        \
+                                            : v_lo + room / period_step;      \
+            if (last + 1 < v_full)                                            \
+                v_full = last + 1 < v_lo ? v_lo : last + 1;                   \
+        }                                                                     \
+        ptrdiff_t at = 0, v = v_lo;                                           \
+        for (; v < v_full; v++) {                                             \
+            vec acc = (vec){0};                                               \
+            for (int t = 0; t < NT; t++) {                                    \
+                vec pv;                                                       \
+                const elem *xs = xt[t] + at;                                  \
+                const int32_t *iq = ib_[t];                                   \
+                PERMUTE(pv, xs, iq, 0, L)                                     \
+                acc += wv_[t] * pv;                                           \
+            }                                                                 \
+            *(vec_u *)(y + v * L) = acc;                                      \
+            at += period_step;                                                \
+        }                                                                     \
+        for (; v < v_hi; v++) {                                               \
             vec acc = (vec){0};                                               \
             for (int t = 0; t < NT; t++) {                                    \
                 vec pv;                                                       \
@@ -149,7 +171,7 @@ typedef void (*fastconv_depthwise_double_fn)(
         if (P == 1 && v_hi > v_lo && n_rows * M <= 8) {                       \
             const T *xt[8];                                                   \
             const T *wt[8];                                                   \
-            ptrdiff_t mt[8];                                                  \
+            ptrdiff_t mt[8], rt[8];                                           \
             int nt = 0, full = 1;                                             \
             for (ptrdiff_t r = 0; r < n_rows; r++)                            \
                 for (ptrdiff_t m = 0; m < M; m++) {                           \
@@ -157,6 +179,7 @@ typedef void (*fastconv_depthwise_double_fn)(
                         continue;                                             \
                     full = full && (kind[m] == 2 || kind[m] == 4);            \
                     xt[nt] = xr[r] + v_lo * period_step + base[m];            \
+                    rt[nt] = n_x - (v_lo * period_step + base[m]);            \
                     wt[nt] = wr[r] + m * L;                                   \
                     mt[nt] = m;                                               \
                     nt++;                                                     \
@@ -234,6 +257,16 @@ typedef void (*fastconv_depthwise_double_fn)(
                         continue;                                             \
                     const T *xs = xr[r] + at;                                 \
                     const int32_t *iq = idx + qm * L;                         \
+                    if (lo == 0 && hi == span[qm] && kind[qm] != 3) {         \
+                        /* every read of the slot inside the row */           \
+                        vec pv;                                               \
+                        PERMUTE(pv, xs, iq, 0, hi)                            \
+                        if (kind[qm] == 1)                                    \
+                            pv = (vec)((ivec)pv                               \
+                                       & *(const ivec_u *)(mask + qm * L));   \
+                        acc += *(const vec_u *)(wq + m * L) * pv;             \
+                        continue;                                             \
+                    }                                                         \
                     const ivec iv = __builtin_convertvector(                  \
                         *(const ivec32_u *)iq, ivec);                         \
                     const ivec ok = (ivec)((iv >= (IT)lo) & (iv < (IT)hi))    \

@@ -322,15 +322,12 @@ def _direct_conv_plan(x_shape, weight_shape, dtype, geom, groups, n_threads):
 
 
 def _direct_transpose_plan(x_shape, weight, dtype, geom, groups, n_threads, finite):
-    """'direct' for a transposed convolution: the depthwise kernel for one
-    input channel per group; the channel-blocked path, one stride-1 pass
-    per output phase, when it applies and fits and the weights are finite
-    (the phases read zero padding, where inf * 0 would add a NaN the
-    scatter-add never adds); else the row kernel."""
+    """'direct' for a transposed convolution: the channel-blocked path, one
+    stride-1 pass per output phase, when it applies and fits and the
+    weights are finite (the phases read zero padding, where inf * 0 would
+    add a NaN the scatter-add never adds); else the depthwise kernel for
+    one input channel per group; else the row kernel."""
     c_in, cout_g = weight.shape[:2]
-    if depthwise_usable_for(dtype, c_in // groups, geom):
-        return _rows_plan("conv_transpose", x_shape, weight.shape, geom, groups, n_threads,
-                          path="depthwise")
     phases_bound = math.prod(min(s, n) for s, n in zip(geom.stride, geom.input_spatial))
     terms = c_in // groups * geom.n_taps // math.prod(geom.stride)
     if (channels_usable_for(dtype, cout_g, terms) and phases_bound <= THRESHOLDS["channels_max_phases"]
@@ -350,6 +347,9 @@ def _direct_transpose_plan(x_shape, weight, dtype, geom, groups, n_threads, fini
                 return Plan("conv_transpose", "direct", "channels", geom, groups,
                             _channel_threads(win, n_threads, dtype.itemsize), phases,
                             win)
+    if depthwise_usable_for(dtype, c_in // groups, geom):
+        return _rows_plan("conv_transpose", x_shape, weight.shape, geom, groups, n_threads,
+                          path="depthwise")
     return _rows_plan("conv_transpose", x_shape, weight.shape, geom, groups, n_threads)
 
 
