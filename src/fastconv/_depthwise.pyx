@@ -1,8 +1,9 @@
 # The depthwise transposed convolution: one input channel per group
 # (C_in / groups == 1; any number of output channels per group), as FCN's
 # bilinear up-sampling layers use.  Each output gathers only its few terms
-# (about (k / s)^ndim), so the kernel is written to store every output once,
-# in vectors, with no zero-fill and no accumulation in memory.
+# (about (k / s)^ndim), so the kernel is written to store every output of
+# a row in vectors, with no zero-fill of the output and no pass over it
+# beyond the row being computed.
 #
 # An output row (n, co, depth, height) reads the source rows that reach it
 # through kernel rows (td, th), as the row kernel of _direct.pyx lists them;
@@ -12,10 +13,10 @@
 # every P-th vector, P = s / gcd(s, L): per pattern and per slot (each
 # lane's m-th tap) one permute of a loaded vector of x gives its reads
 # (_depthwise_simd.h).  The tables of patterns are built per call (they
-# depend on the vector width in use), the weights of every (channel, kernel
-# row, pattern, slot, lane) once per call, and the outputs next to the row
-# ends, whose reads leave the source row, are summed by the scalar loop in
-# the same order (source row, then tap).
+# depend on the vector width in use), as are the weights of every (channel,
+# kernel row, pattern, slot, lane) and the source rows of every output row;
+# the vectors next to the row ends, whose reads leave the source row, are
+# masked lane by lane, summed in the same order (source row, then tap).
 #
 # Work is cut into blocks of output rows of one (sample, channel, depth);
 # each value is computed by one thread in an order fixed by the geometry:
@@ -214,7 +215,7 @@ cdef void _job(floating* out, const floating* x, const floating* wv,
     cdef Py_ssize_t OD = g.conv_in[0], OH = g.conv_in[1], OW = g.conv_in[2]
     cdef Py_ssize_t XD = g.conv_out[0], XH = g.conv_out[1], XW = g.conv_out[2]
     cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1]
-    cdef Py_ssize_t L = tb.L, P = tb.P, M = tb.M, PML = tb.P * tb.M * tb.L
+    cdef Py_ssize_t P = tb.P, M = tb.M, PML = tb.P * tb.M * tb.L
     cdef Py_ssize_t od = (job // tb.blocks) % OD
     cdef Py_ssize_t plane = job // (tb.blocks * OD)       # n * c_out + co
     cdef Py_ssize_t co = plane % tb.c_out

@@ -23,10 +23,12 @@
  *
  * and, per source row r of the output row, xr[r] (the x row) and wr[r] (its
  * kernel row's weights as w[(q*M + m)*L + l], zero where no tap).  One call
- * writes one output row, each vector summed in registers in the order r,
- * then m, from zero, and stored once.  The caller has checked that every
- * read of the vectors [v_lo, v_hi) is inside the x rows; the others check
- * lane by lane.
+ * writes one output row, each value summed in the order r, then m, from
+ * zero: in registers when there is one pattern, at most 8 terms and every
+ * slot full or empty (FCN's layers), else term by term over the row, the
+ * partial sums in the output row (in L1).  The caller has checked that
+ * every read of the vectors [v_lo, v_hi) is inside the x rows; the others
+ * (the row ends, the last partial vector) check lane by lane.
  *
  * Versions as in _direct_simd.h: SSE2-width baseline (lane-by-lane
  * permutes), AVX2 (vpermps) and AVX-512 (vpermps / vpermpd zmm), picked at
