@@ -45,7 +45,7 @@ DIRECTIVES = {
     "autotestdict": False,  # no __test__ dict: pytest collects doctests from .py files
 }
 
-MODULES = ["_direct", "_direct_channels", "_gemm", "_openmp", "_resample", "_scatter"]
+MODULES = ["_depthwise", "_direct", "_direct_channels", "_gemm", "_openmp", "_resample", "_scatter"]
 
 NUMPY_MACROS = [
     ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),

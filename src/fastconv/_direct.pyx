@@ -28,7 +28,7 @@ from libc.string cimport memset
 
 cimport numpy as cnp
 
-from . import _direct_channels
+from . import _depthwise, _direct_channels
 
 from ._fused cimport real
 from ._kernel_geometry cimport Geometry, geometry_struct, valid_range
@@ -53,6 +53,7 @@ cdef extern from "_direct_simd.h" nogil:
                               Py_ssize_t n_taps, Py_ssize_t tap_step) noexcept
 
 fastconv_simd_init()
+_depthwise.use_simd(fastconv_simd_name.decode())
 
 _SIMD_VERSIONS = ("baseline", "avx2", "avx512")
 
@@ -69,7 +70,7 @@ def simd_versions():
 
 
 def use_simd(version):
-    """Switch the vectorised kernels (rows and channel-blocked) to
+    """Switch the vectorised kernels (rows, channel-blocked, depthwise) to
     ``version`` (one of simd_versions()).
 
     For tests and benchmarks only: not safe while kernels run.
@@ -78,6 +79,7 @@ def use_simd(version):
         raise ValueError(f"SIMD version {version!r} is not available here; "
                          f"choose from {simd_versions()}")
     _direct_channels.use_simd(version)
+    _depthwise.use_simd(version)
 
 
 cdef inline void _axpy_strided(real* y, const real* x, real a, Py_ssize_t n,

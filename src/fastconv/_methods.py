@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _direct, _direct_channels, _gemm, _scatter
+from . import _depthwise, _direct, _direct_channels, _gemm, _scatter
 from ._validation import CONV, CONV_TRANSPOSE, CONV_WEIGHT
 
 if TYPE_CHECKING:
@@ -171,10 +171,17 @@ def conv_transpose_direct(x, weight, plan):
     beyond the output, exact for integers.  Path 'channels' (floats with
     many channels, finite weights): one stride-1 convolution per output
     phase on the channel-blocked kernel, all reading one zero-padded copy
-    of a window of each sample.
+    of a window of each sample.  Path 'depthwise' (floats, one input channel
+    per group): each output row gathers its few terms in vectors and is
+    written once.
     """
     geom = plan.geom
     shape = output_shape(plan, x, weight)
+    if plan.path == "depthwise":
+        out = np.empty(shape, dtype=x.dtype)
+        _depthwise.conv_transpose_depthwise(x, weight, out, geom, plan.groups,
+                                            plan.n_threads)
+        return out
     if plan.path != "channels":
         out = np.zeros(shape, dtype=x.dtype)
         _direct.conv_transpose_direct(x, weight, out, geom, plan.groups, plan.n_threads)

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _borders, _direct_channels, _methods
+from . import _borders, _depthwise, _direct_channels, _methods
 from ._geometry import ConvGeometry
 from ._phases import PhaseSplit, TransposePhases, conv_phases, phase_size, transpose_phases
 from ._validation import CONV, CONV_WEIGHT
@@ -123,6 +123,10 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     "fft_point_cost": 12.0,
     "fft_mix_cost": 40.0,
     "fft_min_work": 2**24,
+    # depthwise transposed convolutions: the depthwise kernel while its
+    # weight table (kernel rows x W patterns x slots x lanes of 16) has at
+    # most this many values per channel
+    "depthwise_max_table": 2**14,
 })
 
 #: BLAS takes 32-bit sizes and leading dimensions.
@@ -139,7 +143,8 @@ class Plan(NamedTuple):
     method : str
         The registered method that runs.
     path : str
-        The kernel path inside it: 'rows' or 'channels' for 'direct';
+        The kernel path inside it: 'rows', 'channels' or (transposed,
+        one input channel per group) 'depthwise' for 'direct';
         'whole_input', 'pointwise', 'shifted', 'im2col' (convolution) or
         'col2im', 'place' (transposed) for 'gemm'; the method's own name for
         the methods with one path; 'empty' when an array is empty (the
@@ -225,6 +230,20 @@ def multiply_adds(x_shape, weight_shape, geom):
     """Multiply-adds of a call: per sample, weight size x the convolution's
     output positions (for a transposed convolution, its input positions)."""
     return x_shape[0] * math.prod(weight_shape) * math.prod(geom.output_spatial)
+
+
+def depthwise_usable_for(dtype, cin_per_group, geom):
+    """The depthwise kernel applies to a transposed convolution: floats, a
+    vectorised build, one input channel per group, and a weight table of at
+    most depthwise_max_table values per channel: kernel rows x patterns
+    (stride / gcd(stride, 16) along W) x slots (taps reaching one output
+    along W) x 16 lanes."""
+    if not (dtype.kind == "f" and _depthwise.HAVE_SIMD and cin_per_group == 1):
+        return False
+    s, d, k = geom.stride[2], geom.dilation[2], geom.kernel_size[2]
+    table = (geom.kernel_size[0] * geom.kernel_size[1] * (s // math.gcd(s, 16))
+             * _depthwise.slots(s, d, k) * 16)
+    return table <= THRESHOLDS["depthwise_max_table"]
 
 
 def channels_usable_for(dtype, cout_per_group, terms):
@@ -354,7 +373,8 @@ def _direct_transpose_plan(x_shape, weight, dtype, geom, groups, n_threads, fini
     """'direct' for a transposed convolution: the channel-blocked path, one
     stride-1 pass per output phase, when it applies and fits and the
     weights are finite (the phases read zero padding, where inf * 0 would
-    add a NaN the scatter-add never adds); else the row kernel."""
+    add a NaN the scatter-add never adds); else the depthwise kernel for
+    one input channel per group; else the row kernel."""
     c_in, cout_g = weight.shape[:2]
     phases_bound = math.prod(min(s, n) for s, n in zip(geom.stride, geom.input_spatial))
     terms = c_in // groups * geom.n_taps // math.prod(geom.stride)
@@ -375,6 +395,9 @@ def _direct_transpose_plan(x_shape, weight, dtype, geom, groups, n_threads, fini
                 return Plan("conv_transpose", "direct", "channels", geom, groups,
                             _channel_threads(win, n_threads, dtype.itemsize), phases,
                             win)
+    if depthwise_usable_for(dtype, c_in // groups, geom):
+        return _rows_plan("conv_transpose", x_shape, weight.shape, geom, groups, n_threads,
+                          path="depthwise")
     return _rows_plan("conv_transpose", x_shape, weight.shape, geom, groups, n_threads)
 
 
@@ -386,7 +409,7 @@ def _rows_plan(op, x_shape, weight_shape, geom, groups, n_threads, method="direc
     out_spatial = geom.output_spatial if op == CONV else geom.input_spatial
     if multiply_adds(x_shape, weight_shape, geom) < THRESHOLDS["parallel_min_work"]:
         n_threads = 1
-    rows = x_shape[0] * c_out * out_spatial[0] * (out_spatial[1] if path == "rows" else 1)
+    rows = x_shape[0] * c_out * out_spatial[0] * (out_spatial[1] if path != "scatter" else 1)
     return Plan(op, method, path, geom, groups, max(1, min(n_threads, rows)))
 
 
@@ -524,7 +547,7 @@ def _rule_plan(op, x_shape, weight, dtype, geom, groups, n_threads, finite):
         if wanted:
             direct = method_plan(op, "direct", x_shape, weight, dtype, geom, groups,
                                  n_threads, finite)
-            if direct.path == "channels":
+            if direct.path in ("channels", "depthwise"):
                 return direct
     return method_plan(op, "gemm" if enough else "direct", x_shape, weight, dtype, geom,
                        groups, n_threads, finite)

@@ -1,0 +1,315 @@
+# The depthwise transposed convolution: one input channel per group
+# (C_in / groups == 1; any number of output channels per group), as FCN's
+# bilinear up-sampling layers use.  Each output gathers only its few terms
+# (about (k / s)^ndim), so the kernel is written to store every output of
+# a row in vectors, with no zero-fill of the output and no pass over it
+# beyond the row being computed.
+#
+# An output row (n, co, depth, height) reads the source rows that reach it
+# through kernel rows (td, th), as the row kernel of _direct.pyx lists them;
+# along W it gathers: output j = s*u + phase reads x[(j + p - t*d) / s]
+# through the taps t for which s divides j + p - t*d.  A vector of L outputs
+# (starting at a multiple of L) has the same taps and relative reads as
+# every P-th vector, P = s / gcd(s, L): per pattern and per slot (each
+# lane's m-th tap) one permute of a loaded vector of x gives its reads
+# (_depthwise_simd.h).  The tables of patterns are built per call (they
+# depend on the vector width in use), as are the weights of every (channel,
+# kernel row, pattern, slot, lane) and the source rows of every output row;
+# the vectors next to the row ends, whose reads leave the source row, are
+# masked lane by lane, summed in the same order (source row, then tap).
+#
+# Work is cut into blocks of output rows of one (sample, channel, depth);
+# each value is computed by one thread in an order fixed by the geometry:
+# bit-identical results for any thread count.
+
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport free, malloc
+
+import math
+
+import numpy as np
+
+cimport numpy as cnp
+
+from ._fused cimport floating
+from ._kernel_geometry cimport Geometry, geometry_struct
+
+cnp.import_array()
+
+
+cdef extern from "_depthwise_simd.h" nogil:
+    int FASTCONV_DEPTHWISE_SIMD
+    Py_ssize_t fastconv_depthwise_bytes
+    int fastconv_depthwise_select(const char* name)
+    void fastconv_depthwise_float(float* y, Py_ssize_t n_out, Py_ssize_t n_x,
+                                  Py_ssize_t v_lo, Py_ssize_t v_hi,
+                                  const float* const* xr, const float* const* wr,
+                                  Py_ssize_t n_rows, const int32_t* idx,
+                                  const int32_t* mask, const Py_ssize_t* base,
+                                  const Py_ssize_t* span,
+                                  const unsigned char* kind, Py_ssize_t P,
+                                  Py_ssize_t M, Py_ssize_t period_step) noexcept
+    void fastconv_depthwise_double(double* y, Py_ssize_t n_out, Py_ssize_t n_x,
+                                   Py_ssize_t v_lo, Py_ssize_t v_hi,
+                                   const double* const* xr, const double* const* wr,
+                                   Py_ssize_t n_rows, const int32_t* idx,
+                                   const int64_t* mask, const Py_ssize_t* base,
+                                   const Py_ssize_t* span,
+                                   const unsigned char* kind, Py_ssize_t P,
+                                   Py_ssize_t M, Py_ssize_t period_step) noexcept
+
+HAVE_SIMD = bool(FASTCONV_DEPTHWISE_SIMD)
+
+
+def use_simd(version):
+    """Switch the vectorised kernel to ``version``; called by
+    fastconv._direct.use_simd, which checks the name."""
+    if fastconv_depthwise_select(version.encode()) != 0:
+        raise ValueError(f"SIMD version {version!r} is not available here")
+
+
+def vector_bytes():
+    """The vector width of the kernel in use, in bytes (0: no vectors)."""
+    return fastconv_depthwise_bytes
+
+
+cdef enum:
+    # Output rows per job: enough to amortise a job's set-up, few enough to
+    # balance threads on a few channels.  Any value gives the same results.
+    _ROWS_PER_JOB = 16
+
+
+ctypedef struct Tables:
+    # the W patterns (see _depthwise_simd.h) and the call's sizes
+    Geometry g
+    Py_ssize_t L, P, M, period_step, v_lo, v_hi
+    Py_ssize_t c_in, cout_g, c_out, kernel_rows, blocks, n_jobs
+    int32_t* tap       # [P][M][L]: the lane's tap in slot m, -1 for none
+    int32_t* idx       # [P][M][L]
+    Py_ssize_t* base   # [P][M]
+    Py_ssize_t* span   # [P][M]
+    unsigned char* kind  # [P][M]
+    void* mask         # [P][M][L] of int32 (float) or int64 (double)
+    # per output row (depth, height) of a plane: its source rows' offsets in
+    # an input plane and kernel rows, from row_start[i] to row_start[i + 1]
+    Py_ssize_t* row_start
+    Py_ssize_t* row_offset
+    Py_ssize_t* row_kernel
+
+
+def slots(stride, dilation, kernel):
+    """The most taps along W that reach one output: the taps t < kernel
+    with t * dilation in one residue class mod stride are every
+    stride / gcd(stride, dilation)-th, at most ceil(kernel / that)."""
+    return -(-kernel // (stride // math.gcd(stride, dilation)))
+
+
+cdef int _patterns(Tables* tb, cnp.int32_t[:, :, ::1] tap, cnp.int32_t[:, :, ::1] idx,
+                   Py_ssize_t[:, ::1] base, Py_ssize_t[:, ::1] span,
+                   unsigned char[:, ::1] kind) except -1:
+    # Fill the pattern tables and the interior run [v_lo, v_hi) of vectors
+    # whose every read lies in the source row.
+    cdef Geometry* g = &tb.g
+    cdef Py_ssize_t L = tb.L, P = tb.P, M = tb.M
+    cdef Py_ssize_t s = g.stride[2], d = g.dilation[2], p = g.pad[2], KW = g.kernel[2]
+    cdef Py_ssize_t XW = g.conv_out[2], OW = g.conv_in[2]
+    cdef Py_ssize_t q, l, m, t, j, lo, hi, n_valid, v, off, e
+    cdef bint identity, inside
+    rel = np.zeros((P, M, L), dtype=np.intp)
+    cdef Py_ssize_t[:, :, ::1] r = rel
+    tap[...] = -1
+    for q in range(P):
+        for l in range(L):
+            j = q * L + l
+            m = 0
+            for t in range(KW):
+                e = j + p - t * d
+                if e % s == 0:   # C's % : zero for exact multiples of either sign
+                    tap[q, m, l] = t
+                    r[q, m, l] = e // s if e >= 0 else -((-e) // s)
+                    m += 1
+    for q in range(P):
+        for m in range(M):
+            n_valid = 0
+            lo, hi = 0, 0
+            for l in range(L):
+                if tap[q, m, l] >= 0:
+                    if n_valid == 0 or r[q, m, l] < lo:
+                        lo = r[q, m, l]
+                    if n_valid == 0 or r[q, m, l] > hi:
+                        hi = r[q, m, l]
+                    n_valid += 1
+            base[q, m] = lo
+            span[q, m] = hi - lo + 1
+            identity = n_valid == L
+            for l in range(L):
+                idx[q, m, l] = r[q, m, l] - lo if tap[q, m, l] >= 0 else 0
+                identity = identity and idx[q, m, l] == l
+            if n_valid == 0:
+                kind[q, m] = 0
+            elif hi - lo >= L:
+                kind[q, m] = 3
+            elif identity:
+                kind[q, m] = 4
+            elif n_valid == L:
+                kind[q, m] = 2
+            else:
+                kind[q, m] = 1
+    # interior vectors: every slot's reads [off + base, off + base + span)
+    # inside [0, XW)
+    tb.v_lo, tb.v_hi = 0, 0
+    for v in range(OW // L):
+        q = v % P
+        off = v // P * tb.period_step
+        inside = True
+        for m in range(M):
+            if kind[q, m] == 0:
+                continue
+            if off + base[q, m] < 0 or off + base[q, m] + span[q, m] > XW:
+                inside = False
+        if inside:
+            if tb.v_hi == 0:
+                tb.v_lo = v
+            tb.v_hi = v + 1
+        elif tb.v_hi:
+            break
+    return 0
+
+
+cdef tuple _source_rows(const Geometry* g):
+    # For each output row (depth i, height j) of a plane, the source rows
+    # that reach it, (a, b) with a*s + td*d - p == i (likewise in H), in the
+    # order (td, th): offsets in an input plane and kernel rows td*KH + th.
+    cdef Py_ssize_t OD = g.conv_in[0], OH = g.conv_in[1]
+    cdef Py_ssize_t XD = g.conv_out[0], XH = g.conv_out[1], XW = g.conv_out[2]
+    cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1]
+    cdef Py_ssize_t i, j, td, th, a, b, n = 0
+    start = np.zeros(OD * OH + 1, dtype=np.intp)
+    offset = np.empty(OD * OH * KD * KH, dtype=np.intp)
+    kernel = np.empty(OD * OH * KD * KH, dtype=np.intp)
+    cdef Py_ssize_t[::1] st = start, off = offset, ker = kernel
+    for i in range(OD):
+        for j in range(OH):
+            for td in range(KD):
+                a = i + g.pad[0] - td * g.dilation[0]
+                if a < 0 or a % g.stride[0] != 0 or a // g.stride[0] >= XD:
+                    continue
+                for th in range(KH):
+                    b = j + g.pad[1] - th * g.dilation[1]
+                    if b < 0 or b % g.stride[1] != 0 or b // g.stride[1] >= XH:
+                        continue
+                    off[n] = (a // g.stride[0] * XH + b // g.stride[1]) * XW
+                    ker[n] = td * KH + th
+                    n += 1
+            st[i * OH + j + 1] = n
+    return start, offset, kernel
+
+
+cdef void _job(floating* out, const floating* x, const floating* wv,
+               const Tables* tb, Py_ssize_t job, const floating** xr,
+               const floating** wr) noexcept nogil:
+    # The output rows of one job: (sample, channel, depth) plane, block of
+    # rows.
+    cdef const Geometry* g = &tb.g
+    cdef Py_ssize_t OD = g.conv_in[0], OH = g.conv_in[1], OW = g.conv_in[2]
+    cdef Py_ssize_t XD = g.conv_out[0], XH = g.conv_out[1], XW = g.conv_out[2]
+    cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1]
+    cdef Py_ssize_t P = tb.P, M = tb.M, PML = tb.P * tb.M * tb.L
+    cdef Py_ssize_t od = (job // tb.blocks) % OD
+    cdef Py_ssize_t plane = job // (tb.blocks * OD)       # n * c_out + co
+    cdef Py_ssize_t co = plane % tb.c_out
+    cdef Py_ssize_t xc = plane // tb.c_out * tb.c_in + co // tb.cout_g
+    cdef Py_ssize_t oh, i, r, n_rows
+    cdef floating* y
+    cdef const floating* xp = x + xc * XD * XH * XW
+    cdef const floating* wp = wv + co * KD * KH * PML
+    for oh in range(job % tb.blocks * _ROWS_PER_JOB,
+                    min(OH, (job % tb.blocks + 1) * _ROWS_PER_JOB)):
+        i = od * OH + oh
+        n_rows = tb.row_start[i + 1] - tb.row_start[i]
+        for r in range(n_rows):
+            xr[r] = xp + tb.row_offset[tb.row_start[i] + r]
+            wr[r] = wp + tb.row_kernel[tb.row_start[i] + r] * PML
+        y = out + ((plane * OD + od) * OH + oh) * OW
+        if floating is float:
+            fastconv_depthwise_float(y, OW, XW, tb.v_lo, tb.v_hi, xr, wr, n_rows, tb.idx,
+                                     <const int32_t*> tb.mask, tb.base, tb.span, tb.kind,
+                                     P, M, tb.period_step)
+        else:
+            fastconv_depthwise_double(y, OW, XW, tb.v_lo, tb.v_hi, xr, wr, n_rows, tb.idx,
+                                      <const int64_t*> tb.mask, tb.base, tb.span, tb.kind,
+                                      P, M, tb.period_step)
+
+
+cdef void _run(floating* out, const floating* x, const floating* wv,
+               const Tables* tb, void* scratch, int n_threads) noexcept nogil:
+    cdef Py_ssize_t job, per = 2 * tb.kernel_rows
+    cdef const floating** sp = <const floating**> scratch
+    if n_threads > 1 and tb.n_jobs > 1:
+        for job in prange(tb.n_jobs, schedule="dynamic", num_threads=n_threads):
+            _job(out, x, wv, tb, job, sp + per * threadid(),
+                 sp + per * threadid() + tb.kernel_rows)
+    else:
+        for job in range(tb.n_jobs):
+            _job(out, x, wv, tb, job, sp, sp + tb.kernel_rows)
+
+
+def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_threads):
+    """out[n, co] = x[n, co // (C_out / groups)] scattered through weight[co]
+
+    x (N, C_in, *geom.output_spatial) with C_in == groups, weight
+    (C_in, C_out/groups, *kernel), out (N, C_out, *geom.input_spatial),
+    uninitialised: every value is written.  All non-empty, C-contiguous,
+    float32 or float64; a build with vectors (HAVE_SIMD).
+    """
+    cdef Tables tb
+    cdef Py_ssize_t itemsize = x.dtype.itemsize, kw
+    tb.g = geometry_struct(geom)
+    tb.L = fastconv_depthwise_bytes // itemsize
+    s = tb.g.stride[2]
+    gcd = math.gcd(s, tb.L)
+    tb.P = s // gcd
+    tb.period_step = tb.L // gcd
+    tb.M = max(1, slots(s, tb.g.dilation[2], tb.g.kernel[2]))
+    tb.c_in, tb.c_out = x.shape[1], out.shape[1]
+    tb.cout_g = tb.c_out // groups
+    tb.kernel_rows = tb.g.kernel[0] * tb.g.kernel[1]
+    tb.blocks = (tb.g.conv_in[1] + _ROWS_PER_JOB - 1) // _ROWS_PER_JOB
+    tb.n_jobs = out.shape[0] * tb.c_out * tb.g.conv_in[0] * tb.blocks
+    tap = np.empty((tb.P, tb.M, tb.L), dtype=np.int32)
+    idx = np.empty((tb.P, tb.M, tb.L), dtype=np.int32)
+    base = np.empty((tb.P, tb.M), dtype=np.intp)
+    span = np.empty((tb.P, tb.M), dtype=np.intp)
+    kind = np.empty((tb.P, tb.M), dtype=np.uint8)
+    _patterns(&tb, tap, idx, base, span, kind)
+    masks = np.where(tap >= 0, -1, 0).astype(np.int32 if itemsize == 4 else np.int64)
+    # weights per (channel, kernel row, pattern, slot, lane), zero where no tap
+    kw = tb.g.kernel[2]
+    w = weight.reshape(tb.c_out * tb.kernel_rows, kw)
+    wv = np.where(tap >= 0, w[:, np.maximum(tap, 0)], 0).astype(x.dtype)
+    wv = np.ascontiguousarray(wv)
+    row_start, row_offset, row_kernel = _source_rows(&tb.g)
+    tb.row_start = <Py_ssize_t*> cnp.PyArray_DATA(row_start)
+    tb.row_offset = <Py_ssize_t*> cnp.PyArray_DATA(row_offset)
+    tb.row_kernel = <Py_ssize_t*> cnp.PyArray_DATA(row_kernel)
+    tb.tap = <int32_t*> cnp.PyArray_DATA(tap)
+    tb.idx = <int32_t*> cnp.PyArray_DATA(idx)
+    tb.base = <Py_ssize_t*> cnp.PyArray_DATA(base)
+    tb.span = <Py_ssize_t*> cnp.PyArray_DATA(span)
+    tb.kind = <unsigned char*> cnp.PyArray_DATA(kind)
+    tb.mask = cnp.PyArray_DATA(masks)
+    cdef void* scratch = malloc(n_threads * 2 * tb.kernel_rows * sizeof(void*))
+    if scratch == NULL:
+        raise MemoryError()
+    cdef void* op = cnp.PyArray_DATA(out)
+    cdef void* xp = cnp.PyArray_DATA(x)
+    cdef void* wvp = cnp.PyArray_DATA(wv)
+    with nogil:
+        if itemsize == 4:
+            _run(<float*> op, <const float*> xp, <const float*> wvp, &tb, scratch,
+                 n_threads)
+        else:
+            _run(<double*> op, <const double*> xp, <const double*> wvp, &tb, scratch,
+                 n_threads)
+        free(scratch)
