@@ -24,7 +24,7 @@ workers one thread each, the in-memory call OpenMP's / BLAS's 2 threads).
 Usage (the BLAS variables slow SciPy's BLAS down on these machines)::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/dask_memory.py
-        [--side 16384] [--chunk 2048] [--memory-limit 1.5GiB] [--zarr DIR]
+        [--side 16384] [--chunk 4096] [--memory-limit 1.5GiB] [--zarr DIR]
 
 Needs the ``dask`` extra (``pip install "fastconv[dask]"``), and zarr for
 ``--zarr``.
@@ -102,7 +102,7 @@ class MemorySampler(threading.Thread):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--side", type=int, default=16384)
-    parser.add_argument("--chunk", type=int, default=2048,
+    parser.add_argument("--chunk", type=int, default=4096,
                         help="image chunk side for the convolution (half for the "
                              "transposed convolution, whose output is 4x larger)")
     parser.add_argument("--memory-limit", default="1.5GiB")
