@@ -589,9 +589,9 @@ def test_weight_gradient_shifted_path_equals_columns(transposed, per_sample, mon
         g = rng.standard_normal(forward(x, np.ones(w_shape), **kwargs).shape)
         weight_grad = getattr(fastconv.grad, f"{op}{nd}d_weight")
         results = {}
-        for forced in ("shifted", "im2col"):
+        for forced in ("shifted_rows", "im2col"):
             with monkeypatch.context() as m:
-                if forced == "shifted":
+                if forced == "shifted_rows":
                     m.setitem(_planner.THRESHOLDS, "shifted_min_channels", 1)
                     m.setitem(_planner.THRESHOLDS, "shifted_max_widening", float("inf"))
                 else:
@@ -600,5 +600,5 @@ def test_weight_gradient_shifted_path_equals_columns(transposed, per_sample, mon
                                               per_sample=per_sample, **kwargs)
             assert paths[-1] == forced
         direct = weight_grad(x, w_shape, g, method="direct", per_sample=per_sample, **kwargs)
-        np.testing.assert_allclose(results["shifted"], direct, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(results["shifted_rows"], direct, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(results["im2col"], direct, rtol=1e-10, atol=1e-10)

@@ -302,7 +302,22 @@ def conv_weight_gemm(x, grad, plan):
     geom, groups = plan.geom, plan.groups
     c_in, c_out, taps = x.shape[1], grad.shape[1], geom.n_taps
     samples = x.shape[0] if plan.per_sample else 1
-    if plan.path == "shifted":
+    if plan.path == "whole_input":
+        dw = np.zeros((samples, c_out, c_in // groups * taps), dtype=x.dtype)
+        _gemm.weight_whole_input(x.reshape(x.shape[0], -1), grad.reshape(grad.shape[0], -1),
+                                 dw, groups, plan.per_sample)
+    elif plan.path == "shifted_rows":
+        rows, (kd, kh, kw) = plan.phases, geom.kernel_size
+        values = (len(rows.block_residue) * c_in + c_out) * int(np.prod(rows.size))
+        workspace = np.empty(plan.tile[0] * values, dtype=x.dtype)
+        by_row = np.zeros((samples, kd * kh, c_out, kw * (c_in // groups)), dtype=x.dtype)
+        _gemm.conv_weight_rows(_flat(x), _flat(grad), by_row, workspace, geom, groups,
+                               plan.tile[0], rows.size, rows.block_residue, rows.row_key,
+                               rows.row_shift, plan.per_sample)
+        # (samples, kd*kh, c_out, kw, cin_g) -> (samples, c_out, cin_g, kd*kh, kw)
+        dw = by_row.reshape(samples, kd * kh, c_out, kw, c_in // groups
+                            ).transpose(0, 2, 4, 1, 3)
+    elif plan.path == "shifted":
         phases = plan.phases
         values = (phases.n_phases * c_in + c_out) * int(np.prod(phases.size))
         workspace = np.empty(plan.tile[0] * values, dtype=x.dtype)

@@ -22,7 +22,8 @@ import numpy as np
 
 from . import _direct_channels, _methods
 from ._geometry import ConvGeometry
-from ._phases import PhaseSplit, TransposePhases, conv_phases, phase_size, transpose_phases
+from ._phases import (PhaseSplit, RowSplit, TransposePhases, conv_phases, phase_size,
+                      row_split, transpose_phases)
 from ._validation import CONV, CONV_WEIGHT
 
 #: Plans by call signature: small calls would spend most of their time
@@ -152,7 +153,7 @@ class Plan(NamedTuple):
     geom: ConvGeometry
     groups: int
     n_threads: int
-    phases: PhaseSplit | TransposePhases | None = None
+    phases: PhaseSplit | TransposePhases | RowSplit | None = None
     windows: Windows | None = None
     tile: tuple[int, int] = (0, 0)
     per_sample: bool = False
@@ -616,17 +617,22 @@ def weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample):
         taps, n_pos = geom.n_taps, math.prod(geom.output_spatial)
         _check_blas_sizes(grad.shape[1], x.shape[1] * taps, n_pos)
         c_in, c_out, itemsize = x.shape[1], grad.shape[1], x.dtype.itemsize
+        if reads_whole_input(geom):   # the samples are the GEMM's inner dimension
+            _check_blas_sizes(x.shape[0])
+            return Plan(CONV_WEIGHT, "gemm", "whole_input", geom, groups, n_threads,
+                        per_sample=per_sample)
         grid = math.prod(phase_size(geom))
-        # as the forward convolution: one GEMM per tap on the phase images
-        # (no columns) when each has enough channels and little padding
+        # as the forward convolution, without columns when each GEMM has
+        # enough channels and little padding: one GEMM per kernel row (all
+        # its W taps) on the input split into shifted phase blocks
         if shifted_usable_for(c_in // groups, grid / n_pos, (c_in + c_out) * grid * itemsize):
-            phases = conv_phases(geom, share_columns=False)
-            values = (phases.n_phases * c_in + c_out) * grid
+            rows = row_split(geom)
+            values = (len(rows.block_residue) * c_in + c_out) * grid
             if shifted_usable_for(c_in // groups, grid / n_pos, values * itemsize):
                 tile = (1, 1) if per_sample else gemm_tiles(x.shape[0], values, 1, itemsize)
                 _check_blas_sizes(tile[0] * values)
-                return Plan(CONV_WEIGHT, "gemm", "shifted", geom, groups, n_threads, phases,
-                            tile=tile, per_sample=per_sample)
+                return Plan(CONV_WEIGHT, "gemm", "shifted_rows", geom, groups, n_threads,
+                            rows, tile=tile, per_sample=per_sample)
         tile = gemm_tiles(1, c_in * taps, n_pos, itemsize)
         return Plan(CONV_WEIGHT, "gemm", "im2col", geom, groups, n_threads, tile=tile,
                     per_sample=per_sample)
