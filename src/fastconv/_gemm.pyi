@@ -19,10 +19,6 @@ def pointwise(x: _F, weight: _F, out: _F, groups: int, transpose: bool) -> None:
 def whole_input(x: _F, weight: _F, out: _F, groups: int, transpose: bool) -> None: ...
 def conv_weight_im2col(x: _F, grad: _F, dw: _F, workspace: _F, geom: ConvGeometry,
                        groups: int, tile_p: int, per_sample: bool) -> None: ...
-def conv_weight_shifted(x: _F, grad: _F, dw: _F, workspace: _F, geom: ConvGeometry,
-                        groups: int, tile_n: int, phase_size: tuple[int, ...],
-                        residues: _Ints, tap_phase: _Ints, tap_shift: _Ints,
-                        per_sample: bool) -> None: ...
 def conv_weight_rows(x: _F, grad: _F, dw: _F, workspace: _F, geom: ConvGeometry,
                      groups: int, tile_n: int, phase_size: tuple[int, ...],
                      block_residue: _Ints, row_key: _Ints, row_shift: _Ints,

@@ -129,7 +129,8 @@ class Plan(NamedTuple):
     path : str
         The kernel path inside it: 'rows' or 'channels' for 'direct';
         'whole_input', 'pointwise', 'shifted', 'im2col' (convolution) or
-        'col2im', 'place' (transposed) for 'gemm'; the method's own name for
+        'col2im', 'place' (transposed) for 'gemm', 'whole_input',
+        'shifted_rows' or 'im2col' for its weight gradient; the method's own name for
         the methods with one path; 'empty' when an array is empty (the
         output is zeros).
     geom : ConvGeometry
@@ -137,8 +138,9 @@ class Plan(NamedTuple):
     n_threads : int
         OpenMP threads the kernel may use: the caller's count, less what the
         work or the workspace limit cannot use.
-    phases : PhaseSplit or TransposePhases or None
-        The stride-phase tables of the 'channels' and 'shifted' paths.
+    phases : PhaseSplit or TransposePhases or RowSplit or None
+        The stride-phase tables of the 'channels', 'shifted' and
+        'shifted_rows' paths.
     windows : Windows or None
         'channels': how samples are cut into windows of rows.
     tile : tuple of 2 ints
