@@ -689,3 +689,20 @@ def test_weight_gradient_shifted_rows_path(layer, dtype, monkeypatch):
                                rtol=tolerance, atol=tolerance)
     np.testing.assert_allclose(per, weight_fn(x64, w_shape, g64, **kwargs, method="direct",
                                               per_sample=True), rtol=tolerance, atol=tolerance)
+
+
+def test_weight_gradient_rows_path_up_to_its_channel_limit(monkeypatch):
+    """The kernel-row path runs up to weight_rows_max_channels input channels
+    per group, columns x GEMM beyond; both give the direct method's result."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 64, 20, 20))
+    g = rng.standard_normal((2, 8, 20, 20))
+    paths = _recorded_weight_paths(monkeypatch)
+    results = []
+    for limit in (64, 63):
+        monkeypatch.setitem(_planner.THRESHOLDS, "weight_rows_max_channels", limit)
+        results.append(grad.conv2d_weight(x, (8, 64, 3, 3), g, padding=1))
+    assert paths == ["shifted_rows", "im2col"]
+    direct = grad.conv2d_weight(x, (8, 64, 3, 3), g, padding=1, method="direct")
+    for dw in results:
+        np.testing.assert_allclose(dw, direct, rtol=1e-11, atol=1e-11)

@@ -89,6 +89,10 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # the output's columns
     "shifted_min_channels": 8,
     "shifted_max_widening": 1.4,
+    # gemm, weight gradients: one GEMM per kernel row on shifted phase
+    # blocks (no columns) up to this many input channels per group (and
+    # within the two numbers above); columns x GEMM beyond
+    "weight_rows_max_channels": 32,
     # row kernels and scatter: one thread below this many multiply-adds
     "parallel_min_work": 2**16,
     # transposed convolutions: the channel-blocked kernel for at most this
@@ -624,10 +628,13 @@ def weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample):
             return Plan(CONV_WEIGHT, "gemm", "whole_input", geom, groups, n_threads,
                         per_sample=per_sample)
         grid = math.prod(phase_size(geom))
-        # as the forward convolution, without columns when each GEMM has
-        # enough channels and little padding: one GEMM per kernel row (all
-        # its W taps) on the input split into shifted phase blocks
-        if shifted_usable_for(c_in // groups, grid / n_pos, (c_in + c_out) * grid * itemsize):
+        # without columns when each GEMM has enough channels, but not so many
+        # that BLAS runs the columns' one wide GEMM per sample faster, and
+        # little padding: one GEMM per kernel row (all its W taps) on the
+        # input split into shifted phase blocks
+        if (c_in // groups <= THRESHOLDS["weight_rows_max_channels"]
+                and shifted_usable_for(c_in // groups, grid / n_pos,
+                                       (c_in + c_out) * grid * itemsize)):
             rows = row_split(geom)
             values = (len(rows.block_residue) * c_in + c_out) * grid
             if shifted_usable_for(c_in // groups, grid / n_pos, values * itemsize):
