@@ -562,9 +562,10 @@ def _geometry(op, x, w, kwargs):
 @pytest.mark.parametrize("per_sample", [False, True])
 @pytest.mark.parametrize("transposed", [False, True])
 def test_weight_gradient_shifted_path_equals_columns(transposed, per_sample, monkeypatch):
-    """gemm's two weight-gradient paths (one GEMM per tap on the phase images,
-    and columns x GEMM) agree with the reference on strided, dilated,
-    grouped, padded geometries, several samples per tile or one."""
+    """gemm's two weight-gradient paths (one GEMM per kernel row on the
+    phase blocks shifted by each W tap, and columns x GEMM) agree with the
+    reference on strided, dilated, grouped, padded geometries, several
+    samples per tile or one."""
     from fastconv import _planner
     rng = np.random.default_rng(77 + transposed + 2 * per_sample)
     op = "conv_transpose" if transposed else "conv"
@@ -589,9 +590,9 @@ def test_weight_gradient_shifted_path_equals_columns(transposed, per_sample, mon
         g = rng.standard_normal(forward(x, np.ones(w_shape), **kwargs).shape)
         weight_grad = getattr(fastconv.grad, f"{op}{nd}d_weight")
         results = {}
-        for forced in ("shifted", "im2col"):
+        for forced in ("shifted_rows", "im2col"):
             with monkeypatch.context() as m:
-                if forced == "shifted":
+                if forced == "shifted_rows":
                     m.setitem(_planner.THRESHOLDS, "shifted_min_channels", 1)
                     m.setitem(_planner.THRESHOLDS, "shifted_max_widening", float("inf"))
                 else:
@@ -600,5 +601,108 @@ def test_weight_gradient_shifted_path_equals_columns(transposed, per_sample, mon
                                               per_sample=per_sample, **kwargs)
             assert paths[-1] == forced
         direct = weight_grad(x, w_shape, g, method="direct", per_sample=per_sample, **kwargs)
-        np.testing.assert_allclose(results["shifted"], direct, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(results["shifted_rows"], direct, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(results["im2col"], direct, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("per_sample", [False, True])
+@pytest.mark.parametrize("layer", [
+    # conv: a kernel covering the whole input, one output position
+    ("conv", (5, 4, 3, 4), (6, 2, 3, 4), dict(groups=2)),
+    ("conv", (3, 3, 7), (4, 3, 7), {}),
+    ("conv", (2, 2, 2, 3, 2), (3, 2, 2, 3, 2), dict(stride=2)),
+    # transposed: a 1x1 input (dcgan's first layer), samples x positions one GEMM
+    ("conv_transpose", (7, 6, 1, 1), (6, 4, 4, 4), dict(groups=3)),
+    ("conv_transpose", (4, 5, 1), (5, 3, 6), dict(stride=3)),
+], ids=lambda v: str(v[0]) + str(v[1]) if isinstance(v, tuple) else None)
+def test_weight_gradient_whole_input_path(layer, per_sample, dtype, monkeypatch):
+    """A weight gradient with one output position (of the convolution it
+    reads) is one GEMM per group over the samples (path 'whole_input'),
+    equal to the direct method's and, summed, to torch's."""
+    op, x_shape, w_shape, kwargs = layer
+    rng = np.random.default_rng(len(x_shape) + 10 * per_sample)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    nd = len(x_shape) - 2
+    forward = getattr(fastconv, f"{op}{nd}d")
+    g = rng.standard_normal(forward(x, np.ones(w_shape, dtype), **kwargs).shape).astype(dtype)
+    paths = _recorded_weight_paths(monkeypatch)
+    weight_fn = getattr(grad, f"{op}{nd}d_weight")
+    dw = weight_fn(x, w_shape, g, **kwargs, per_sample=per_sample)
+    assert paths == ["whole_input"]
+    assert dw.dtype == dtype
+    assert dw.shape == ((x_shape[0],) if per_sample else ()) + w_shape
+    direct = weight_fn(x.astype(np.float64), w_shape, g.astype(np.float64), **kwargs,
+                       method="direct", per_sample=per_sample)
+    tolerance = {np.float32: 1e-5, np.float64: 1e-12}[dtype]
+    np.testing.assert_allclose(dw, direct, rtol=tolerance, atol=tolerance)
+    torch = pytest.importorskip("torch")
+    X = torch.from_numpy(x.astype(np.float64)).requires_grad_()
+    W = torch.zeros(w_shape, dtype=torch.float64, requires_grad=True)
+    y = getattr(torch.nn.functional, f"{op}{nd}d")(X, W, **kwargs)
+    (expected,) = torch.autograd.grad(y, W, torch.from_numpy(g.astype(np.float64)))
+    summed = dw.sum(axis=0) if per_sample else dw
+    np.testing.assert_allclose(summed, expected.numpy(), rtol=tolerance, atol=tolerance)
+
+
+def _recorded_weight_paths(monkeypatch):
+    """The list the paths of the weight-gradient plans made from now on go to."""
+    paths = []
+    plan_of = _planner.weight_gradient_plan
+
+    def recording(*args, **kwargs):
+        made = plan_of(*args, **kwargs)
+        paths.append(made.path)
+        return made
+
+    monkeypatch.setattr(_planner, "weight_gradient_plan", recording)
+    return paths
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layer", [
+    ("conv", (3, 32, 20, 18), (8, 16, 3, 3), dict(padding=1, groups=2)),
+    ("conv", (2, 16, 25, 21), (12, 16, 3, 2), dict(stride=2, dilation=(1, 2))),
+    ("conv", (2, 8, 12, 15, 14), (4, 8, 3, 2, 3), dict(padding=(1, 0, 2), stride=(1, 2, 1))),
+    ("conv_transpose", (2, 12, 5, 6), (12, 16, 2, 2), dict(stride=2)),
+    ("conv_transpose", (2, 24, 8, 7), (24, 8, 4, 4), dict(stride=2, padding=1, groups=2)),
+], ids=lambda v: str(v[0]) + str(v[1]) if isinstance(v, tuple) else None)
+def test_weight_gradient_shifted_rows_path(layer, dtype, monkeypatch):
+    """Layers with 8 or more input channels per group (of the convolution the
+    gradient reads) take the kernel-row path under 'auto', and match the
+    direct method in float64, per sample too."""
+    op, x_shape, w_shape, kwargs = layer
+    rng = np.random.default_rng(len(x_shape))
+    nd = len(x_shape) - 2
+    x = rng.standard_normal(x_shape).astype(dtype)
+    forward = getattr(fastconv, f"{op}{nd}d")
+    g = rng.standard_normal(forward(x, np.ones(w_shape, dtype), **kwargs).shape).astype(dtype)
+    paths = _recorded_weight_paths(monkeypatch)
+    weight_fn = getattr(grad, f"{op}{nd}d_weight")
+    dw = weight_fn(x, w_shape, g, **kwargs)
+    per = weight_fn(x, w_shape, g, **kwargs, per_sample=True)
+    assert paths == ["shifted_rows", "shifted_rows"]
+    assert dw.dtype == dtype and per.shape == (x_shape[0],) + w_shape
+    tolerance = {np.float32: 1e-4, np.float64: 1e-11}[dtype]
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    np.testing.assert_allclose(dw, weight_fn(x64, w_shape, g64, **kwargs, method="direct"),
+                               rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(per, weight_fn(x64, w_shape, g64, **kwargs, method="direct",
+                                              per_sample=True), rtol=tolerance, atol=tolerance)
+
+
+def test_weight_gradient_rows_path_up_to_its_channel_limit(monkeypatch):
+    """The kernel-row path runs up to weight_rows_max_channels input channels
+    per group, columns x GEMM beyond; both give the direct method's result."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 64, 20, 20))
+    g = rng.standard_normal((2, 8, 20, 20))
+    paths = _recorded_weight_paths(monkeypatch)
+    results = []
+    for limit in (64, 63):
+        monkeypatch.setitem(_planner.THRESHOLDS, "weight_rows_max_channels", limit)
+        results.append(grad.conv2d_weight(x, (8, 64, 3, 3), g, padding=1))
+    assert paths == ["shifted_rows", "im2col"]
+    direct = grad.conv2d_weight(x, (8, 64, 3, 3), g, padding=1, method="direct")
+    for dw in results:
+        np.testing.assert_allclose(dw, direct, rtol=1e-11, atol=1e-11)

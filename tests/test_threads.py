@@ -109,21 +109,29 @@ def _import_fastconv_and_report(extra_env):
     removes the variable): the spin variables after ``import fastconv``."""
     env = python_env(**extra_env)
     code = ("import os, fastconv; "
-            "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))")
+            "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'), "
+            "os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
     result = subprocess.run([sys.executable, "-c", code], env=env,
                             capture_output=True, text=True, check=True)
     return result.stdout.split()
 
 
 @pytest.mark.parametrize("extra_env, expected", [
-    # fastconv's short spin is set only while its OpenMP runtime loads
-    ({"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": None}, ["None", "None"]),
+    # fastconv's short spins are set only while its OpenMP runtime and
+    # SciPy's BLAS load
+    ({"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None},
+     ["None", "None", "None"]),
     # a user's setting is left as it is
-    ({"GOMP_SPINCOUNT": "123", "OMP_WAIT_POLICY": None}, ["123", "None"]),
-    ({"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": "active"}, ["None", "active"]),
+    ({"GOMP_SPINCOUNT": "123", "OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None},
+     ["123", "None", "None"]),
+    ({"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": "active", "OPENBLAS_THREAD_TIMEOUT": None},
+     ["None", "active", "None"]),
+    ({"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": "25"},
+     ["None", "None", "25"]),
 ])
 def test_import_leaves_the_environment_as_it_was(extra_env, expected):
-    """``import fastconv`` shortens its own OpenMP threads' spin (see
-    fastconv/__init__.py) without leaving GOMP_SPINCOUNT set for libraries
-    loaded later, and keeps a spin setting the user made."""
+    """``import fastconv`` shortens its own OpenMP threads' spin and SciPy's
+    BLAS threads' (see fastconv/__init__.py) without leaving GOMP_SPINCOUNT
+    or OPENBLAS_THREAD_TIMEOUT set for libraries loaded later, and keeps a
+    spin setting the user made."""
     assert _import_fastconv_and_report(extra_env) == expected

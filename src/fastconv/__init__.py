@@ -26,6 +26,24 @@ finally:
     if _set_spin:
         del _os.environ["GOMP_SPINCOUNT"]
 
+# The same for SciPy's OpenBLAS, whose idle threads otherwise spin for about
+# 2**28 cycles (a tenth of a second) after each call, holding a core that
+# the next direct call's OpenMP threads need: a backward pass runs both (the
+# input gradient on the direct kernel, the weight gradient on BLAS).  2**20
+# cycles is about GNU OpenMP's 30000 spins above.  OpenBLAS reads the
+# variable when it loads, here unless SciPy's BLAS is loaded already (then
+# it has no effect); a setting of the user's is kept, and the variable is put
+# back as it was.
+import numpy as _np  # noqa: E402,F401  (NumPy's own BLAS loads without it)
+_set_blas_spin = "OPENBLAS_THREAD_TIMEOUT" not in _os.environ
+if _set_blas_spin:
+    _os.environ["OPENBLAS_THREAD_TIMEOUT"] = "20"
+try:
+    import scipy.linalg.cython_blas  # noqa: E402,F401  (loads SciPy's BLAS)
+finally:
+    if _set_blas_spin:
+        del _os.environ["OPENBLAS_THREAD_TIMEOUT"]
+
 from ._version import __version__  # noqa: E402
 from ._geometry import conv_output_shape, conv_transpose_output_shape  # noqa: E402
 from ._api import (  # noqa: E402

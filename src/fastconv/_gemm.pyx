@@ -335,49 +335,70 @@ def conv_weight_im2col(const floating[:, :, ::1] x, const floating[:, :, ::1] gr
                           dw_n + grp * cout_g * k, k, True)
 
 
-def conv_weight_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] grad,
-                        floating[:, :, :, ::1] dw, floating[::1] workspace, geom,
-                        Py_ssize_t groups, Py_ssize_t tile_n, phase_size,
-                        const Py_ssize_t[:, ::1] residues,
-                        const Py_ssize_t[::1] tap_phase, const Py_ssize_t[::1] tap_shift,
-                        bint per_sample):
-    """dw[., t] += grad (laid on the phase grid) @ shifted phase image.T per
-    tap and group: the weight gradient without columns (the adjoint of
-    conv_shifted's GEMMs).
+def conv_weight_rows(const floating[:, :, ::1] x, const floating[:, :, ::1] grad,
+                     floating[:, :, :, ::1] dw, floating[::1] workspace, geom,
+                     Py_ssize_t groups, Py_ssize_t tile_n, phase_size,
+                     const Py_ssize_t[:, ::1] block_residue,
+                     const Py_ssize_t[::1] row_key, const Py_ssize_t[::1] row_shift,
+                     bint per_sample):
+    """dw[., r] += grad (laid on the phase grid) @ blocks of kernel row r.T
+    per group: the weight gradient, one GEMM per kernel row (all its W taps).
 
-    x (N, C_in, X), grad (N, C_out, P); dw (N or 1, taps, C_out, C_in/groups)
-    zero-filled, one per sample with per_sample (then tile_n is 1);
-    phase tables as for conv_shifted.  workspace holds
-    tile_n * (S * C_in + C_out) * F values: the tile's phases and its output
-    gradient on the phase grid (zeros between rows and samples).
+    x (N, C_in, X), grad (N, C_out, P); dw (N or 1, KD*KH, C_out,
+    KW * C_in/groups) zero-filled, its last axis (tw, ci), one per sample
+    with per_sample (then tile_n is 1); block_residue, row_key, row_shift
+    from fastconv._phases.row_split.  Each tile of tile_n samples is split
+    into the blocks, samples side by side: per key (KW blocks), rows
+    (group, tw, ci), each tile_n * F long (F = prod(phase_size)), so a
+    kernel row's GEMM reads its KW * C_in/groups rows in place, from its
+    row_shift on: KD * KH GEMMs of C_out/groups x KW * C_in/groups per
+    group and tile instead of one thin C_out/groups x C_in/groups GEMM per
+    tap (fewer calls, each with more work to share out between BLAS's
+    threads).  workspace holds
+    tile_n * (n_blocks * C_in + C_out) * F values.
     """
     cdef Geometry g = geometry_struct(geom)
     cdef Py_ssize_t size[3]
     cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], x_plane = x.shape[2]
-    cdef Py_ssize_t c_out = grad.shape[1], n_pos = grad.shape[2]
+    cdef Py_ssize_t c_out = grad.shape[1]
     cdef Py_ssize_t cin_g = c_in // groups, cout_g = c_out // groups
-    cdef Py_ssize_t n_taps = tap_phase.shape[0], n_phases = residues.shape[0]
+    cdef Py_ssize_t n_rows = row_key.shape[0], n_blocks = block_residue.shape[0]
+    cdef Py_ssize_t kw = dw.shape[3] // cin_g, n_keys = n_blocks // kw
     cdef Py_ssize_t OD = g.conv_out[0], OH = g.conv_out[1], OW = g.conv_out[2]
-    cdef Py_ssize_t i, n0, nt, ld, n_cols, n, c, grp, t, od, oh, plane, run
+    cdef Py_ssize_t i, n0, nt, ld, n_cols, n, c, grp, r, b, od, oh, plane, run, key, tw
+    cdef Py_ssize_t n_split_rows
     cdef const floating* xp = &x[0, 0, 0]
     cdef const floating* gp = &grad[0, 0, 0]
-    cdef floating* phases = &workspace[0]
+    cdef floating* blocks = &workspace[0]
     cdef floating* wide
     cdef floating* w_plane
     cdef floating* dw_tile
+    cdef floating* dst
     for i in range(3):
         size[i] = phase_size[i]
     plane = size[0] * size[1] * size[2]
+    n_split_rows = size[0] * size[1]
     run = ((OD - 1) * size[1] + OH - 1) * size[2] + OW
-    wide = phases + tile_n * n_phases * c_in * plane
+    wide = blocks + tile_n * n_blocks * c_in * plane
     with nogil:
         for i in range((n_batch + tile_n - 1) // tile_n):
             n0 = i * tile_n
             nt = min(tile_n, n_batch - n0)
             ld = nt * plane
             n_cols = (nt - 1) * plane + run
-            _split_tile(xp + n0 * c_in * x_plane, phases, &g, size, &residues[0, 0],
-                        n_phases, c_in, x_plane, nt, plane)
+            # block (key, tw): rows (group, tw, ci) of key's part
+            for b in range(n_blocks):
+                key = b // kw
+                tw = b - key * kw
+                for c in range(c_in):
+                    grp = c // cin_g
+                    dst = blocks + (((key * groups + grp) * kw + tw) * cin_g
+                                    + c - grp * cin_g) * ld
+                    for n in range(nt):
+                        split_phase_rows(xp + ((n0 + n) * c_in + c) * x_plane,
+                                         dst + n * plane, &g, size, size[2],
+                                         block_residue[b, 0], block_residue[b, 1],
+                                         block_residue[b, 2], 0, n_split_rows)
             # the output gradient on the phase grid, zeros where no output is
             for n in range(nt):
                 for c in range(c_out):
@@ -389,13 +410,43 @@ def conv_weight_shifted(const floating[:, :, ::1] x, const floating[:, :, ::1] g
                                    gp + (((n0 + n) * c_out + c) * OD + od) * OH * OW
                                    + oh * OW, OW * sizeof(floating))
             dw_tile = &dw[n0 if per_sample else 0, 0, 0, 0]
-            for t in range(n_taps):
+            for r in range(n_rows):
                 for grp in range(groups):
-                    _gemm(False, True, cout_g, cin_g, n_cols,
+                    _gemm(False, True, cout_g, kw * cin_g, n_cols,
                           wide + grp * cout_g * ld, ld,
-                          phases + (tap_phase[t] * c_in + grp * cin_g) * ld
-                          + tap_shift[t], ld,
-                          dw_tile + (t * c_out + grp * cout_g) * cin_g, cin_g, True)
+                          blocks + (row_key[r] * groups + grp) * kw * cin_g * ld
+                          + row_shift[r], ld,
+                          dw_tile + (r * c_out + grp * cout_g) * kw * cin_g, kw * cin_g,
+                          True)
+
+
+def weight_whole_input(const floating[:, ::1] x, const floating[:, ::1] grad,
+                       floating[:, :, ::1] dw, Py_ssize_t groups, bint per_sample):
+    """dw[co] += grad[:, co].T @ x per group: the weight gradient of a
+    kernel that covers the whole input (one output position), the samples
+    the GEMM's inner dimension (one GEMM per group), or one per sample
+    with per_sample.
+
+    x (N, C_in * taps), grad (N, C_out); dw (N or 1, C_out,
+    C_in/groups * taps) zero-filled.
+    """
+    cdef Py_ssize_t n_batch = x.shape[0], a = x.shape[1], c_out = grad.shape[1]
+    cdef Py_ssize_t a_g = a // groups, cout_g = c_out // groups
+    cdef Py_ssize_t grp, n
+    cdef const floating* xp = &x[0, 0]
+    cdef const floating* gp = &grad[0, 0]
+    cdef floating* dw_ptr = &dw[0, 0, 0]
+    with nogil:
+        if per_sample:
+            for n in range(n_batch):
+                for grp in range(groups):
+                    _gemm(True, False, cout_g, a_g, 1, gp + n * c_out + grp * cout_g,
+                          c_out, xp + n * a + grp * a_g, a,
+                          dw_ptr + (n * c_out + grp * cout_g) * a_g, a_g, True)
+        else:
+            for grp in range(groups):
+                _gemm(True, False, cout_g, a_g, n_batch, gp + grp * cout_g, c_out,
+                      xp + grp * a_g, a, dw_ptr + grp * cout_g * a_g, a_g, True)
 
 
 cdef void _split_phases(const floating* x, floating* phases, const Geometry* g,

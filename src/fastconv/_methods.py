@@ -305,24 +305,34 @@ def conv_transpose_gemm(x, weight, plan):
 def conv_weight_gemm(x, grad, plan):
     """Columns x GEMM: per sample, ``dw += grad @ im2col(x).T`` per group,
     the columns in tiles of positions (bounded workspace), the samples
-    added in order (kept apart with ``per_sample``); path 'shifted': one GEMM
-    per tap on the stride-phase images instead, several samples side by
-    side, without columns.
+    added in order (kept apart with ``per_sample``).  Path 'shifted_rows':
+    no columns; x split into stride phases already shifted by each W tap,
+    several samples side by side, and one GEMM per kernel row covering all
+    its W taps (``C_out/groups x KW * C_in/groups`` per GEMM, which BLAS
+    runs better than one thin GEMM per tap).  Path 'whole_input' (a kernel
+    covering the input, one output position): one GEMM per group whose
+    inner dimension is the samples.
 
     Float only.  Threads are BLAS's.
     """
     geom, groups = plan.geom, plan.groups
     c_in, c_out, taps = x.shape[1], grad.shape[1], geom.n_taps
     samples = x.shape[0] if plan.per_sample else 1
-    if plan.path == "shifted":
-        phases = plan.phases
-        values = (phases.n_phases * c_in + c_out) * int(np.prod(phases.size))
+    if plan.path == "whole_input":
+        dw = np.zeros((samples, c_out, c_in // groups * taps), dtype=x.dtype)
+        _gemm.weight_whole_input(x.reshape(x.shape[0], -1), grad.reshape(grad.shape[0], -1),
+                                 dw, groups, plan.per_sample)
+    elif plan.path == "shifted_rows":
+        rows, (kd, kh, kw) = plan.phases, geom.kernel_size
+        values = (len(rows.block_residue) * c_in + c_out) * int(np.prod(rows.size))
         workspace = np.empty(plan.tile[0] * values, dtype=x.dtype)
-        by_tap = np.zeros((samples, taps, c_out, c_in // groups), dtype=x.dtype)
-        _gemm.conv_weight_shifted(_flat(x), _flat(grad), by_tap, workspace, geom, groups,
-                                  plan.tile[0], phases.size, phases.residues,
-                                  phases.tap_phase, phases.tap_shift, plan.per_sample)
-        dw = by_tap.transpose(0, 2, 3, 1)
+        by_row = np.zeros((samples, kd * kh, c_out, kw * (c_in // groups)), dtype=x.dtype)
+        _gemm.conv_weight_rows(_flat(x), _flat(grad), by_row, workspace, geom, groups,
+                               plan.tile[0], rows.size, rows.block_residue, rows.row_key,
+                               rows.row_shift, plan.per_sample)
+        # (samples, kd*kh, c_out, kw, cin_g) -> (samples, c_out, cin_g, kd*kh, kw)
+        dw = by_row.reshape(samples, kd * kh, c_out, kw, c_in // groups
+                            ).transpose(0, 2, 4, 1, 3)
     else:
         dw = np.zeros((samples, c_out, c_in // groups * taps), dtype=x.dtype)
         workspace = np.empty(c_in * taps * plan.tile[1], dtype=x.dtype)

@@ -25,8 +25,8 @@ from numpy.typing import NDArray
 
 from ._geometry import ConvGeometry
 
-__all__ = ["Phase", "PhaseSplit", "TransposePhases", "phase_size", "conv_phases",
-           "transpose_phases"]
+__all__ = ["Phase", "PhaseSplit", "RowSplit", "TransposePhases", "phase_size",
+           "conv_phases", "row_split", "transpose_phases"]
 
 _Ints = NDArray[np.intp]
 
@@ -112,6 +112,62 @@ def conv_phases(geom: ConvGeometry, share_columns: bool = True) -> PhaseSplit:
         tap_phase=_flat(phase_of_tap, [len(r) for r in residues]).astype(np.intp),
         tap_shift=_flat(shifts, (size[0], size[1], row)).astype(np.intp),
     )
+
+
+@dataclass(frozen=True)
+class RowSplit:
+    """A convolution's padded input as the weight gradient's kernel-row path
+    reads it: one block per W tap and (D, H) phase, so that all W taps of
+    one kernel row are one GEMM.
+
+    Block ``(key, tw)`` holds the phase of residues ``(r0, r1)`` (the D and
+    H phase ``key``) already shifted by W tap ``tw``: position ``(pd, ph,
+    pw)`` is the padded input at ``(pd*s0 + r0, ph*s1 + r1, pw*s2 + tw*d2)``
+    (``tw*d2`` is not reduced modulo the stride, so the shift is built in).
+    Kernel row ``(td, th)`` then reads, for every ``tw`` at once, the blocks
+    of its key from ``row_shift`` on (flat over the phase grid, rows
+    ``size[2]`` long).
+
+    Attributes
+    ----------
+    size : tuple of 3 ints
+        Size of one phase image (:func:`phase_size`).
+    block_residue : ndarray of intp, shape (n_keys * KW, 3)
+        Per block, key-major: the residues it is split with (the third one
+        ``tw * d2``).
+    row_key, row_shift : ndarray of intp, shape (KD * KH,)
+        Per kernel row, in (d, h) order: its key and its flat offset.
+    """
+
+    size: tuple[int, int, int]
+    block_residue: _Ints
+    row_key: _Ints
+    row_shift: _Ints
+
+    @property
+    def n_keys(self) -> int:
+        return int(self.row_key.max()) + 1
+
+
+def row_split(geom: ConvGeometry) -> RowSplit:
+    """The :class:`RowSplit` of a convolution, in time linear in the
+    kernel."""
+    size = phase_size(geom)
+    used, index, shifts = [], [], []
+    for k, s, d in zip(geom.kernel_size[:2], geom.stride[:2], geom.dilation[:2]):
+        reach = np.arange(k, dtype=np.intp) * d
+        residues, inverse = np.unique(reach % s, return_inverse=True)
+        used.append(residues)
+        index.append(inverse.ravel())
+        shifts.append(reach // s)
+    keys = np.stack(np.meshgrid(*used, indexing="ij"), axis=-1).reshape(-1, 2)
+    reach_w = np.arange(geom.kernel_size[2], dtype=np.intp) * geom.dilation[2]
+    blocks = np.concatenate([np.repeat(keys, len(reach_w), axis=0),
+                             np.tile(reach_w, len(keys))[:, None]], axis=1)
+    row_key = (index[0][:, None] * len(used[1]) + index[1][None, :]).ravel()
+    row_shift = ((shifts[0][:, None] * size[1] + shifts[1][None, :]) * size[2]).ravel()
+    return RowSplit(size=size, block_residue=np.ascontiguousarray(blocks, dtype=np.intp),
+                    row_key=row_key.astype(np.intp), row_shift=row_shift.astype(np.intp))
 
 
 class Phase(NamedTuple):

@@ -22,7 +22,8 @@ import numpy as np
 
 from . import _borders, _depthwise, _direct_channels, _methods
 from ._geometry import ConvGeometry
-from ._phases import PhaseSplit, TransposePhases, conv_phases, phase_size, transpose_phases
+from ._phases import (PhaseSplit, RowSplit, TransposePhases, conv_phases, phase_size,
+                      row_split, transpose_phases)
 from ._validation import CONV, CONV_WEIGHT
 
 #: Plans by call signature: small calls would spend most of their time
@@ -94,6 +95,10 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # the output's columns
     "shifted_min_channels": 8,
     "shifted_max_widening": 1.4,
+    # gemm, weight gradients: one GEMM per kernel row on shifted phase
+    # blocks (no columns) up to this many input channels per group (and
+    # within the two numbers above); columns x GEMM beyond
+    "weight_rows_max_channels": 32,
     # row kernels and scatter: one thread below this many multiply-adds
     "parallel_min_work": 2**16,
     # transposed convolutions: the channel-blocked kernel for at most this
@@ -146,7 +151,8 @@ class Plan(NamedTuple):
         The kernel path inside it: 'rows', 'channels' or (transposed,
         one input channel per group) 'depthwise' for 'direct';
         'whole_input', 'pointwise', 'shifted', 'im2col' (convolution) or
-        'col2im', 'place' (transposed) for 'gemm'; the method's own name for
+        'col2im', 'place' (transposed) for 'gemm', 'whole_input',
+        'shifted_rows' or 'im2col' for its weight gradient; the method's own name for
         the methods with one path; 'empty' when an array is empty (the
         output is zeros).
     geom : ConvGeometry
@@ -154,8 +160,9 @@ class Plan(NamedTuple):
     n_threads : int
         OpenMP threads the kernel may use: the caller's count, less what the
         work or the workspace limit cannot use.
-    phases : PhaseSplit or TransposePhases or None
-        The stride-phase tables of the 'channels' and 'shifted' paths.
+    phases : PhaseSplit or TransposePhases or RowSplit or None
+        The stride-phase tables of the 'channels', 'shifted' and
+        'shifted_rows' paths.
     windows : Windows or None
         'channels': how samples are cut into windows of rows.
     tile : tuple of 2 ints
@@ -179,7 +186,7 @@ class Plan(NamedTuple):
     geom: ConvGeometry
     groups: int
     n_threads: int
-    phases: PhaseSplit | TransposePhases | None = None
+    phases: PhaseSplit | TransposePhases | RowSplit | None = None
     windows: Windows | None = None
     tile: tuple[int, int] = (0, 0)
     per_sample: bool = False
@@ -715,17 +722,25 @@ def weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample):
         taps, n_pos = geom.n_taps, math.prod(geom.output_spatial)
         _check_blas_sizes(grad.shape[1], x.shape[1] * taps, n_pos)
         c_in, c_out, itemsize = x.shape[1], grad.shape[1], x.dtype.itemsize
+        if reads_whole_input(geom):   # the samples are the GEMM's inner dimension
+            _check_blas_sizes(x.shape[0])
+            return Plan(CONV_WEIGHT, "gemm", "whole_input", geom, groups, n_threads,
+                        per_sample=per_sample)
         grid = math.prod(phase_size(geom))
-        # as the forward convolution: one GEMM per tap on the phase images
-        # (no columns) when each has enough channels and little padding
-        if shifted_usable_for(c_in // groups, grid / n_pos, (c_in + c_out) * grid * itemsize):
-            phases = conv_phases(geom, share_columns=False)
-            values = (phases.n_phases * c_in + c_out) * grid
+        # without columns when each GEMM has enough channels, but not so many
+        # that BLAS runs the columns' one wide GEMM per sample faster, and
+        # little padding: one GEMM per kernel row (all its W taps) on the
+        # input split into shifted phase blocks
+        if (c_in // groups <= THRESHOLDS["weight_rows_max_channels"]
+                and shifted_usable_for(c_in // groups, grid / n_pos,
+                                       (c_in + c_out) * grid * itemsize)):
+            rows = row_split(geom)
+            values = (len(rows.block_residue) * c_in + c_out) * grid
             if shifted_usable_for(c_in // groups, grid / n_pos, values * itemsize):
                 tile = (1, 1) if per_sample else gemm_tiles(x.shape[0], values, 1, itemsize)
                 _check_blas_sizes(tile[0] * values)
-                return Plan(CONV_WEIGHT, "gemm", "shifted", geom, groups, n_threads, phases,
-                            tile=tile, per_sample=per_sample)
+                return Plan(CONV_WEIGHT, "gemm", "shifted_rows", geom, groups, n_threads,
+                            rows, tile=tile, per_sample=per_sample)
         tile = gemm_tiles(1, c_in * taps, n_pos, itemsize)
         return Plan(CONV_WEIGHT, "gemm", "im2col", geom, groups, n_threads, tile=tile,
                     per_sample=per_sample)
