@@ -398,7 +398,7 @@ def conv_weight_rows(const floating[:, :, ::1] x, const floating[:, :, ::1] grad
                         split_phase_rows(xp + ((n0 + n) * c_in + c) * x_plane,
                                          dst + n * plane, &g, size, size[2],
                                          block_residue[b, 0], block_residue[b, 1],
-                                         block_residue[b, 2], 0, n_split_rows)
+                                         block_residue[b, 2], 0, n_split_rows, NULL)
             # the output gradient on the phase grid, zeros where no output is
             for n in range(nt):
                 for c in range(c_out):
