@@ -139,6 +139,39 @@ typedef void (*fastconv_depthwise_double_fn)(
             *(vec_u *)(y + v * L) = acc;                                      \
             at += period_step;                                                \
         }                                                                     \
+        /* the vectors outside the run (and the last, partial one): the   \
+         * reads outside the row skipped lane by lane, weight and value    \
+         * masked alike, in the same term order */                            \
+        const ptrdiff_t n_vec_ = (n_out + L - 1) / L;                         \
+        for (v = 0; v < n_vec_; v++) {                                        \
+            if (v == v_lo) {                                                  \
+                v = v_hi - 1;                                                 \
+                continue;                                                     \
+            }                                                                 \
+            vec acc = (vec){0};                                               \
+            for (int t = 0; t < NT; t++) {                                    \
+                const ptrdiff_t at_ = v * period_step + bt[t];                \
+                const ptrdiff_t lo = at_ < 0 ? -at_ : 0;                      \
+                const ptrdiff_t hi = nb_[t] < n_x - at_ ? nb_[t] : n_x - at_; \
+                if (lo >= hi)                                                 \
+                    continue;                                                 \
+                vec pv;                                                       \
+                const elem *xs = x0t[t] + at_;                                \
+                const int32_t *iq = ib_[t];                                   \
+                PERMUTE(pv, xs, iq, lo, hi)                                   \
+                const ivec iv_ = __builtin_convertvector(                     \
+                    *(const ivec32_u *)iq, ivec);                             \
+                const ivec ok_ = (ivec)((iv_ >= (ielem)lo) & (iv_ < (ielem)hi)); \
+                acc += (vec)((ivec)wv_[t] & ok_) * pv;                        \
+            }                                                                 \
+            if ((v + 1) * L <= n_out) {                                       \
+                *(vec_u *)(y + v * L) = acc;                                  \
+            } else {                                                          \
+                elem last_[L];                                                \
+                *(vec_u *)last_ = acc;                                        \
+                memcpy(y + v * L, last_, (n_out - v * L) * sizeof(elem));     \
+            }                                                                 \
+        }                                                                     \
     }
 
 /* One output row of n_out values (its source rows n_x long): the vectors
@@ -166,6 +199,7 @@ typedef void (*fastconv_depthwise_double_fn)(
         typedef int32_t ivec32_u __attribute__((vector_size(BYTES * 4 / sizeof(T)), \
                                                 aligned(4), may_alias));      \
         typedef T elem;                                                       \
+        typedef IT ielem;                                                     \
         enum { L = BYTES / sizeof(T) };                                       \
         const ptrdiff_t run_lo = v_lo, run_hi = v_hi;                         \
         /* one pattern (P == 1), every slot full or empty, at most 8 terms:   \
@@ -173,7 +207,8 @@ typedef void (*fastconv_depthwise_double_fn)(
         if (P == 1 && v_hi > v_lo && n_rows * M <= 8) {                       \
             const T *xt[8];                                                   \
             const T *wt[8];                                                   \
-            ptrdiff_t mt[8], rt[8];                                           \
+            const T *x0t[8];                                                  \
+            ptrdiff_t mt[8], rt[8], bt[8];                                    \
             int nt = 0, full = 1;                                             \
             for (ptrdiff_t r = 0; r < n_rows; r++)                            \
                 for (ptrdiff_t m = 0; m < M; m++) {                           \
@@ -184,6 +219,8 @@ typedef void (*fastconv_depthwise_double_fn)(
                     rt[nt] = n_x - (v_lo * period_step + base[m]);            \
                     wt[nt] = wr[r] + m * L;                                   \
                     mt[nt] = m;                                               \
+                    x0t[nt] = xr[r];                                          \
+                    bt[nt] = base[m];                                         \
                     nt++;                                                     \
                 }                                                             \
             if (full && nt > 0) {                                             \
@@ -197,7 +234,7 @@ typedef void (*fastconv_depthwise_double_fn)(
                 case 7: FASTCONV_DW_FUSED(7, PERMUTE) break;                  \
                 default: FASTCONV_DW_FUSED(8, PERMUTE) break;                 \
                 }                                                             \
-                v_lo = v_hi;   /* the run is done */                          \
+                return;   /* the row is done */                               \
             }                                                                 \
         }                                                                     \
         /* term by term (source row r, slot m), each over the run's vectors   \
