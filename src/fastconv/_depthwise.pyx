@@ -92,6 +92,7 @@ ctypedef struct Tables:
     Py_ssize_t L, P, M, period_step, v_lo, v_hi
     Py_ssize_t c_in, cout_g, c_out, kernel_rows, blocks, n_jobs
     Py_ssize_t together   # at most this many output rows per kernel call
+    Py_ssize_t shift      # block b holds rows [b R - shift, (b + 1) R - shift)
     int32_t* tap       # [P][M][L]: the lane's tap in slot m, -1 for none
     int32_t* idx       # [P][M][L]
     Py_ssize_t* base   # [P][M]
@@ -231,8 +232,9 @@ cdef void _job(floating* out, const floating* x, const floating* wv,
     cdef floating* y
     cdef const floating* xp = x + xc * XD * XH * XW
     cdef const floating* wp = wv + co * KD * KH * PML
-    oh = job % tb.blocks * _ROWS_PER_JOB
+    oh = job % tb.blocks * _ROWS_PER_JOB - tb.shift
     oh_end = min(OH, oh + _ROWS_PER_JOB)
+    oh = max(oh, 0)
     while oh < oh_end:
         i = od * OH + oh
         n_rows = tb.row_start[i + 1] - tb.row_start[i]
@@ -303,8 +305,6 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     tb.cout_g = tb.c_out // groups
     tb.kernel_rows = tb.g.kernel[0] * tb.g.kernel[1]
     tb.together = TOGETHER
-    tb.blocks = (tb.g.conv_in[1] + _ROWS_PER_JOB - 1) // _ROWS_PER_JOB
-    tb.n_jobs = out.shape[0] * tb.c_out * tb.g.conv_in[0] * tb.blocks
     tap = np.empty((tb.P, tb.M, tb.L), dtype=np.int32)
     idx = np.empty((tb.P, tb.M, tb.L), dtype=np.int32)
     base = np.empty((tb.P, tb.M), dtype=np.intp)
@@ -318,6 +318,18 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     wv = np.where(tap >= 0, w[:, np.maximum(tap, 0)], 0).astype(x.dtype)
     wv = np.ascontiguousarray(wv)
     row_start, row_offset, row_kernel = _source_rows(&tb.g)
+    # blocks of rows start where a run of rows reading the same source rows
+    # starts (in the first depth plane), so that no run is cut
+    tb.shift = 0
+    if tb.together > 1:
+        for i in range(1, tb.g.conv_in[1]):
+            if not (row_start[i + 1] - row_start[i] == row_start[i] - row_start[i - 1]
+                    and np.array_equal(row_offset[row_start[i]:row_start[i + 1]],
+                                       row_offset[row_start[i - 1]:row_start[i]])):
+                tb.shift = (_ROWS_PER_JOB - i % _ROWS_PER_JOB) % _ROWS_PER_JOB
+                break
+    tb.blocks = (tb.g.conv_in[1] + tb.shift + _ROWS_PER_JOB - 1) // _ROWS_PER_JOB
+    tb.n_jobs = out.shape[0] * tb.c_out * tb.g.conv_in[0] * tb.blocks
     tb.row_start = <Py_ssize_t*> cnp.PyArray_DATA(row_start)
     tb.row_offset = <Py_ssize_t*> cnp.PyArray_DATA(row_offset)
     tb.row_kernel = <Py_ssize_t*> cnp.PyArray_DATA(row_kernel)
