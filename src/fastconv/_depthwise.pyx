@@ -49,7 +49,8 @@ cdef extern from "_depthwise_simd.h" nogil:
                                   const int32_t* mask, const Py_ssize_t* base,
                                   const Py_ssize_t* span,
                                   const unsigned char* kind, Py_ssize_t P,
-                                  Py_ssize_t M, Py_ssize_t period_step) noexcept
+                                  Py_ssize_t M, Py_ssize_t period_step,
+                                  Py_ssize_t n_y, Py_ssize_t y_step) noexcept
     void fastconv_depthwise_double(double* y, Py_ssize_t n_out, Py_ssize_t n_x,
                                    Py_ssize_t v_lo, Py_ssize_t v_hi,
                                    const double* const* xr, const double* const* wr,
@@ -57,9 +58,11 @@ cdef extern from "_depthwise_simd.h" nogil:
                                    const int64_t* mask, const Py_ssize_t* base,
                                    const Py_ssize_t* span,
                                    const unsigned char* kind, Py_ssize_t P,
-                                   Py_ssize_t M, Py_ssize_t period_step) noexcept
+                                   Py_ssize_t M, Py_ssize_t period_step,
+                                   Py_ssize_t n_y, Py_ssize_t y_step) noexcept
 
 HAVE_SIMD = bool(FASTCONV_DEPTHWISE_SIMD)
+TOGETHER = 4
 
 
 def use_simd(version):
@@ -78,6 +81,9 @@ cdef enum:
     # Output rows per job: enough to amortise a job's set-up, few enough to
     # balance threads on a few channels.  Any value gives the same results.
     _ROWS_PER_JOB = 16
+    # Output rows computed together by one kernel call when they read the
+    # same source rows (the kernel's limit).
+    _ROWS_TOGETHER = 4
 
 
 ctypedef struct Tables:
@@ -85,6 +91,8 @@ ctypedef struct Tables:
     Geometry g
     Py_ssize_t L, P, M, period_step, v_lo, v_hi
     Py_ssize_t c_in, cout_g, c_out, kernel_rows, blocks, n_jobs
+    Py_ssize_t together   # at most this many output rows per kernel call
+    Py_ssize_t shift      # block b holds rows [b R - shift, (b + 1) R - shift)
     int32_t* tap       # [P][M][L]: the lane's tap in slot m, -1 for none
     int32_t* idx       # [P][M][L]
     Py_ssize_t* base   # [P][M]
@@ -220,31 +228,52 @@ cdef void _job(floating* out, const floating* x, const floating* wv,
     cdef Py_ssize_t plane = job // (tb.blocks * OD)       # n * c_out + co
     cdef Py_ssize_t co = plane % tb.c_out
     cdef Py_ssize_t xc = plane // tb.c_out * tb.c_in + co // tb.cout_g
-    cdef Py_ssize_t oh, i, r, n_rows
+    cdef Py_ssize_t oh, oh_end, i, r, n_rows, n_y, k
     cdef floating* y
     cdef const floating* xp = x + xc * XD * XH * XW
     cdef const floating* wp = wv + co * KD * KH * PML
-    for oh in range(job % tb.blocks * _ROWS_PER_JOB,
-                    min(OH, (job % tb.blocks + 1) * _ROWS_PER_JOB)):
+    oh = job % tb.blocks * _ROWS_PER_JOB - tb.shift
+    oh_end = min(OH, oh + _ROWS_PER_JOB)
+    oh = max(oh, 0)
+    while oh < oh_end:
         i = od * OH + oh
         n_rows = tb.row_start[i + 1] - tb.row_start[i]
+        # the next rows (up to _ROWS_TOGETHER) that read the same source
+        # rows, in the same order: computed together, sharing the permutes
+        n_y = 1
+        while n_y < tb.together and oh + n_y < oh_end and _same_rows(tb, i, i + n_y):
+            n_y += 1
         for r in range(n_rows):
             xr[r] = xp + tb.row_offset[tb.row_start[i] + r]
-            wr[r] = wp + tb.row_kernel[tb.row_start[i] + r] * PML
+        for k in range(n_y):
+            for r in range(n_rows):
+                wr[k * n_rows + r] = wp + tb.row_kernel[tb.row_start[i + k] + r] * PML
         y = out + ((plane * OD + od) * OH + oh) * OW
         if floating is float:
             fastconv_depthwise_float(y, OW, XW, tb.v_lo, tb.v_hi, xr, wr, n_rows, tb.idx,
                                      <const int32_t*> tb.mask, tb.base, tb.span, tb.kind,
-                                     P, M, tb.period_step)
+                                     P, M, tb.period_step, n_y, OW)
         else:
             fastconv_depthwise_double(y, OW, XW, tb.v_lo, tb.v_hi, xr, wr, n_rows, tb.idx,
                                       <const int64_t*> tb.mask, tb.base, tb.span, tb.kind,
-                                      P, M, tb.period_step)
+                                      P, M, tb.period_step, n_y, OW)
+        oh += n_y
+
+
+cdef inline bint _same_rows(const Tables* tb, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
+    # do output rows i and j read the same source rows, in the same order?
+    cdef Py_ssize_t n = tb.row_start[i + 1] - tb.row_start[i], r
+    if tb.row_start[j + 1] - tb.row_start[j] != n:
+        return False
+    for r in range(n):
+        if tb.row_offset[tb.row_start[i] + r] != tb.row_offset[tb.row_start[j] + r]:
+            return False
+    return True
 
 
 cdef void _run(floating* out, const floating* x, const floating* wv,
                const Tables* tb, void* scratch, int n_threads) noexcept nogil:
-    cdef Py_ssize_t job, per = 2 * tb.kernel_rows
+    cdef Py_ssize_t job, per = (1 + _ROWS_TOGETHER) * tb.kernel_rows
     cdef const floating** sp = <const floating**> scratch
     if n_threads > 1 and tb.n_jobs > 1:
         for job in prange(tb.n_jobs, schedule="dynamic", num_threads=n_threads):
@@ -275,8 +304,7 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     tb.c_in, tb.c_out = x.shape[1], out.shape[1]
     tb.cout_g = tb.c_out // groups
     tb.kernel_rows = tb.g.kernel[0] * tb.g.kernel[1]
-    tb.blocks = (tb.g.conv_in[1] + _ROWS_PER_JOB - 1) // _ROWS_PER_JOB
-    tb.n_jobs = out.shape[0] * tb.c_out * tb.g.conv_in[0] * tb.blocks
+    tb.together = TOGETHER
     tap = np.empty((tb.P, tb.M, tb.L), dtype=np.int32)
     idx = np.empty((tb.P, tb.M, tb.L), dtype=np.int32)
     base = np.empty((tb.P, tb.M), dtype=np.intp)
@@ -290,6 +318,18 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     wv = np.where(tap >= 0, w[:, np.maximum(tap, 0)], 0).astype(x.dtype)
     wv = np.ascontiguousarray(wv)
     row_start, row_offset, row_kernel = _source_rows(&tb.g)
+    # blocks of rows start where a run of rows reading the same source rows
+    # starts (in the first depth plane), so that no run is cut
+    tb.shift = 0
+    if tb.together > 1:
+        for i in range(1, tb.g.conv_in[1]):
+            if not (row_start[i + 1] - row_start[i] == row_start[i] - row_start[i - 1]
+                    and np.array_equal(row_offset[row_start[i]:row_start[i + 1]],
+                                       row_offset[row_start[i - 1]:row_start[i]])):
+                tb.shift = (_ROWS_PER_JOB - i % _ROWS_PER_JOB) % _ROWS_PER_JOB
+                break
+    tb.blocks = (tb.g.conv_in[1] + tb.shift + _ROWS_PER_JOB - 1) // _ROWS_PER_JOB
+    tb.n_jobs = out.shape[0] * tb.c_out * tb.g.conv_in[0] * tb.blocks
     tb.row_start = <Py_ssize_t*> cnp.PyArray_DATA(row_start)
     tb.row_offset = <Py_ssize_t*> cnp.PyArray_DATA(row_offset)
     tb.row_kernel = <Py_ssize_t*> cnp.PyArray_DATA(row_kernel)
@@ -299,7 +339,8 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     tb.span = <Py_ssize_t*> cnp.PyArray_DATA(span)
     tb.kind = <unsigned char*> cnp.PyArray_DATA(kind)
     tb.mask = cnp.PyArray_DATA(masks)
-    cdef void* scratch = malloc(n_threads * 2 * tb.kernel_rows * sizeof(void*))
+    cdef void* scratch = malloc(n_threads * (1 + _ROWS_TOGETHER) * tb.kernel_rows
+                                * sizeof(void*))
     if scratch == NULL:
         raise MemoryError()
     cdef void* op = cnp.PyArray_DATA(out)

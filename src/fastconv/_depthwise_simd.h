@@ -51,11 +51,13 @@
 typedef void (*fastconv_depthwise_float_fn)(
     float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *const *, const float *const *,
     ptrdiff_t, const int32_t *, const int32_t *, const ptrdiff_t *,
-    const ptrdiff_t *, const unsigned char *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+    const ptrdiff_t *, const unsigned char *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+    ptrdiff_t, ptrdiff_t);
 typedef void (*fastconv_depthwise_double_fn)(
     double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *const *, const double *const *,
     ptrdiff_t, const int32_t *, const int64_t *, const ptrdiff_t *,
-    const ptrdiff_t *, const unsigned char *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+    const ptrdiff_t *, const unsigned char *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+    ptrdiff_t, ptrdiff_t);
 
 #if FASTCONV_DEPTHWISE_SIMD
 
@@ -139,6 +141,201 @@ typedef void (*fastconv_depthwise_double_fn)(
             *(vec_u *)(y + v * L) = acc;                                      \
             at += period_step;                                                \
         }                                                                     \
+        /* the vectors outside the run (and the last, partial one): the   \
+         * reads outside the row skipped lane by lane, weight and value    \
+         * masked alike, in the same term order */                            \
+        const ptrdiff_t n_vec_ = (n_out + L - 1) / L;                         \
+        for (v = 0; v < n_vec_; v++) {                                        \
+            if (v == v_lo) {                                                  \
+                v = v_hi - 1;                                                 \
+                continue;                                                     \
+            }                                                                 \
+            vec acc = (vec){0};                                               \
+            for (int t = 0; t < NT; t++) {                                    \
+                const ptrdiff_t at_ = v * period_step + bt[t];                \
+                const ptrdiff_t lo = at_ < 0 ? -at_ : 0;                      \
+                const ptrdiff_t hi = nb_[t] < n_x - at_ ? nb_[t] : n_x - at_; \
+                if (lo >= hi)                                                 \
+                    continue;                                                 \
+                vec pv;                                                       \
+                const elem *xs = x0t[t] + at_;                                \
+                const int32_t *iq = ib_[t];                                   \
+                PERMUTE(pv, xs, iq, lo, hi)                                   \
+                const ivec iv_ = __builtin_convertvector(                     \
+                    *(const ivec32_u *)iq, ivec);                             \
+                const ivec ok_ = (ivec)((iv_ >= (ielem)lo) & (iv_ < (ielem)hi)); \
+                acc += (vec)((ivec)wv_[t] & ok_) * pv;                        \
+            }                                                                 \
+            if ((v + 1) * L <= n_out) {                                       \
+                *(vec_u *)(y + v * L) = acc;                                  \
+            } else {                                                          \
+                elem last_[L];                                                \
+                *(vec_u *)last_ = acc;                                        \
+                memcpy(y + v * L, last_, (n_out - v * L) * sizeof(elem));     \
+            }                                                                 \
+        }                                                                     \
+    }
+
+/* FASTCONV_DW_FUSED for G output rows that read the same source rows
+ * (in the same order) through other kernel rows: each permuted vector is
+ * shared by the G rows, whose weights are wg[g][t]; every value summed in
+ * the same order as one row at a time. */
+#define FASTCONV_DW_FUSED_ROWS(NT, G, PERMUTE)                                \
+    {                                                                         \
+        vec wv_[G][NT];                                                       \
+        int32_t ib_[NT][L];                                                   \
+        ptrdiff_t nb_[NT];                                                    \
+        for (int t = 0; t < NT; t++) {                                        \
+            memcpy(ib_[t], idx + mt[t] * L, sizeof(ib_[t]));                  \
+            nb_[t] = span[mt[t]];                                             \
+            for (int g = 0; g < G; g++)                                       \
+                wv_[g][t] = *(const vec_u *)wg[g][t];                         \
+        }                                                                     \
+        ptrdiff_t v_full = v_hi;                                              \
+        for (int t = 0; t < NT; t++) {                                        \
+            const ptrdiff_t room = rt[t] - L;                                 \
+            const ptrdiff_t last = room < 0 ? v_lo - 1                        \
+                                            : v_lo + room / period_step;      \
+            if (last + 1 < v_full)                                            \
+                v_full = last + 1 < v_lo ? v_lo : last + 1;                   \
+        }                                                                     \
+        ptrdiff_t at = 0, v = v_lo;                                           \
+        for (; v < v_full; v++) {                                             \
+            vec acc[G];                                                       \
+            for (int g = 0; g < G; g++)                                       \
+                acc[g] = (vec){0};                                            \
+            for (int t = 0; t < NT; t++) {                                    \
+                vec pv;                                                       \
+                const elem *xs = xt[t] + at;                                  \
+                const int32_t *iq = ib_[t];                                   \
+                PERMUTE(pv, xs, iq, 0, L)                                     \
+                for (int g = 0; g < G; g++)                                   \
+                    acc[g] += wv_[g][t] * pv;                                 \
+            }                                                                 \
+            for (int g = 0; g < G; g++)                                       \
+                *(vec_u *)(y + g * y_step + v * L) = acc[g];                  \
+            at += period_step;                                                \
+        }                                                                     \
+        for (; v < v_hi; v++) {                                               \
+            vec acc[G];                                                       \
+            for (int g = 0; g < G; g++)                                       \
+                acc[g] = (vec){0};                                            \
+            for (int t = 0; t < NT; t++) {                                    \
+                vec pv;                                                       \
+                const elem *xs = xt[t] + at;                                  \
+                const int32_t *iq = ib_[t];                                   \
+                PERMUTE(pv, xs, iq, 0, nb_[t])                                \
+                for (int g = 0; g < G; g++)                                   \
+                    acc[g] += wv_[g][t] * pv;                                 \
+            }                                                                 \
+            for (int g = 0; g < G; g++)                                       \
+                *(vec_u *)(y + g * y_step + v * L) = acc[g];                  \
+            at += period_step;                                                \
+        }                                                                     \
+        /* the vectors outside the run (and the last, partial one): the   \
+         * reads outside the row skipped lane by lane, weight and value    \
+         * masked alike, in the same term order */                            \
+        const ptrdiff_t n_vec_ = (n_out + L - 1) / L;                         \
+        for (v = 0; v < n_vec_; v++) {                                        \
+            if (v == v_lo) {                                                  \
+                v = v_hi - 1;                                                 \
+                continue;                                                     \
+            }                                                                 \
+            vec acc[G];                                                       \
+            for (int g = 0; g < G; g++)                                       \
+                acc[g] = (vec){0};                                            \
+            for (int t = 0; t < NT; t++) {                                    \
+                const ptrdiff_t at_ = v * period_step + bt[t];                \
+                const ptrdiff_t lo = at_ < 0 ? -at_ : 0;                      \
+                const ptrdiff_t hi = nb_[t] < n_x - at_ ? nb_[t] : n_x - at_; \
+                if (lo >= hi)                                                 \
+                    continue;                                                 \
+                vec pv;                                                       \
+                const elem *xs = x0t[t] + at_;                                \
+                const int32_t *iq = ib_[t];                                   \
+                PERMUTE(pv, xs, iq, lo, hi)                                   \
+                const ivec iv_ = __builtin_convertvector(                     \
+                    *(const ivec32_u *)iq, ivec);                             \
+                const ivec ok_ = (ivec)((iv_ >= (ielem)lo) & (iv_ < (ielem)hi)); \
+                for (int g = 0; g < G; g++)                                   \
+                    acc[g] += (vec)((ivec)wv_[g][t] & ok_) * pv;              \
+            }                                                                 \
+            for (int g = 0; g < G; g++) {                                     \
+                if ((v + 1) * L <= n_out) {                                   \
+                    *(vec_u *)(y + g * y_step + v * L) = acc[g];              \
+                } else {                                                      \
+                    elem last_[L];                                            \
+                    *(vec_u *)last_ = acc[g];                                 \
+                    memcpy(y + g * y_step + v * L, last_,                     \
+                           (n_out - v * L) * sizeof(elem));                   \
+                }                                                             \
+            }                                                                 \
+        }                                                                     \
+    }
+
+/* n_y output rows, y_step apart, reading the same source rows xr (in the
+ * same order), row g through the weights wr[g * n_rows + r]: the rows
+ * together when the one-row kernel NAME_row would sum in registers (the
+ * permutes shared), else one at a time. */
+#define FASTCONV_DEFINE_DEPTHWISE_ROWS(NAME, ROW, T, IT, BYTES, PERMUTE, ATTR) \
+    ATTR static void NAME(T *y, ptrdiff_t n_out, ptrdiff_t n_x,               \
+                          ptrdiff_t v_lo, ptrdiff_t v_hi,                     \
+                          const T *const *xr, const T *const *wr,             \
+                          ptrdiff_t n_rows, const int32_t *idx,               \
+                          const IT *mask, const ptrdiff_t *base,              \
+                          const ptrdiff_t *span,                              \
+                          const unsigned char *kind, ptrdiff_t P,             \
+                          ptrdiff_t M, ptrdiff_t period_step,                 \
+                          ptrdiff_t n_y, ptrdiff_t y_step)                    \
+    {                                                                         \
+        typedef T vec __attribute__((vector_size(BYTES)));                    \
+        typedef T vec_u __attribute__((vector_size(BYTES), aligned(sizeof(T)), \
+                                       may_alias));                           \
+        typedef IT ivec __attribute__((vector_size(BYTES)));                  \
+        typedef int32_t ivec32_u __attribute__((vector_size(BYTES * 4 / sizeof(T)), \
+                                                aligned(4), may_alias));      \
+        typedef T elem;                                                       \
+        typedef IT ielem;                                                     \
+        enum { L = BYTES / sizeof(T) };                                       \
+        if (n_y > 1 && n_y <= 4 && P == 1 && v_hi > v_lo && n_rows * M <= 4) { \
+            const T *xt[4], *x0t[4], *wg[4][4];                               \
+            ptrdiff_t mt[4], rt[4], bt[4];                                    \
+            int nt = 0, full = 1;                                             \
+            for (ptrdiff_t r = 0; r < n_rows; r++)                            \
+                for (ptrdiff_t m = 0; m < M; m++) {                           \
+                    if (kind[m] == 0)                                         \
+                        continue;                                             \
+                    full = full && (kind[m] == 2 || kind[m] == 4);            \
+                    xt[nt] = xr[r] + v_lo * period_step + base[m];            \
+                    rt[nt] = n_x - (v_lo * period_step + base[m]);            \
+                    for (ptrdiff_t g = 0; g < n_y; g++)                       \
+                        wg[g][nt] = wr[g * n_rows + r] + m * L;               \
+                    mt[nt] = m;                                               \
+                    x0t[nt] = xr[r];                                          \
+                    bt[nt] = base[m];                                         \
+                    nt++;                                                     \
+                }                                                             \
+            if (full && nt > 0) {                                             \
+                switch (nt * 8 + n_y) {                                       \
+                case 10: FASTCONV_DW_FUSED_ROWS(1, 2, PERMUTE) break;         \
+                case 11: FASTCONV_DW_FUSED_ROWS(1, 3, PERMUTE) break;         \
+                case 12: FASTCONV_DW_FUSED_ROWS(1, 4, PERMUTE) break;         \
+                case 18: FASTCONV_DW_FUSED_ROWS(2, 2, PERMUTE) break;         \
+                case 19: FASTCONV_DW_FUSED_ROWS(2, 3, PERMUTE) break;         \
+                case 20: FASTCONV_DW_FUSED_ROWS(2, 4, PERMUTE) break;         \
+                case 26: FASTCONV_DW_FUSED_ROWS(3, 2, PERMUTE) break;         \
+                case 27: FASTCONV_DW_FUSED_ROWS(3, 3, PERMUTE) break;         \
+                case 28: FASTCONV_DW_FUSED_ROWS(3, 4, PERMUTE) break;         \
+                case 34: FASTCONV_DW_FUSED_ROWS(4, 2, PERMUTE) break;         \
+                case 35: FASTCONV_DW_FUSED_ROWS(4, 3, PERMUTE) break;         \
+                default: FASTCONV_DW_FUSED_ROWS(4, 4, PERMUTE) break;         \
+                }                                                             \
+                return;                                                       \
+            }                                                                 \
+        }                                                                     \
+        for (ptrdiff_t g = 0; g < n_y; g++)                                   \
+            ROW(y + g * y_step, n_out, n_x, v_lo, v_hi, xr, wr + g * n_rows,  \
+                n_rows, idx, mask, base, span, kind, P, M, period_step);      \
     }
 
 /* One output row of n_out values (its source rows n_x long): the vectors
@@ -166,6 +363,7 @@ typedef void (*fastconv_depthwise_double_fn)(
         typedef int32_t ivec32_u __attribute__((vector_size(BYTES * 4 / sizeof(T)), \
                                                 aligned(4), may_alias));      \
         typedef T elem;                                                       \
+        typedef IT ielem;                                                     \
         enum { L = BYTES / sizeof(T) };                                       \
         const ptrdiff_t run_lo = v_lo, run_hi = v_hi;                         \
         /* one pattern (P == 1), every slot full or empty, at most 8 terms:   \
@@ -173,7 +371,8 @@ typedef void (*fastconv_depthwise_double_fn)(
         if (P == 1 && v_hi > v_lo && n_rows * M <= 8) {                       \
             const T *xt[8];                                                   \
             const T *wt[8];                                                   \
-            ptrdiff_t mt[8], rt[8];                                           \
+            const T *x0t[8];                                                  \
+            ptrdiff_t mt[8], rt[8], bt[8];                                    \
             int nt = 0, full = 1;                                             \
             for (ptrdiff_t r = 0; r < n_rows; r++)                            \
                 for (ptrdiff_t m = 0; m < M; m++) {                           \
@@ -184,6 +383,8 @@ typedef void (*fastconv_depthwise_double_fn)(
                     rt[nt] = n_x - (v_lo * period_step + base[m]);            \
                     wt[nt] = wr[r] + m * L;                                   \
                     mt[nt] = m;                                               \
+                    x0t[nt] = xr[r];                                          \
+                    bt[nt] = base[m];                                         \
                     nt++;                                                     \
                 }                                                             \
             if (full && nt > 0) {                                             \
@@ -197,7 +398,7 @@ typedef void (*fastconv_depthwise_double_fn)(
                 case 7: FASTCONV_DW_FUSED(7, PERMUTE) break;                  \
                 default: FASTCONV_DW_FUSED(8, PERMUTE) break;                 \
                 }                                                             \
-                v_lo = v_hi;   /* the run is done */                          \
+                return;   /* the row is done */                               \
             }                                                                 \
         }                                                                     \
         /* term by term (source row r, slot m), each over the run's vectors   \
@@ -294,10 +495,16 @@ typedef void (*fastconv_depthwise_double_fn)(
         }                                                                     \
     }
 
-FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_float_base, float, int32_t, 16,
+FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_float_base_row, float, int32_t, 16,
                           FASTCONV_DW_PERMUTE_GATHER, )
-FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_double_base, double, int64_t, 16,
+FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_double_base_row, double, int64_t, 16,
                           FASTCONV_DW_PERMUTE_GATHER, )
+FASTCONV_DEFINE_DEPTHWISE_ROWS(fastconv_depthwise_float_base,
+                               fastconv_depthwise_float_base_row, float, int32_t, 16,
+                               FASTCONV_DW_PERMUTE_GATHER, )
+FASTCONV_DEFINE_DEPTHWISE_ROWS(fastconv_depthwise_double_base,
+                               fastconv_depthwise_double_base_row, double, int64_t, 16,
+                               FASTCONV_DW_PERMUTE_GATHER, )
 
 #if (defined(__x86_64__) || defined(__i386__)) && !defined(_WIN32)
 #define FASTCONV_DW_X86 1
@@ -339,18 +546,34 @@ FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_double_base, double, int64_t, 16,
         _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)iq)),       \
         _mm512_maskz_loadu_pd((__mmask8)(((1u << (hi)) - 1) & ~((1u << (lo)) - 1)), xs));
 
-FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_float_avx2, float, int32_t, 32,
+FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_float_avx2_row, float, int32_t, 32,
                           FASTCONV_DW_PERMUTE_F8,
                           __attribute__((target("avx2,fma"))))
-FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_double_avx2, double, int64_t, 32,
+FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_double_avx2_row, double, int64_t, 32,
                           FASTCONV_DW_PERMUTE_D4,
                           __attribute__((target("avx2,fma"))))
-FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_float_avx512, float, int32_t, 64,
+FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_float_avx512_row, float, int32_t, 64,
                           FASTCONV_DW_PERMUTE_F16,
                           __attribute__((target("avx512f,avx2,fma"))))
-FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_double_avx512, double, int64_t, 64,
+FASTCONV_DEFINE_DEPTHWISE(fastconv_depthwise_double_avx512_row, double, int64_t, 64,
                           FASTCONV_DW_PERMUTE_D8,
                           __attribute__((target("avx512f,avx2,fma"))))
+FASTCONV_DEFINE_DEPTHWISE_ROWS(fastconv_depthwise_float_avx2,
+                               fastconv_depthwise_float_avx2_row, float, int32_t, 32,
+                               FASTCONV_DW_PERMUTE_F8,
+                               __attribute__((target("avx2,fma"))))
+FASTCONV_DEFINE_DEPTHWISE_ROWS(fastconv_depthwise_double_avx2,
+                               fastconv_depthwise_double_avx2_row, double, int64_t, 32,
+                               FASTCONV_DW_PERMUTE_D4,
+                               __attribute__((target("avx2,fma"))))
+FASTCONV_DEFINE_DEPTHWISE_ROWS(fastconv_depthwise_float_avx512,
+                               fastconv_depthwise_float_avx512_row, float, int32_t, 64,
+                               FASTCONV_DW_PERMUTE_F16,
+                               __attribute__((target("avx512f,avx2,fma"))))
+FASTCONV_DEFINE_DEPTHWISE_ROWS(fastconv_depthwise_double_avx512,
+                               fastconv_depthwise_double_avx512_row, double, int64_t, 64,
+                               FASTCONV_DW_PERMUTE_D8,
+                               __attribute__((target("avx512f,avx2,fma"))))
 #else
 #define FASTCONV_DW_X86 0
 #endif
@@ -397,12 +620,14 @@ static void fastconv_depthwise_float(
     float *y, ptrdiff_t n_out, ptrdiff_t n_x, ptrdiff_t v_lo, ptrdiff_t v_hi, const float *const *xr,
     const float *const *wr, ptrdiff_t n_rows, const int32_t *idx,
     const int32_t *mask, const ptrdiff_t *base, const ptrdiff_t *span,
-    const unsigned char *kind, ptrdiff_t P, ptrdiff_t M, ptrdiff_t period_step) {}
+    const unsigned char *kind, ptrdiff_t P, ptrdiff_t M, ptrdiff_t period_step,
+    ptrdiff_t n_y, ptrdiff_t y_step) {}
 static void fastconv_depthwise_double(
     double *y, ptrdiff_t n_out, ptrdiff_t n_x, ptrdiff_t v_lo, ptrdiff_t v_hi, const double *const *xr,
     const double *const *wr, ptrdiff_t n_rows, const int32_t *idx,
     const int64_t *mask, const ptrdiff_t *base, const ptrdiff_t *span,
-    const unsigned char *kind, ptrdiff_t P, ptrdiff_t M, ptrdiff_t period_step) {}
+    const unsigned char *kind, ptrdiff_t P, ptrdiff_t M, ptrdiff_t period_step,
+    ptrdiff_t n_y, ptrdiff_t y_step) {}
 
 #endif
 
