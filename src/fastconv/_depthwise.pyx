@@ -62,7 +62,6 @@ cdef extern from "_depthwise_simd.h" nogil:
                                    Py_ssize_t n_y, Py_ssize_t y_step) noexcept
 
 HAVE_SIMD = bool(FASTCONV_DEPTHWISE_SIMD)
-TOGETHER = 4
 
 
 def use_simd(version):
@@ -304,7 +303,7 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     tb.c_in, tb.c_out = x.shape[1], out.shape[1]
     tb.cout_g = tb.c_out // groups
     tb.kernel_rows = tb.g.kernel[0] * tb.g.kernel[1]
-    tb.together = TOGETHER
+    tb.together = _ROWS_TOGETHER
     tap = np.empty((tb.P, tb.M, tb.L), dtype=np.int32)
     idx = np.empty((tb.P, tb.M, tb.L), dtype=np.int32)
     base = np.empty((tb.P, tb.M), dtype=np.intp)
