@@ -6,25 +6,35 @@ convolution is the adjoint of the convolution with the same arguments: if a
 convolution is ``y = C @ x``, the transposed convolution is ``C.T @ y``.
 """
 
+import contextlib as _contextlib
 import os as _os
+
+
+@_contextlib.contextmanager
+def _loading_with(variable, value, unless=()):
+    """Set an environment variable for the ``with`` block (a library that
+    loads in it reads it once) and put it back as it was after; a setting
+    of the user's, of ``variable`` or of any name in ``unless``, is kept."""
+    names = {variable, *unless}
+    set_here = not names & set(_os.environ)
+    if set_here:
+        _os.environ[variable] = value
+    try:
+        yield
+    finally:
+        if set_here:
+            del _os.environ[variable]
+
 
 # fastconv's OpenMP threads spin for a shorter while than GNU OpenMP's
 # default once out of work, then sleep: they share the cores with SciPy's
 # BLAS threads (the "gemm" method), which spin too, and a spinning thread of
 # either kind holds the core the other needs (docs/threads.rst has the
 # measurements behind the value).  The OpenMP runtime reads the variable
-# once, when it loads, which is here, with the first compiled module; the
-# variable is then put back as it was, so libraries loaded later do not see
-# it.  A spin setting of the user's (GOMP_SPINCOUNT or OMP_WAIT_POLICY) is
-# kept; other OpenMP runtimes ignore the variable.
-_set_spin = not {"GOMP_SPINCOUNT", "OMP_WAIT_POLICY"} & set(_os.environ)
-if _set_spin:
-    _os.environ["GOMP_SPINCOUNT"] = "30000"
-try:
+# once, when it loads, which is here, with the first compiled module.  Other
+# OpenMP runtimes ignore the variable.
+with _loading_with("GOMP_SPINCOUNT", "30000", unless=("OMP_WAIT_POLICY",)):
     from . import _openmp  # noqa: F401  (loads the OpenMP runtime)
-finally:
-    if _set_spin:
-        del _os.environ["GOMP_SPINCOUNT"]
 
 # The same for SciPy's OpenBLAS, whose idle threads otherwise spin for about
 # 2**28 cycles (a tenth of a second) after each call, holding a core that
@@ -32,17 +42,11 @@ finally:
 # input gradient on the direct kernel, the weight gradient on BLAS).  2**20
 # cycles is about GNU OpenMP's 30000 spins above.  OpenBLAS reads the
 # variable when it loads, here unless SciPy's BLAS is loaded already (then
-# it has no effect); a setting of the user's is kept, and the variable is put
-# back as it was.
+# it has no effect).
 import numpy as _np  # noqa: E402,F401  (NumPy's own BLAS loads without it)
-_set_blas_spin = "OPENBLAS_THREAD_TIMEOUT" not in _os.environ
-if _set_blas_spin:
-    _os.environ["OPENBLAS_THREAD_TIMEOUT"] = "20"
-try:
+
+with _loading_with("OPENBLAS_THREAD_TIMEOUT", "20"):
     import scipy.linalg.cython_blas  # noqa: E402,F401  (loads SciPy's BLAS)
-finally:
-    if _set_blas_spin:
-        del _os.environ["OPENBLAS_THREAD_TIMEOUT"]
 
 from ._version import __version__  # noqa: E402
 from ._geometry import conv_output_shape, conv_transpose_output_shape  # noqa: E402
