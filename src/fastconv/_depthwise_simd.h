@@ -93,93 +93,11 @@ typedef void (*fastconv_depthwise_double_fn)(
         }                                                                     \
     }
 
-/* The run with NT terms (P == 1, full slots xt, weights wt, slots mt),
- * summed in registers in term order; the same sums as the term-by-term
- * loops. */
-#define FASTCONV_DW_FUSED(NT, PERMUTE)                                        \
-    {                                                                         \
-        vec wv_[NT];                                                          \
-        int32_t ib_[NT][L];                                                   \
-        ptrdiff_t nb_[NT];                                                    \
-        for (int t = 0; t < NT; t++) {                                        \
-            wv_[t] = *(const vec_u *)wt[t];                                   \
-            memcpy(ib_[t], idx + mt[t] * L, sizeof(ib_[t]));                  \
-            nb_[t] = span[mt[t]];                                             \
-        }                                                                     \
-        /* v_full: from there on some load of L values would leave its    \
-         * row; before, the loads need no mask */                             \
-        ptrdiff_t v_full = v_hi;                                              \
-        for (int t = 0; t < NT; t++) {                                        \
-            const ptrdiff_t room = rt[t] - L;   /* x values after xt[t] */    \
-            const ptrdiff_t last = room < 0 ? v_lo - 1                        \
-                                            : v_lo + room / period_step;      \
-            if (last + 1 < v_full)                                            \
-                v_full = last + 1 < v_lo ? v_lo : last + 1;                   \
-        }                                                                     \
-        ptrdiff_t at = 0, v = v_lo;                                           \
-        for (; v < v_full; v++) {                                             \
-            vec acc = (vec){0};                                               \
-            for (int t = 0; t < NT; t++) {                                    \
-                vec pv;                                                       \
-                const elem *xs = xt[t] + at;                                  \
-                const int32_t *iq = ib_[t];                                   \
-                PERMUTE(pv, xs, iq, 0, L)                                     \
-                acc += wv_[t] * pv;                                           \
-            }                                                                 \
-            *(vec_u *)(y + v * L) = acc;                                      \
-            at += period_step;                                                \
-        }                                                                     \
-        for (; v < v_hi; v++) {                                               \
-            vec acc = (vec){0};                                               \
-            for (int t = 0; t < NT; t++) {                                    \
-                vec pv;                                                       \
-                const elem *xs = xt[t] + at;                                  \
-                const int32_t *iq = ib_[t];                                   \
-                PERMUTE(pv, xs, iq, 0, nb_[t])                                \
-                acc += wv_[t] * pv;                                           \
-            }                                                                 \
-            *(vec_u *)(y + v * L) = acc;                                      \
-            at += period_step;                                                \
-        }                                                                     \
-        /* the vectors outside the run (and the last, partial one): the   \
-         * reads outside the row skipped lane by lane, weight and value    \
-         * masked alike, in the same term order */                            \
-        const ptrdiff_t n_vec_ = (n_out + L - 1) / L;                         \
-        for (v = 0; v < n_vec_; v++) {                                        \
-            if (v == v_lo) {                                                  \
-                v = v_hi - 1;                                                 \
-                continue;                                                     \
-            }                                                                 \
-            vec acc = (vec){0};                                               \
-            for (int t = 0; t < NT; t++) {                                    \
-                const ptrdiff_t at_ = v * period_step + bt[t];                \
-                const ptrdiff_t lo = at_ < 0 ? -at_ : 0;                      \
-                const ptrdiff_t hi = nb_[t] < n_x - at_ ? nb_[t] : n_x - at_; \
-                if (lo >= hi)                                                 \
-                    continue;                                                 \
-                vec pv;                                                       \
-                const elem *xs = x0t[t] + at_;                                \
-                const int32_t *iq = ib_[t];                                   \
-                PERMUTE(pv, xs, iq, lo, hi)                                   \
-                const ivec iv_ = __builtin_convertvector(                     \
-                    *(const ivec32_u *)iq, ivec);                             \
-                const ivec ok_ = (ivec)((iv_ >= (ielem)lo) & (iv_ < (ielem)hi)); \
-                acc += (vec)((ivec)wv_[t] & ok_) * pv;                        \
-            }                                                                 \
-            if ((v + 1) * L <= n_out) {                                       \
-                *(vec_u *)(y + v * L) = acc;                                  \
-            } else {                                                          \
-                elem last_[L];                                                \
-                *(vec_u *)last_ = acc;                                        \
-                memcpy(y + v * L, last_, (n_out - v * L) * sizeof(elem));     \
-            }                                                                 \
-        }                                                                     \
-    }
-
-/* FASTCONV_DW_FUSED for G output rows that read the same source rows
- * (in the same order) through other kernel rows: each permuted vector is
- * shared by the G rows, whose weights are wg[g][t]; every value summed in
- * the same order as one row at a time. */
+/* The run with NT terms (P == 1, full slots xt, slots mt) for G output
+ * rows that read the same source rows (in the same order) through other
+ * kernel rows, row g's weights wg[g][t]: the terms summed in registers in
+ * term order (the same sums as the term-by-term loops), each permuted
+ * vector shared by the G rows.  G == 1: one row. */
 #define FASTCONV_DW_FUSED_ROWS(NT, G, PERMUTE)                                \
     {                                                                         \
         vec wv_[G][NT];                                                       \
@@ -369,8 +287,7 @@ typedef void (*fastconv_depthwise_double_fn)(
         /* one pattern (P == 1), every slot full or empty, at most 8 terms:   \
          * the terms summed in registers, vector by vector */                 \
         if (P == 1 && v_hi > v_lo && n_rows * M <= 8) {                       \
-            const T *xt[8];                                                   \
-            const T *wt[8];                                                   \
+            const T *xt[8], *wg[1][8];                                        \
             const T *x0t[8];                                                  \
             ptrdiff_t mt[8], rt[8], bt[8];                                    \
             int nt = 0, full = 1;                                             \
@@ -381,22 +298,23 @@ typedef void (*fastconv_depthwise_double_fn)(
                     full = full && (kind[m] == 2 || kind[m] == 4);            \
                     xt[nt] = xr[r] + v_lo * period_step + base[m];            \
                     rt[nt] = n_x - (v_lo * period_step + base[m]);            \
-                    wt[nt] = wr[r] + m * L;                                   \
+                    wg[0][nt] = wr[r] + m * L;                                \
                     mt[nt] = m;                                               \
                     x0t[nt] = xr[r];                                          \
                     bt[nt] = base[m];                                         \
                     nt++;                                                     \
                 }                                                             \
             if (full && nt > 0) {                                             \
+                const ptrdiff_t y_step = n_out;   /* unused: one row */       \
                 switch (nt) {                                                 \
-                case 1: FASTCONV_DW_FUSED(1, PERMUTE) break;                  \
-                case 2: FASTCONV_DW_FUSED(2, PERMUTE) break;                  \
-                case 3: FASTCONV_DW_FUSED(3, PERMUTE) break;                  \
-                case 4: FASTCONV_DW_FUSED(4, PERMUTE) break;                  \
-                case 5: FASTCONV_DW_FUSED(5, PERMUTE) break;                  \
-                case 6: FASTCONV_DW_FUSED(6, PERMUTE) break;                  \
-                case 7: FASTCONV_DW_FUSED(7, PERMUTE) break;                  \
-                default: FASTCONV_DW_FUSED(8, PERMUTE) break;                 \
+                case 1: FASTCONV_DW_FUSED_ROWS(1, 1, PERMUTE) break;          \
+                case 2: FASTCONV_DW_FUSED_ROWS(2, 1, PERMUTE) break;          \
+                case 3: FASTCONV_DW_FUSED_ROWS(3, 1, PERMUTE) break;          \
+                case 4: FASTCONV_DW_FUSED_ROWS(4, 1, PERMUTE) break;          \
+                case 5: FASTCONV_DW_FUSED_ROWS(5, 1, PERMUTE) break;          \
+                case 6: FASTCONV_DW_FUSED_ROWS(6, 1, PERMUTE) break;          \
+                case 7: FASTCONV_DW_FUSED_ROWS(7, 1, PERMUTE) break;          \
+                default: FASTCONV_DW_FUSED_ROWS(8, 1, PERMUTE) break;         \
                 }                                                             \
                 return;   /* the row is done */                               \
             }                                                                 \
