@@ -8,6 +8,7 @@ helpers.py, cases.py); this folder is put on sys.path for them.
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fastconv import _direct
@@ -43,3 +44,18 @@ def spy(monkeypatch):
         monkeypatch.setattr(module, name, recording)
         return calls
     return watch
+
+
+@pytest.fixture
+def poisoned_empty(monkeypatch):
+    """np.empty fills float arrays with NaN: an output value or a workspace
+    value that is read before it is written shows up as NaN."""
+    empty = np.empty
+
+    def poisoned(shape, dtype=float, **kwargs):
+        out = empty(shape, dtype, **kwargs)
+        if out.dtype.kind == "f":
+            out.fill(np.nan)
+        return out
+
+    monkeypatch.setattr(np, "empty", poisoned)

@@ -303,21 +303,6 @@ def forced(monkeypatch):
     monkeypatch.setitem(_planner.THRESHOLDS, "channels_max_widening", float("inf"))
 
 
-@pytest.fixture
-def poisoned_empty(monkeypatch):
-    """np.empty fills float arrays with NaN: an output value or a workspace
-    value that is read before it is written shows up as NaN."""
-    empty = np.empty
-
-    def poisoned(shape, dtype=float, **kwargs):
-        out = empty(shape, dtype, **kwargs)
-        if out.dtype.kind == "f":
-            out.fill(np.nan)
-        return out
-
-    monkeypatch.setattr(np, "empty", poisoned)
-
-
 def _arrays(case, dtype, seed=11):
     _, _, x_shape, w_shape, *_ = case
     return random_arrays(seed, x_shape, w_shape, dtype=dtype)

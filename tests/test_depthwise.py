@@ -179,7 +179,8 @@ def test_planner_picks_depthwise_for_fcn(channels, factor, side):
         (0, params["padding"], params["padding"]))
     plan = _planner.plan("conv_transpose", x[:, :, None], w[:, :, None], geom, channels,
                          "auto", 2)
-    assert (plan.method, plan.path) == ("direct", "depthwise")
+    # bilinear kernels are outer(a, a) with a in eighths at most: exactly
+    assert (plan.method, plan.path) == ("direct", "depthwise_separable")
 
 
 def test_path_rules():
@@ -224,17 +225,8 @@ def test_matches_torch(params):
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10)
 
 
-def test_every_output_written(monkeypatch):
+def test_every_output_written(poisoned_empty):
     """The output comes from np.empty: poisoned with NaN, none may remain."""
-    empty = np.empty
-
-    def poisoned(shape, dtype=float, **kwargs):
-        out = empty(shape, dtype, **kwargs)
-        if out.dtype.kind == "f":
-            out.fill(np.nan)
-        return out
-
-    monkeypatch.setattr(np, "empty", poisoned)
     for params in SWEEP[::5]:
         stride, kernel, padding, dilation, output_padding = params
         x, w, kwargs = make(2, 3, 1, 6, kernel, stride, padding, dilation, output_padding,
@@ -244,3 +236,169 @@ def test_every_output_written(monkeypatch):
         out = fastconv.conv_transpose2d(x, w, method="direct", **kwargs)
         assert not np.isnan(out).any(), params
         assert_close(out, reference(2, x, w, kwargs), np.float32)
+
+
+# --------------------------------------------------------------------------
+# the separable form (plan path 'depthwise_separable'): weights, per output
+# channel, a product of a kernel-row factor and a W factor
+# --------------------------------------------------------------------------
+
+def make_separable(channels, multiplier, size, kernel, stride, padding, dilation,
+                   output_padding, dtype, batch=2, seed=0):
+    """As make (2-D), each weight plane outer(a, b) of multiples of 1/8 in
+    [-1, 1] (every product exact, some zero)."""
+    x, _, kwargs = make(2, channels, multiplier, size, kernel, stride, padding, dilation,
+                        output_padding, dtype, batch, seed)
+    rng = np.random.default_rng(seed + 1)
+    a = rng.integers(-8, 9, (channels, multiplier, kernel, 1)) / 8
+    b = rng.integers(-8, 9, (channels, multiplier, 1, kernel)) / 8
+    return x, (a * b).astype(dtype), kwargs
+
+
+@pytest.fixture
+def separable_calls(spy):
+    """Whether each call of the depthwise kernel ran the separable form."""
+    from fastconv import _depthwise
+    return spy(_depthwise, "conv_transpose_depthwise",
+               record=lambda *args, **kwargs: bool(args[6]) if len(args) > 6 else False)
+
+
+def _separable_expected(stride, kernel, dilation):
+    from fastconv import _depthwise
+    return (_depthwise.slots(stride, dilation, kernel) ** 2
+            >= _planner.THRESHOLDS["depthwise_separable_min_terms"])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("params", SWEEP, ids=lambda p: "s{}-k{}-p{}-d{}-op{}".format(*p))
+def test_separable_matches_reference(params, dtype, separable_calls, poisoned_empty):
+    stride, kernel, padding, dilation, output_padding = params
+    x, w, kwargs = make_separable(3, 2, 9, kernel, stride, padding, dilation,
+                                  output_padding, dtype)
+    if (9 - 1) * stride + dilation * (kernel - 1) + 1 + output_padding <= 2 * padding:
+        pytest.skip("empty output")
+    out = fastconv.conv_transpose2d(x, w, method="direct", **kwargs)
+    assert out.dtype == x.dtype
+    assert_close(out, reference(2, x, w, kwargs), dtype)
+    assert separable_calls == [_separable_expected(stride, kernel, dilation)]
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100])
+@pytest.mark.parametrize("params", [(2, 4, 1, 1, 0), (8, 16, 4, 1, 0), (3, 7, 2, 1, 2),
+                                    (4, 6, 0, 2, 1), (1, 3, 1, 1, 0), (2, 3, 0, 3, 1)],
+                         ids=lambda p: "s{}-k{}-p{}-d{}-op{}".format(*p))
+def test_separable_every_width_and_simd_version(params, width, simd_version,
+                                                separable_calls, poisoned_empty):
+    """Rows shorter than a vector, partial last vectors, border vectors, in
+    the passes along W and in the sums of rows; rows of 40, past a job's
+    64 rows, and a stride-2 dilation-3 kernel whose rows read sources out
+    of order."""
+    stride, kernel, padding, dilation, output_padding = params
+    for dtype in DTYPES:
+        x, w, kwargs = make_separable(2, 1, 40, kernel, stride, padding, dilation,
+                                      output_padding, dtype, batch=1, seed=width)
+        x = np.ascontiguousarray(x[..., :width])
+        full = (width - 1) * stride + dilation * (kernel - 1) + 1 + output_padding
+        if full - 2 * padding <= 0:
+            continue
+        out = fastconv.conv_transpose2d(x, w, method="direct", **kwargs)
+        assert_close(out, reference(2, x, w, kwargs), dtype)
+    assert all(separable_calls) and separable_calls
+
+
+@pytest.mark.parametrize("factor", [2, 4, 8])
+def test_separable_thread_counts_give_identical_bits(factor, separable_calls):
+    params = fastconv.bilinear_kernel_params(factor)
+    rng = np.random.default_rng(factor)
+    x = rng.random((2, 5, 37, 11), dtype=np.float32)
+    w = fastconv.bilinear_kernel(factor, 5).astype(np.float32)
+    kwargs = dict(stride=params["stride"], padding=params["padding"], groups=5)
+    outs = [fastconv.conv_transpose2d(x, w, n_threads=n, **kwargs) for n in (1, 2, 3)]
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+    assert separable_calls == [True] * 3
+
+
+def test_separable_nan_and_inf_propagate_like_reference(separable_calls):
+    x, w, kwargs = make_separable(2, 1, 9, 4, 2, 1, 1, 1, np.float64)
+    x[0, 0, 4, 4] = np.inf
+    x[1, 1, 0, 0] = np.nan
+    x[1, 0, 8, 3] = -np.inf
+    out = fastconv.conv_transpose2d(x, w, method="direct", **kwargs)
+    ref = reference(2, x, w, kwargs)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(out), np.isinf(ref))
+    finite = np.isfinite(ref)
+    np.testing.assert_allclose(out[finite], ref[finite], rtol=1e-12, atol=1e-12)
+    assert separable_calls == [True]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_row_factors(dtype):
+    from fastconv import _depthwise
+    w = fastconv.bilinear_kernel(4, 3).astype(dtype)[:, :, None]   # (3, 1, 1, 8, 8)
+    w[1] = 0                                                        # a zero plane
+    a, b = _depthwise.row_factors(w)
+    assert a.dtype == b.dtype == dtype and a.shape == (3, 8) and b.shape == (3, 8)
+    # a is a column over the plane's largest value, rounded
+    np.testing.assert_allclose(a[:, :, None] * b[:, None, :], w.reshape(3, 8, 8),
+                               rtol=np.finfo(dtype).eps, atol=0)
+    assert a[0].max() == 1
+    off = w.copy()
+    off[2, 0, 0, 3, 5] *= 1 + np.finfo(dtype).eps    # one ulp off: not a product
+    assert _depthwise.row_factors(off) is None
+    for bad in (np.inf, np.nan):
+        off = w.copy()
+        off[0, 0, 0, 0, 0] = bad
+        assert _depthwise.row_factors(off) is None
+    if dtype == np.float64:   # products whose rounding errors would underflow
+        assert _depthwise.row_factors(w * 1e-300) is None
+
+
+def test_planner_separable_rules():
+    geom = fastconv._geometry.conv_transpose_geometry((1, 32, 32), (1, 4, 4), (1, 2, 2),
+                                                      (0, 1, 1))
+    x = np.ones((1, 4, 1, 16, 16), dtype=np.float32)
+    w = fastconv.bilinear_kernel(2, 4).astype(np.float32)[:, :, None]
+
+    def path(weight, policy="direct"):
+        return _planner.plan("conv_transpose", x, weight, geom, 4, policy, 1).path
+
+    assert path(w) == path(w, "auto") == "depthwise_separable"
+    off = w.copy()
+    off[3, 0, 0, 1, 2] += 0.5    # same shapes: the plan cache tells them apart
+    assert path(off) == "depthwise"
+    assert path(w) == "depthwise_separable"
+    deep = np.ones((4, 1, 2, 4, 4), dtype=np.float32)    # kernel depth 2
+    geom3 = fastconv._geometry.conv_transpose_geometry((2, 32, 32), (2, 4, 4), (1, 2, 2),
+                                                       (0, 1, 1))
+    assert _planner.plan("conv_transpose", x, deep, geom3, 4, "direct", 1).path == "depthwise"
+
+
+def test_few_terms_keep_the_gather(monkeypatch):
+    """Below depthwise_separable_min_terms terms per output the gather
+    kernel runs, with the same results."""
+    x, w, kwargs = make_separable(3, 1, 9, 4, 2, 1, 1, 0, np.float32)
+    separable = fastconv.conv_transpose2d(x, w, method="direct", **kwargs)
+    monkeypatch.setitem(_planner.THRESHOLDS, "depthwise_separable_min_terms", 5)
+    geom = fastconv._geometry.conv_transpose_geometry((1, 16, 16), (1, 4, 4), (1, 2, 2),
+                                                      (0, 1, 1))
+    plan = _planner.plan("conv_transpose", x[:, :, None], w[:, :, None], geom, 3, "direct", 1)
+    assert plan.path == "depthwise"
+    gathered = fastconv.conv_transpose2d(x, w, method="direct", **kwargs)
+    assert_close(separable, gathered.astype(np.float64), np.float32)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4, 8])
+def test_bilinear_matches_torch(factor):
+    """FCN's layers (factor 3's kernel, in thirds, is not an exact product:
+    the gather kernel) against torch."""
+    torch = pytest.importorskip("torch")
+    params = fastconv.bilinear_kernel_params(factor)
+    x = np.random.default_rng(factor).random((2, 6, 12, 10), dtype=np.float32)
+    w = fastconv.bilinear_kernel(factor, 6).astype(np.float32)
+    kwargs = dict(stride=params["stride"], padding=params["padding"], groups=6)
+    expected = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w),
+                                                    **kwargs).numpy()
+    out = fastconv.conv_transpose2d(x, w, **kwargs)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)

@@ -24,6 +24,7 @@
 
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t
+from libc.math cimport fabs, fma
 from libc.stdlib cimport free, malloc
 
 import math
@@ -42,24 +43,18 @@ cdef extern from "_depthwise_simd.h" nogil:
     int FASTCONV_DEPTHWISE_SIMD
     Py_ssize_t fastconv_depthwise_bytes
     int fastconv_depthwise_select(const char* name)
-    void fastconv_depthwise_float(float* y, Py_ssize_t n_out, Py_ssize_t n_x,
-                                  Py_ssize_t v_lo, Py_ssize_t v_hi,
-                                  const float* const* xr, const float* const* wr,
-                                  Py_ssize_t n_rows, const int32_t* idx,
-                                  const int32_t* mask, const Py_ssize_t* base,
-                                  const Py_ssize_t* span,
-                                  const unsigned char* kind, Py_ssize_t P,
-                                  Py_ssize_t M, Py_ssize_t period_step,
-                                  Py_ssize_t n_y, Py_ssize_t y_step) noexcept
-    void fastconv_depthwise_double(double* y, Py_ssize_t n_out, Py_ssize_t n_x,
-                                   Py_ssize_t v_lo, Py_ssize_t v_hi,
-                                   const double* const* xr, const double* const* wr,
-                                   Py_ssize_t n_rows, const int32_t* idx,
-                                   const int64_t* mask, const Py_ssize_t* base,
-                                   const Py_ssize_t* span,
-                                   const unsigned char* kind, Py_ssize_t P,
-                                   Py_ssize_t M, Py_ssize_t period_step,
-                                   Py_ssize_t n_y, Py_ssize_t y_step) noexcept
+    # float (itemsize 4) or double (8); mask int32 or int64 alike
+    void fastconv_depthwise_rows(Py_ssize_t itemsize, void* y, Py_ssize_t n_out,
+                                 Py_ssize_t n_x, Py_ssize_t v_lo, Py_ssize_t v_hi,
+                                 const void* const* xr, const void* const* wr,
+                                 Py_ssize_t n_rows, const int32_t* idx, const void* mask,
+                                 const Py_ssize_t* base, const Py_ssize_t* span,
+                                 const unsigned char* kind, Py_ssize_t P, Py_ssize_t M,
+                                 Py_ssize_t period_step, Py_ssize_t n_y,
+                                 Py_ssize_t y_step) noexcept
+    void fastconv_depthwise_combine(Py_ssize_t itemsize, void* y, Py_ssize_t n,
+                                    const void* const* h, const void* a,
+                                    Py_ssize_t n_rows) noexcept
 
 HAVE_SIMD = bool(FASTCONV_DEPTHWISE_SIMD)
 
@@ -80,6 +75,8 @@ cdef enum:
     # Output rows per job: enough to amortise a job's set-up, few enough to
     # balance threads on a few channels.  Any value gives the same results.
     _ROWS_PER_JOB = 16
+    # the separable form's: each job passes its first rows' sources again
+    _SEPARABLE_ROWS_PER_JOB = 64
     # Output rows computed together by one kernel call when they read the
     # same source rows (the kernel's limit).
     _ROWS_TOGETHER = 4
@@ -91,6 +88,11 @@ ctypedef struct Tables:
     Py_ssize_t L, P, M, period_step, v_lo, v_hi
     Py_ssize_t c_in, cout_g, c_out, kernel_rows, blocks, n_jobs
     Py_ssize_t together   # at most this many output rows per kernel call
+    Py_ssize_t itemsize   # 4: float, 8: double
+    bint separable        # weights a[kernel row] x b[tap along W]
+    # bytes of one thread's scratch; where its factors and W passes start;
+    # values from one pass to the next
+    Py_ssize_t scratch_bytes, factors_at, h_at, h_stride
     Py_ssize_t shift      # block b holds rows [b R - shift, (b + 1) R - shift)
     int32_t* tap       # [P][M][L]: the lane's tap in slot m, -1 for none
     int32_t* idx       # [P][M][L]
@@ -103,6 +105,8 @@ ctypedef struct Tables:
     Py_ssize_t* row_start
     Py_ssize_t* row_offset
     Py_ssize_t* row_kernel
+    Py_ssize_t* row_source   # row_offset / XW: the source row's index
+    Py_ssize_t rows_per_job, h_rows
 
 
 def slots(stride, dilation, kernel):
@@ -213,26 +217,24 @@ cdef tuple _source_rows(const Geometry* g):
     return start, offset, kernel
 
 
-cdef void _job(floating* out, const floating* x, const floating* wv,
-               const Tables* tb, Py_ssize_t job, const floating** xr,
-               const floating** wr) noexcept nogil:
+cdef void _job(char* out, const char* x, const char* wv, const Tables* tb,
+               Py_ssize_t job, const void** xr, const void** wr) noexcept nogil:
     # The output rows of one job: (sample, channel, depth) plane, block of
     # rows.
     cdef const Geometry* g = &tb.g
     cdef Py_ssize_t OD = g.conv_in[0], OH = g.conv_in[1], OW = g.conv_in[2]
     cdef Py_ssize_t XD = g.conv_out[0], XH = g.conv_out[1], XW = g.conv_out[2]
-    cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1]
+    cdef Py_ssize_t KD = g.kernel[0], KH = g.kernel[1], isz = tb.itemsize
     cdef Py_ssize_t P = tb.P, M = tb.M, PML = tb.P * tb.M * tb.L
     cdef Py_ssize_t od = (job // tb.blocks) % OD
     cdef Py_ssize_t plane = job // (tb.blocks * OD)       # n * c_out + co
     cdef Py_ssize_t co = plane % tb.c_out
     cdef Py_ssize_t xc = plane // tb.c_out * tb.c_in + co // tb.cout_g
     cdef Py_ssize_t oh, oh_end, i, r, n_rows, n_y, k
-    cdef floating* y
-    cdef const floating* xp = x + xc * XD * XH * XW
-    cdef const floating* wp = wv + co * KD * KH * PML
-    oh = job % tb.blocks * _ROWS_PER_JOB - tb.shift
-    oh_end = min(OH, oh + _ROWS_PER_JOB)
+    cdef const char* xp = x + xc * XD * XH * XW * isz
+    cdef const char* wp = wv + co * KD * KH * PML * isz
+    oh = job % tb.blocks * tb.rows_per_job - tb.shift
+    oh_end = min(OH, oh + tb.rows_per_job)
     oh = max(oh, 0)
     while oh < oh_end:
         i = od * OH + oh
@@ -243,20 +245,69 @@ cdef void _job(floating* out, const floating* x, const floating* wv,
         while n_y < tb.together and oh + n_y < oh_end and _same_rows(tb, i, i + n_y):
             n_y += 1
         for r in range(n_rows):
-            xr[r] = xp + tb.row_offset[tb.row_start[i] + r]
+            xr[r] = xp + tb.row_offset[tb.row_start[i] + r] * isz
         for k in range(n_y):
             for r in range(n_rows):
-                wr[k * n_rows + r] = wp + tb.row_kernel[tb.row_start[i + k] + r] * PML
-        y = out + ((plane * OD + od) * OH + oh) * OW
-        if floating is float:
-            fastconv_depthwise_float(y, OW, XW, tb.v_lo, tb.v_hi, xr, wr, n_rows, tb.idx,
-                                     <const int32_t*> tb.mask, tb.base, tb.span, tb.kind,
-                                     P, M, tb.period_step, n_y, OW)
-        else:
-            fastconv_depthwise_double(y, OW, XW, tb.v_lo, tb.v_hi, xr, wr, n_rows, tb.idx,
-                                      <const int64_t*> tb.mask, tb.base, tb.span, tb.kind,
-                                      P, M, tb.period_step, n_y, OW)
+                wr[k * n_rows + r] = wp + tb.row_kernel[tb.row_start[i + k] + r] * PML * isz
+        fastconv_depthwise_rows(isz, out + ((plane * OD + od) * OH + oh) * OW * isz, OW, XW,
+                                tb.v_lo, tb.v_hi, xr, wr, n_rows, tb.idx, tb.mask, tb.base,
+                                tb.span, tb.kind, P, M, tb.period_step, n_y, OW)
         oh += n_y
+
+
+cdef void _separable_job(char* out, const char* x, const char* bw, const char* a,
+                         const Tables* tb, Py_ssize_t job, char* scratch) noexcept nogil:
+    # The rows of one job for weights a[kernel row] x b[tap along W] (one
+    # kernel depth, so one source depth plane): each output row the sum of
+    # its source rows' W passes through b times a.  The passes are made in
+    # source-row order as rows first need them, each once per job, into a
+    # ring of h_rows rows in the thread's scratch: a row reads sources at
+    # most (KH - 1) * dH / sH below the highest one read so far.
+    cdef const Geometry* g = &tb.g
+    cdef Py_ssize_t OD = g.conv_in[0], OH = g.conv_in[1], OW = g.conv_in[2]
+    cdef Py_ssize_t XD = g.conv_out[0], XH = g.conv_out[1], XW = g.conv_out[2]
+    cdef Py_ssize_t isz = tb.itemsize, h_bytes = tb.h_stride * tb.itemsize
+    cdef Py_ssize_t od = (job // tb.blocks) % OD
+    cdef Py_ssize_t plane = job // (tb.blocks * OD)       # n * c_out + co
+    cdef Py_ssize_t co = plane % tb.c_out
+    cdef Py_ssize_t xc = plane // tb.c_out * tb.c_in + co // tb.cout_g
+    cdef Py_ssize_t oh, oh_end, i, e, r, n, lo = -1, done, top
+    cdef const char* xp = x + xc * XD * XH * XW * isz
+    cdef const char* ap = a + co * tb.kernel_rows * isz
+    cdef const void** hr = <const void**> scratch        # [kernel_rows]
+    cdef const void** one = hr + tb.kernel_rows            # x row, weights
+    cdef char* factors = scratch + tb.factors_at          # [kernel_rows]
+    cdef char* h = scratch + tb.h_at                      # [h_rows][h_stride]
+    oh = job % tb.blocks * tb.rows_per_job - tb.shift
+    oh_end = min(OH, oh + tb.rows_per_job)
+    oh = max(oh, 0)
+    for e in range(tb.row_start[od * OH + oh], tb.row_start[od * OH + oh_end]):
+        if lo < 0 or tb.row_source[e] < lo:
+            lo = tb.row_source[e]
+    done = lo - 1
+    one[1] = bw + co * tb.P * tb.M * tb.L * isz
+    for oh in range(oh, oh_end):
+        i = od * OH + oh
+        n = tb.row_start[i + 1] - tb.row_start[i]
+        top = -1
+        for r in range(n):
+            top = max(top, tb.row_source[tb.row_start[i] + r])
+        while done < top:
+            done += 1
+            one[0] = xp + done * XW * isz
+            fastconv_depthwise_rows(isz, h + (done - lo) % tb.h_rows * h_bytes, OW, XW,
+                                    tb.v_lo, tb.v_hi, one, one + 1, 1, tb.idx, tb.mask,
+                                    tb.base, tb.span, tb.kind, tb.P, tb.M, tb.period_step,
+                                    1, OW)
+        for r in range(n):
+            e = tb.row_start[i] + r
+            hr[r] = h + (tb.row_source[e] - lo) % tb.h_rows * h_bytes
+            if isz == 4:
+                (<float*> factors)[r] = (<const float*> ap)[tb.row_kernel[e]]
+            else:
+                (<double*> factors)[r] = (<const double*> ap)[tb.row_kernel[e]]
+        fastconv_depthwise_combine(isz, out + ((plane * OD + od) * OH + oh) * OW * isz, OW,
+                                   hr, factors, n)
 
 
 cdef inline bint _same_rows(const Tables* tb, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
@@ -270,30 +321,124 @@ cdef inline bint _same_rows(const Tables* tb, Py_ssize_t i, Py_ssize_t j) noexce
     return True
 
 
-cdef void _run(floating* out, const floating* x, const floating* wv,
-               const Tables* tb, void* scratch, int n_threads) noexcept nogil:
-    cdef Py_ssize_t job, per = (1 + _ROWS_TOGETHER) * tb.kernel_rows
-    cdef const floating** sp = <const floating**> scratch
+cdef void _run_job(char* out, const char* x, const char* wv, const char* a,
+                   const Tables* tb, Py_ssize_t job, char* scratch) noexcept nogil:
+    if tb.separable:
+        _separable_job(out, x, wv, a, tb, job, scratch)
+    else:
+        _job(out, x, wv, tb, job, <const void**> scratch,
+             <const void**> scratch + tb.kernel_rows)
+
+
+cdef void _run(char* out, const char* x, const char* wv, const char* a, const Tables* tb,
+               char* scratch, int n_threads) noexcept nogil:
+    cdef Py_ssize_t job
     if n_threads > 1 and tb.n_jobs > 1:
         for job in prange(tb.n_jobs, schedule="dynamic", num_threads=n_threads):
-            _job(out, x, wv, tb, job, sp + per * threadid(),
-                 sp + per * threadid() + tb.kernel_rows)
+            _run_job(out, x, wv, a, tb, job, scratch + threadid() * tb.scratch_bytes)
     else:
         for job in range(tb.n_jobs):
-            _job(out, x, wv, tb, job, sp, sp + tb.kernel_rows)
+            _run_job(out, x, wv, a, tb, job, scratch)
 
 
-def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_threads):
+cdef bint _same_product(floating p, floating q, floating r, floating s) noexcept nogil:
+    # p * q == r * s exactly: float products are exact in double; double
+    # ones as the rounded product and its error (fma), exact for the
+    # magnitudes row_factors lets through
+    cdef double u, v
+    if floating is float:
+        return <double> p * q == <double> r * s
+    else:
+        u = p * q
+        v = r * s
+        return u == v and fma(p, q, -u) == fma(r, s, -v)
+
+
+cdef bint _factor(const floating[:, :, ::1] w, floating[:, ::1] a,
+                  floating[:, ::1] b) noexcept nogil:
+    # per plane c: w[c] == outer(a[c], b[c]) exactly, pivot the largest |w|
+    cdef Py_ssize_t c, r, t, r0, t0
+    cdef double v, best
+    # doubles: products and their errors stay normal and finite
+    cdef double top = 3.4028234663852886e38 if floating is float else 2.0**300
+    cdef double tiny = 0 if floating is float else 2.0**-300
+    for c in range(w.shape[0]):
+        best, r0, t0 = 0, 0, 0
+        for r in range(w.shape[1]):
+            for t in range(w.shape[2]):
+                v = fabs(w[c, r, t])
+                if not v <= top or 0 < v < tiny:
+                    return False
+                if v > best:
+                    best, r0, t0 = v, r, t
+        for r in range(w.shape[1]):
+            for t in range(w.shape[2]):
+                if not _same_product(w[c, r, t], w[c, r0, t0], w[c, r, t0], w[c, r0, t]):
+                    return False
+        for t in range(w.shape[2]):
+            b[c, t] = w[c, r0, t]
+        for r in range(w.shape[1]):
+            a[c, r] = w[c, r, t0] / w[c, r0, t0] if best > 0 else 0
+    return True
+
+
+def row_factors(weight):
+    """Factors of weights that are, per plane, exactly a product of a
+    kernel-row factor and a W factor (checked exactly): a plane c =
+    ci * C_out/groups + j is weight[ci, j] as (kernel rows KD * KH, KW),
+    b[c] its row r0 holding its largest |value| (at t0) and a[c, r] =
+    weight[.., r, t0] / weight[.., r0, t0] rounded, so that
+    weight ~= a[c, r] * b[c, kw] to within a rounding.  None where a plane
+    is not such a product or holds a value non-finite (or, float64,
+    beyond 2**+-300, where the check's rounding errors would not be exact).
+
+    weight (C_in, C_out/groups, KD, KH, KW), C-contiguous float32 or
+    float64; a and b in its dtype.
+    """
+    if weight.dtype not in (np.float32, np.float64):
+        return None
+    planes = weight.shape[0] * weight.shape[1]
+    w = np.ascontiguousarray(weight).reshape(planes, -1, weight.shape[4])
+    a = np.empty(w.shape[:2], dtype=weight.dtype)
+    b = np.empty((planes, w.shape[2]), dtype=weight.dtype)
+    if weight.dtype == np.float32:
+        ok = _factor[float](w, a, b)
+    else:
+        ok = _factor[double](w, a, b)
+    return (a, b) if ok else None
+
+
+cdef inline Py_ssize_t _round64(Py_ssize_t n) noexcept nogil:
+    # n bytes rounded up to a cache line
+    return (n + 63) // 64 * 64
+
+
+def separable_rows(geom):
+    """The W passes the separable form holds per thread (a ring): one
+    output row reads sources at most (KH - 1) * dH / sH below the highest
+    source an earlier row of its job read, and that highest, and one more
+    for the floors."""
+    s, d, k = geom.stride[1], geom.dilation[1], geom.kernel_size[1]
+    return (k - 1) * d // s + 2
+
+
+def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_threads,
+                             bint separable=False):
     """out[n, co] = x[n, co // (C_out / groups)] scattered through weight[co]
 
     x (N, C_in, *geom.output_spatial) with C_in == groups, weight
     (C_in, C_out/groups, *kernel), out (N, C_out, *geom.input_spatial),
     uninitialised: every value is written.  All non-empty, C-contiguous,
-    float32 or float64; a build with vectors (HAVE_SIMD).
+    float32 or float64; a build with vectors (HAVE_SIMD).  ``separable``:
+    kernel depth 1 and weights that :func:`row_factors` factors; each
+    source row is then passed along W once per job and each output row
+    sums those passes (fewer multiply-adds; other rounding).
     """
     cdef Tables tb
     cdef Py_ssize_t itemsize = x.dtype.itemsize, kw
     tb.g = geometry_struct(geom)
+    tb.itemsize = itemsize
+    tb.separable = separable
     tb.L = fastconv_depthwise_bytes // itemsize
     s = tb.g.stride[2]
     gcd = math.gcd(s, tb.L)
@@ -303,7 +448,7 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     tb.c_in, tb.c_out = x.shape[1], out.shape[1]
     tb.cout_g = tb.c_out // groups
     tb.kernel_rows = tb.g.kernel[0] * tb.g.kernel[1]
-    tb.together = _ROWS_TOGETHER
+    tb.together = 1 if separable else _ROWS_TOGETHER
     tap = np.empty((tb.P, tb.M, tb.L), dtype=np.int32)
     idx = np.empty((tb.P, tb.M, tb.L), dtype=np.int32)
     base = np.empty((tb.P, tb.M), dtype=np.intp)
@@ -311,9 +456,20 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     kind = np.empty((tb.P, tb.M), dtype=np.uint8)
     _patterns(&tb, tap, idx, base, span, kind)
     masks = np.where(tap >= 0, -1, 0).astype(np.int32 if itemsize == 4 else np.int64)
-    # weights per (channel, kernel row, pattern, slot, lane), zero where no tap
+    # weights per (channel, kernel row, pattern, slot, lane), zero where no
+    # tap; separable: the W factors per (channel, pattern, slot, lane) and
+    # the kernel-row factors
     kw = tb.g.kernel[2]
-    w = weight.reshape(tb.c_out * tb.kernel_rows, kw)
+    if separable:
+        factors = row_factors(weight)
+        if factors is None or tb.g.kernel[0] != 1:
+            raise ValueError("the separable form needs a product of row and W factors "
+                             "and kernel depth 1")
+        a = np.ascontiguousarray(factors[0], dtype=x.dtype)
+        w = factors[1]
+    else:
+        a = np.zeros(1, dtype=x.dtype)
+        w = weight.reshape(tb.c_out * tb.kernel_rows, kw)
     wv = np.where(tap >= 0, w[:, np.maximum(tap, 0)], 0).astype(x.dtype)
     wv = np.ascontiguousarray(wv)
     row_start, row_offset, row_kernel = _source_rows(&tb.g)
@@ -327,29 +483,37 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
                                        row_offset[row_start[i - 1]:row_start[i]])):
                 tb.shift = (_ROWS_PER_JOB - i % _ROWS_PER_JOB) % _ROWS_PER_JOB
                 break
-    tb.blocks = (tb.g.conv_in[1] + tb.shift + _ROWS_PER_JOB - 1) // _ROWS_PER_JOB
+    tb.rows_per_job = _SEPARABLE_ROWS_PER_JOB if separable else _ROWS_PER_JOB
+    tb.blocks = (tb.g.conv_in[1] + tb.shift + tb.rows_per_job - 1) // tb.rows_per_job
     tb.n_jobs = out.shape[0] * tb.c_out * tb.g.conv_in[0] * tb.blocks
     tb.row_start = <Py_ssize_t*> cnp.PyArray_DATA(row_start)
     tb.row_offset = <Py_ssize_t*> cnp.PyArray_DATA(row_offset)
     tb.row_kernel = <Py_ssize_t*> cnp.PyArray_DATA(row_kernel)
+    row_source = row_offset // tb.g.conv_out[2]
+    tb.row_source = <Py_ssize_t*> cnp.PyArray_DATA(row_source)
+    tb.h_rows = separable_rows(geom)
     tb.tap = <int32_t*> cnp.PyArray_DATA(tap)
     tb.idx = <int32_t*> cnp.PyArray_DATA(idx)
     tb.base = <Py_ssize_t*> cnp.PyArray_DATA(base)
     tb.span = <Py_ssize_t*> cnp.PyArray_DATA(span)
     tb.kind = <unsigned char*> cnp.PyArray_DATA(kind)
     tb.mask = cnp.PyArray_DATA(masks)
-    cdef void* scratch = malloc(n_threads * (1 + _ROWS_TOGETHER) * tb.kernel_rows
-                                * sizeof(void*))
+    # per thread, in 64-byte units: the row pointers (general: the source
+    # rows' and (_ROWS_TOGETHER rows of) weights'; separable: the passes'
+    # and two more), separable: the factors of a row and the W passes
+    tb.factors_at = _round64((2 + _ROWS_TOGETHER) * tb.kernel_rows * sizeof(void*))
+    tb.h_at = tb.factors_at + _round64(tb.kernel_rows * itemsize)
+    tb.h_stride = _round64(tb.g.conv_in[2] * itemsize) // itemsize
+    tb.scratch_bytes = tb.h_at + (tb.h_rows * tb.h_stride * itemsize
+                                  if separable else 0)
+    cdef char* scratch = <char*> malloc(n_threads * tb.scratch_bytes + 64)
     if scratch == NULL:
         raise MemoryError()
-    cdef void* op = cnp.PyArray_DATA(out)
-    cdef void* xp = cnp.PyArray_DATA(x)
-    cdef void* wvp = cnp.PyArray_DATA(wv)
+    cdef char* aligned = scratch + (-<size_t> scratch) % 64
+    cdef char* op = <char*> cnp.PyArray_DATA(out)
+    cdef const char* xp = <const char*> cnp.PyArray_DATA(x)
+    cdef const char* wvp = <const char*> cnp.PyArray_DATA(wv)
+    cdef const char* ap = <const char*> cnp.PyArray_DATA(a)
     with nogil:
-        if itemsize == 4:
-            _run(<float*> op, <const float*> xp, <const float*> wvp, &tb, scratch,
-                 n_threads)
-        else:
-            _run(<double*> op, <const double*> xp, <const double*> wvp, &tb, scratch,
-                 n_threads)
+        _run(op, xp, wvp, ap, &tb, aligned, n_threads)
         free(scratch)

@@ -58,6 +58,10 @@ typedef void (*fastconv_depthwise_double_fn)(
     ptrdiff_t, const int32_t *, const int64_t *, const ptrdiff_t *,
     const ptrdiff_t *, const unsigned char *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
     ptrdiff_t, ptrdiff_t);
+typedef void (*fastconv_depthwise_combine_float_fn)(
+    float *, ptrdiff_t, const float *const *, const float *, ptrdiff_t);
+typedef void (*fastconv_depthwise_combine_double_fn)(
+    double *, ptrdiff_t, const double *const *, const double *, ptrdiff_t);
 
 #if FASTCONV_DEPTHWISE_SIMD
 
@@ -424,6 +428,60 @@ FASTCONV_DEFINE_DEPTHWISE_ROWS(fastconv_depthwise_double_base,
                                fastconv_depthwise_double_base_row, double, int64_t, 16,
                                FASTCONV_DW_PERMUTE_GATHER, )
 
+/* The separable form's output row (_depthwise.pyx: weights a[kernel row]
+ * x b[tap along W]): y[j] = sum over r of a[r] * h[r][j], h[r] the W pass
+ * of the row's r-th source row through b, summed from zero in the order
+ * r; NR terms with their factors in registers. */
+#define FASTCONV_DW_COMBINE(NR)                                               \
+    {                                                                         \
+        vec a_[NR];                                                           \
+        const elem *h_[NR];                                                   \
+        for (int r = 0; r < NR; r++) {                                        \
+            a_[r] = (vec){0} + a[r];                                          \
+            h_[r] = h[r];                                                     \
+        }                                                                     \
+        for (; j + L <= n; j += L) {                                          \
+            vec acc = (vec){0};                                               \
+            for (int r = 0; r < NR; r++)                                      \
+                acc += a_[r] * *(const vec_u *)(h_[r] + j);                   \
+            *(vec_u *)(y + j) = acc;                                          \
+        }                                                                     \
+    }
+
+#define FASTCONV_DEFINE_DEPTHWISE_COMBINE(NAME, T, BYTES, ATTR)               \
+    ATTR static void NAME(T *y, ptrdiff_t n, const T *const *h, const T *a,   \
+                          ptrdiff_t n_rows)                                   \
+    {                                                                         \
+        typedef T elem;                                                       \
+        typedef T vec __attribute__((vector_size(BYTES)));                    \
+        typedef T vec_u __attribute__((vector_size(BYTES), aligned(sizeof(T)), \
+                                       may_alias));                           \
+        enum { L = BYTES / sizeof(T) };                                       \
+        ptrdiff_t j = 0;                                                      \
+        switch (n_rows) {                                                     \
+        case 1: FASTCONV_DW_COMBINE(1) break;                                 \
+        case 2: FASTCONV_DW_COMBINE(2) break;                                 \
+        case 3: FASTCONV_DW_COMBINE(3) break;                                 \
+        case 4: FASTCONV_DW_COMBINE(4) break;                                 \
+        default:                                                              \
+            for (; j + L <= n; j += L) {                                      \
+                vec acc = (vec){0};                                           \
+                for (ptrdiff_t r = 0; r < n_rows; r++)                        \
+                    acc += ((vec){0} + a[r]) * *(const vec_u *)(h[r] + j);    \
+                *(vec_u *)(y + j) = acc;                                      \
+            }                                                                 \
+        }                                                                     \
+        for (; j < n; j++) {   /* the last, partial vector */                 \
+            T acc = 0;                                                        \
+            for (ptrdiff_t r = 0; r < n_rows; r++)                            \
+                acc += a[r] * h[r][j];                                        \
+            y[j] = acc;                                                       \
+        }                                                                     \
+    }
+
+FASTCONV_DEFINE_DEPTHWISE_COMBINE(fastconv_depthwise_combine_float_base, float, 16, )
+FASTCONV_DEFINE_DEPTHWISE_COMBINE(fastconv_depthwise_combine_double_base, double, 16, )
+
 #if (defined(__x86_64__) || defined(__i386__)) && !defined(_WIN32)
 #define FASTCONV_DW_X86 1
 #include <immintrin.h>
@@ -492,6 +550,14 @@ FASTCONV_DEFINE_DEPTHWISE_ROWS(fastconv_depthwise_double_avx512,
                                fastconv_depthwise_double_avx512_row, double, int64_t, 64,
                                FASTCONV_DW_PERMUTE_D8,
                                __attribute__((target("avx512f,avx2,fma"))))
+FASTCONV_DEFINE_DEPTHWISE_COMBINE(fastconv_depthwise_combine_float_avx2, float, 32,
+                                  __attribute__((target("avx2,fma"))))
+FASTCONV_DEFINE_DEPTHWISE_COMBINE(fastconv_depthwise_combine_double_avx2, double, 32,
+                                  __attribute__((target("avx2,fma"))))
+FASTCONV_DEFINE_DEPTHWISE_COMBINE(fastconv_depthwise_combine_float_avx512, float, 64,
+                                  __attribute__((target("avx512f,avx2,fma"))))
+FASTCONV_DEFINE_DEPTHWISE_COMBINE(fastconv_depthwise_combine_double_avx512, double, 64,
+                                  __attribute__((target("avx512f,avx2,fma"))))
 #else
 #define FASTCONV_DW_X86 0
 #endif
@@ -500,32 +566,34 @@ static fastconv_depthwise_float_fn fastconv_depthwise_float =
     fastconv_depthwise_float_base;
 static fastconv_depthwise_double_fn fastconv_depthwise_double =
     fastconv_depthwise_double_base;
+static fastconv_depthwise_combine_float_fn fastconv_depthwise_combine_float =
+    fastconv_depthwise_combine_float_base;
+static fastconv_depthwise_combine_double_fn fastconv_depthwise_combine_double =
+    fastconv_depthwise_combine_double_base;
 /* Vector width of the chosen version, in bytes. */
 static ptrdiff_t fastconv_depthwise_bytes = 16;
+
+#define FASTCONV_DW_USE(VERSION, BYTES)                                       \
+    {                                                                         \
+        fastconv_depthwise_float = fastconv_depthwise_float_##VERSION;        \
+        fastconv_depthwise_double = fastconv_depthwise_double_##VERSION;      \
+        fastconv_depthwise_combine_float = fastconv_depthwise_combine_float_##VERSION; \
+        fastconv_depthwise_combine_double = fastconv_depthwise_combine_double_##VERSION; \
+        fastconv_depthwise_bytes = BYTES;                                     \
+        return 0;                                                             \
+    }
 
 /* Use version `name` ("baseline", "avx2", "avx512"); the caller
  * (_direct.use_simd) has checked that this CPU runs it.  0 on success. */
 static int fastconv_depthwise_select(const char *name)
 {
-    if (strcmp(name, "baseline") == 0) {
-        fastconv_depthwise_float = fastconv_depthwise_float_base;
-        fastconv_depthwise_double = fastconv_depthwise_double_base;
-        fastconv_depthwise_bytes = 16;
-        return 0;
-    }
+    if (strcmp(name, "baseline") == 0)
+        FASTCONV_DW_USE(base, 16)
 #if FASTCONV_DW_X86
-    if (strcmp(name, "avx2") == 0) {
-        fastconv_depthwise_float = fastconv_depthwise_float_avx2;
-        fastconv_depthwise_double = fastconv_depthwise_double_avx2;
-        fastconv_depthwise_bytes = 32;
-        return 0;
-    }
-    if (strcmp(name, "avx512") == 0) {
-        fastconv_depthwise_float = fastconv_depthwise_float_avx512;
-        fastconv_depthwise_double = fastconv_depthwise_double_avx512;
-        fastconv_depthwise_bytes = 64;
-        return 0;
-    }
+    if (strcmp(name, "avx2") == 0)
+        FASTCONV_DW_USE(avx2, 32)
+    if (strcmp(name, "avx512") == 0)
+        FASTCONV_DW_USE(avx512, 64)
 #endif
     return -1;
 }
@@ -546,7 +614,44 @@ static void fastconv_depthwise_double(
     const int64_t *mask, const ptrdiff_t *base, const ptrdiff_t *span,
     const unsigned char *kind, ptrdiff_t P, ptrdiff_t M, ptrdiff_t period_step,
     ptrdiff_t n_y, ptrdiff_t y_step) {}
+static void fastconv_depthwise_combine_float(float *y, ptrdiff_t n, const float *const *h,
+                                             const float *a, ptrdiff_t n_rows) {}
+static void fastconv_depthwise_combine_double(double *y, ptrdiff_t n, const double *const *h,
+                                              const double *a, ptrdiff_t n_rows) {}
 
 #endif
+
+/* The kernels for either dtype, by element size (4: float, 8: double): the
+ * one declaration _depthwise.pyx calls. */
+static void fastconv_depthwise_rows(
+    ptrdiff_t itemsize, void *y, ptrdiff_t n_out, ptrdiff_t n_x, ptrdiff_t v_lo,
+    ptrdiff_t v_hi, const void *const *xr, const void *const *wr, ptrdiff_t n_rows,
+    const int32_t *idx, const void *mask, const ptrdiff_t *base, const ptrdiff_t *span,
+    const unsigned char *kind, ptrdiff_t P, ptrdiff_t M, ptrdiff_t period_step,
+    ptrdiff_t n_y, ptrdiff_t y_step)
+{
+    if (itemsize == 4)
+        fastconv_depthwise_float((float *)y, n_out, n_x, v_lo, v_hi,
+                                 (const float *const *)xr, (const float *const *)wr,
+                                 n_rows, idx, (const int32_t *)mask, base, span, kind,
+                                 P, M, period_step, n_y, y_step);
+    else
+        fastconv_depthwise_double((double *)y, n_out, n_x, v_lo, v_hi,
+                                  (const double *const *)xr, (const double *const *)wr,
+                                  n_rows, idx, (const int64_t *)mask, base, span, kind,
+                                  P, M, period_step, n_y, y_step);
+}
+
+static void fastconv_depthwise_combine(ptrdiff_t itemsize, void *y, ptrdiff_t n,
+                                       const void *const *h, const void *a,
+                                       ptrdiff_t n_rows)
+{
+    if (itemsize == 4)
+        fastconv_depthwise_combine_float((float *)y, n, (const float *const *)h,
+                                         (const float *)a, n_rows);
+    else
+        fastconv_depthwise_combine_double((double *)y, n, (const double *const *)h,
+                                          (const double *)a, n_rows);
+}
 
 #endif

@@ -173,14 +173,16 @@ def conv_transpose_direct(x, weight, plan):
     phase on the channel-blocked kernel, all reading one zero-padded copy
     of a window of each sample.  Path 'depthwise' (floats, one input channel
     per group): each output row gathers its few terms in vectors and is
-    written once.
+    written once; 'depthwise_separable' (weights a product of kernel-row
+    and W factors): each output row sums a few source rows' passes along W.
     """
     geom = plan.geom
     shape = output_shape(plan, x, weight)
-    if plan.path == "depthwise":
+    if plan.path in ("depthwise", "depthwise_separable"):
         out = np.empty(shape, dtype=x.dtype)
         _depthwise.conv_transpose_depthwise(x, weight, out, geom, plan.groups,
-                                            plan.n_threads)
+                                            plan.n_threads,
+                                            plan.path == "depthwise_separable")
         return out
     if plan.path != "channels":
         out = np.zeros(shape, dtype=x.dtype)

@@ -29,8 +29,8 @@ from ._validation import CONV, CONV_WEIGHT
 #: Plans by call signature: small calls would spend most of their time
 #: planning the same call again.  A plan depends on the arrays' shapes and
 #: dtype, the geometry, groups, threads, the policy and, for a float
-#: transposed convolution, whether the weights are finite, and the padding
-#: mode.
+#: transposed convolution, whether the weights are finite and whether
+#: the depthwise kernel factors them, and the padding mode.
 _PLANS: dict[tuple[Any, ...], "Plan"] = {}
 _PLANS_SIZE = 512
 
@@ -132,6 +132,10 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # weight table (kernel rows x W patterns x slots x lanes of 16) has at
     # most this many values per channel
     "depthwise_max_table": 2**14,
+    # ... in its separable form (weights a product of kernel-row and W
+    # factors) from this many terms per output (kernel rows reaching one
+    # output row x taps along W)
+    "depthwise_separable_min_terms": 4,
 })
 
 #: BLAS takes 32-bit sizes and leading dimensions.
@@ -149,7 +153,8 @@ class Plan(NamedTuple):
         The registered method that runs.
     path : str
         The kernel path inside it: 'rows', 'channels' or (transposed,
-        one input channel per group) 'depthwise' for 'direct';
+        one input channel per group) 'depthwise' or 'depthwise_separable'
+        for 'direct';
         'whole_input', 'pointwise', 'shifted', 'im2col' (convolution) or
         'col2im', 'place' (transposed) for 'gemm', 'whole_input',
         'shifted_rows' or 'im2col' for its weight gradient; the method's own name for
@@ -251,6 +256,20 @@ def depthwise_usable_for(dtype, cin_per_group, geom):
     table = (geom.kernel_size[0] * geom.kernel_size[1] * (s // math.gcd(s, 16))
              * _depthwise.slots(s, d, k) * 16)
     return table <= THRESHOLDS["depthwise_max_table"]
+
+
+def depthwise_separable_for(geom, weight):
+    """The depthwise kernel's separable form applies and pays: kernel depth
+    1, at least depthwise_separable_min_terms terms per output (kernel rows
+    reaching one output row x taps along W) and weights that are, per
+    output channel, exactly a product of a kernel-row factor and a W factor
+    (:func:`fastconv._depthwise.row_factors`): each source row is passed
+    along W once and each output row sums a few of those passes."""
+    rows = _depthwise.slots(geom.stride[1], geom.dilation[1], geom.kernel_size[1])
+    taps = _depthwise.slots(geom.stride[2], geom.dilation[2], geom.kernel_size[2])
+    return (geom.kernel_size[0] == 1
+            and rows * taps >= THRESHOLDS["depthwise_separable_min_terms"]
+            and _depthwise.row_factors(weight) is not None)
 
 
 def channels_usable_for(dtype, cout_per_group, terms):
@@ -403,8 +422,9 @@ def _direct_transpose_plan(x_shape, weight, dtype, geom, groups, n_threads, fini
                             _channel_threads(win, n_threads, dtype.itemsize), phases,
                             win)
     if depthwise_usable_for(dtype, c_in // groups, geom):
+        path = "depthwise_separable" if depthwise_separable_for(geom, weight) else "depthwise"
         return _rows_plan("conv_transpose", x_shape, weight.shape, geom, groups, n_threads,
-                          path="depthwise")
+                          path=path)
     return _rows_plan("conv_transpose", x_shape, weight.shape, geom, groups, n_threads)
 
 
@@ -554,7 +574,7 @@ def _rule_plan(op, x_shape, weight, dtype, geom, groups, n_threads, finite):
         if wanted:
             direct = method_plan(op, "direct", x_shape, weight, dtype, geom, groups,
                                  n_threads, finite)
-            if direct.path in ("channels", "depthwise"):
+            if direct.path in ("channels", "depthwise", "depthwise_separable"):
                 return direct
     return method_plan(op, "gemm" if enough else "direct", x_shape, weight, dtype, geom,
                        groups, n_threads, finite)
@@ -670,8 +690,11 @@ def plan(op, x, weight, geom, groups, method, n_threads, padding_mode="zeros"):
             "channels_min_terms"]):
         # the channel-blocked path may apply, and only for finite weights
         finite = bool(np.isfinite(weight).all())
+    # the depthwise kernel's separable form, only for weights it factors
+    factors = (op != CONV and x.dtype.kind == "f" and weight.shape[0] == groups
+               and _depthwise.row_factors(weight) is not None)
     key = (op, method, _policy, x.shape, weight.shape, x.dtype.char, geom, groups,
-           n_threads, finite, padding_mode)
+           n_threads, finite, factors, padding_mode)
     cached = _PLANS.get(key)
     if cached is not None:
         return cached
