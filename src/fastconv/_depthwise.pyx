@@ -261,8 +261,9 @@ cdef void _separable_job(char* out, const char* x, const char* bw, const char* a
     # kernel depth, so one source depth plane): each output row the sum of
     # its source rows' W passes through b times a.  The passes are made in
     # source-row order as rows first need them, each once per job, into a
-    # ring of h_rows rows in the thread's scratch: a row reads sources at
-    # most (KH - 1) * dH / sH below the highest one read so far.
+    # ring of h_rows (a power of 2) rows in the thread's scratch: a row
+    # reads sources at most (KH - 1) * dH / sH below the highest one read
+    # so far.
     cdef const Geometry* g = &tb.g
     cdef Py_ssize_t OD = g.conv_in[0], OH = g.conv_in[1], OW = g.conv_in[2]
     cdef Py_ssize_t XD = g.conv_out[0], XH = g.conv_out[1], XW = g.conv_out[2]
@@ -295,13 +296,13 @@ cdef void _separable_job(char* out, const char* x, const char* bw, const char* a
         while done < top:
             done += 1
             one[0] = xp + done * XW * isz
-            fastconv_depthwise_rows(isz, h + (done - lo) % tb.h_rows * h_bytes, OW, XW,
+            fastconv_depthwise_rows(isz, h + ((done - lo) & (tb.h_rows - 1)) * h_bytes, OW, XW,
                                     tb.v_lo, tb.v_hi, one, one + 1, 1, tb.idx, tb.mask,
                                     tb.base, tb.span, tb.kind, tb.P, tb.M, tb.period_step,
                                     1, OW)
         for r in range(n):
             e = tb.row_start[i] + r
-            hr[r] = h + (tb.row_source[e] - lo) % tb.h_rows * h_bytes
+            hr[r] = h + ((tb.row_source[e] - lo) & (tb.h_rows - 1)) * h_bytes
             if isz == 4:
                 (<float*> factors)[r] = (<const float*> ap)[tb.row_kernel[e]]
             else:
@@ -395,7 +396,7 @@ def row_factors(weight):
     weight (C_in, C_out/groups, KD, KH, KW), C-contiguous float32 or
     float64; a and b in its dtype.
     """
-    if weight.dtype not in (np.float32, np.float64):
+    if weight.dtype not in (np.float32, np.float64) or weight.size == 0:
         return None
     planes = weight.shape[0] * weight.shape[1]
     w = np.ascontiguousarray(weight).reshape(planes, -1, weight.shape[4])
@@ -417,9 +418,9 @@ def separable_rows(geom):
     """The W passes the separable form holds per thread (a ring): one
     output row reads sources at most (KH - 1) * dH / sH below the highest
     source an earlier row of its job read, and that highest, and one more
-    for the floors."""
+    for the floors; rounded up to a power of 2 (slots by a mask)."""
     s, d, k = geom.stride[1], geom.dilation[1], geom.kernel_size[1]
-    return (k - 1) * d // s + 2
+    return 1 << ((k - 1) * d // s + 1).bit_length()
 
 
 def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_threads,
