@@ -54,7 +54,8 @@ cdef extern from "_depthwise_simd.h" nogil:
                                  Py_ssize_t y_step) noexcept
     void fastconv_depthwise_combine(Py_ssize_t itemsize, void* y, Py_ssize_t n,
                                     const void* const* h, const void* a,
-                                    Py_ssize_t n_rows) noexcept
+                                    Py_ssize_t n_rows, Py_ssize_t n_y,
+                                    Py_ssize_t y_step) noexcept
 
 HAVE_SIMD = bool(FASTCONV_DEPTHWISE_SIMD)
 
@@ -77,6 +78,8 @@ cdef enum:
     _ROWS_PER_JOB = 16
     # the separable form's: each job passes its first rows' sources again
     _SEPARABLE_ROWS_PER_JOB = 64
+    # output rows summed by one call when they read the same source rows
+    _SEPARABLE_TOGETHER = 8
     # Output rows computed together by one kernel call when they read the
     # same source rows (the kernel's limit).
     _ROWS_TOGETHER = 4
@@ -272,12 +275,12 @@ cdef void _separable_job(char* out, const char* x, const char* bw, const char* a
     cdef Py_ssize_t plane = job // (tb.blocks * OD)       # n * c_out + co
     cdef Py_ssize_t co = plane % tb.c_out
     cdef Py_ssize_t xc = plane // tb.c_out * tb.c_in + co // tb.cout_g
-    cdef Py_ssize_t oh, oh_end, i, e, r, n, lo = -1, done, top
+    cdef Py_ssize_t oh, oh_end, i, e, r, k, n, n_y, lo = -1, done, top
     cdef const char* xp = x + xc * XD * XH * XW * isz
     cdef const char* ap = a + co * tb.kernel_rows * isz
     cdef const void** hr = <const void**> scratch        # [kernel_rows]
     cdef const void** one = hr + tb.kernel_rows            # x row, weights
-    cdef char* factors = scratch + tb.factors_at          # [kernel_rows]
+    cdef char* factors = scratch + tb.factors_at  # [_SEPARABLE_TOGETHER][kernel_rows]
     cdef char* h = scratch + tb.h_at                      # [h_rows][h_stride]
     oh = job % tb.blocks * tb.rows_per_job - tb.shift
     oh_end = min(OH, oh + tb.rows_per_job)
@@ -287,9 +290,14 @@ cdef void _separable_job(char* out, const char* x, const char* bw, const char* a
             lo = tb.row_source[e]
     done = lo - 1
     one[1] = bw + co * tb.P * tb.M * tb.L * isz
-    for oh in range(oh, oh_end):
+    while oh < oh_end:
         i = od * OH + oh
         n = tb.row_start[i + 1] - tb.row_start[i]
+        # the next rows (up to _SEPARABLE_TOGETHER) that read the same
+        # source rows, in the same order: one call
+        n_y = 1
+        while n_y < _SEPARABLE_TOGETHER and oh + n_y < oh_end and _same_rows(tb, i, i + n_y):
+            n_y += 1
         top = -1
         for r in range(n):
             top = max(top, tb.row_source[tb.row_start[i] + r])
@@ -301,14 +309,17 @@ cdef void _separable_job(char* out, const char* x, const char* bw, const char* a
                                     tb.base, tb.span, tb.kind, tb.P, tb.M, tb.period_step,
                                     1, OW)
         for r in range(n):
-            e = tb.row_start[i] + r
-            hr[r] = h + ((tb.row_source[e] - lo) & (tb.h_rows - 1)) * h_bytes
-            if isz == 4:
-                (<float*> factors)[r] = (<const float*> ap)[tb.row_kernel[e]]
-            else:
-                (<double*> factors)[r] = (<const double*> ap)[tb.row_kernel[e]]
+            hr[r] = h + ((tb.row_source[tb.row_start[i] + r] - lo) & (tb.h_rows - 1)) * h_bytes
+        for k in range(n_y):
+            for r in range(n):
+                e = tb.row_start[i + k] + r
+                if isz == 4:
+                    (<float*> factors)[k * n + r] = (<const float*> ap)[tb.row_kernel[e]]
+                else:
+                    (<double*> factors)[k * n + r] = (<const double*> ap)[tb.row_kernel[e]]
         fastconv_depthwise_combine(isz, out + ((plane * OD + od) * OH + oh) * OW * isz, OW,
-                                   hr, factors, n)
+                                   hr, factors, n, n_y, OW)
+        oh += n_y
 
 
 cdef inline bint _same_rows(const Tables* tb, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
@@ -501,9 +512,10 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     tb.mask = cnp.PyArray_DATA(masks)
     # per thread, in 64-byte units: the row pointers (general: the source
     # rows' and (_ROWS_TOGETHER rows of) weights'; separable: the passes'
-    # and two more), separable: the factors of a row and the W passes
+    # and two more), separable: the factors of the rows of one call and the
+    # W passes
     tb.factors_at = _round64((2 + _ROWS_TOGETHER) * tb.kernel_rows * sizeof(void*))
-    tb.h_at = tb.factors_at + _round64(tb.kernel_rows * itemsize)
+    tb.h_at = tb.factors_at + _round64(_SEPARABLE_TOGETHER * tb.kernel_rows * itemsize)
     tb.h_stride = _round64(tb.g.conv_in[2] * itemsize) // itemsize
     tb.scratch_bytes = tb.h_at + (tb.h_rows * tb.h_stride * itemsize
                                   if separable else 0)

@@ -59,9 +59,11 @@ typedef void (*fastconv_depthwise_double_fn)(
     const ptrdiff_t *, const unsigned char *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
     ptrdiff_t, ptrdiff_t);
 typedef void (*fastconv_depthwise_combine_float_fn)(
-    float *, ptrdiff_t, const float *const *, const float *, ptrdiff_t);
+    float *, ptrdiff_t, const float *const *, const float *, ptrdiff_t, ptrdiff_t,
+    ptrdiff_t);
 typedef void (*fastconv_depthwise_combine_double_fn)(
-    double *, ptrdiff_t, const double *const *, const double *, ptrdiff_t);
+    double *, ptrdiff_t, const double *const *, const double *, ptrdiff_t, ptrdiff_t,
+    ptrdiff_t);
 
 #if FASTCONV_DEPTHWISE_SIMD
 
@@ -428,10 +430,11 @@ FASTCONV_DEFINE_DEPTHWISE_ROWS(fastconv_depthwise_double_base,
                                fastconv_depthwise_double_base_row, double, int64_t, 16,
                                FASTCONV_DW_PERMUTE_GATHER, )
 
-/* The separable form's output row (_depthwise.pyx: weights a[kernel row]
- * x b[tap along W]): y[j] = sum over r of a[r] * h[r][j], h[r] the W pass
- * of the row's r-th source row through b, summed from zero in the order
- * r; NR terms with their factors in registers. */
+/* The separable form's output rows (_depthwise.pyx: weights a[kernel row]
+ * x b[tap along W]), n_y rows y_step apart reading the same source rows:
+ * row g is y[j] = sum over r of a[g * n_rows + r] * h[r][j], h[r] the W
+ * pass of the r-th source row through b, summed from zero in the order r;
+ * NR terms with their factors in registers. */
 #define FASTCONV_DW_COMBINE(NR)                                               \
     {                                                                         \
         vec a_[NR];                                                           \
@@ -450,32 +453,34 @@ FASTCONV_DEFINE_DEPTHWISE_ROWS(fastconv_depthwise_double_base,
 
 #define FASTCONV_DEFINE_DEPTHWISE_COMBINE(NAME, T, BYTES, ATTR)               \
     ATTR static void NAME(T *y, ptrdiff_t n, const T *const *h, const T *a,   \
-                          ptrdiff_t n_rows)                                   \
+                          ptrdiff_t n_rows, ptrdiff_t n_y, ptrdiff_t y_step)  \
     {                                                                         \
         typedef T elem;                                                       \
         typedef T vec __attribute__((vector_size(BYTES)));                    \
         typedef T vec_u __attribute__((vector_size(BYTES), aligned(sizeof(T)), \
                                        may_alias));                           \
         enum { L = BYTES / sizeof(T) };                                       \
-        ptrdiff_t j = 0;                                                      \
-        switch (n_rows) {                                                     \
-        case 1: FASTCONV_DW_COMBINE(1) break;                                 \
-        case 2: FASTCONV_DW_COMBINE(2) break;                                 \
-        case 3: FASTCONV_DW_COMBINE(3) break;                                 \
-        case 4: FASTCONV_DW_COMBINE(4) break;                                 \
-        default:                                                              \
-            for (; j + L <= n; j += L) {                                      \
-                vec acc = (vec){0};                                           \
-                for (ptrdiff_t r = 0; r < n_rows; r++)                        \
-                    acc += ((vec){0} + a[r]) * *(const vec_u *)(h[r] + j);    \
-                *(vec_u *)(y + j) = acc;                                      \
+        for (ptrdiff_t g = 0; g < n_y; g++, y += y_step, a += n_rows) {      \
+            ptrdiff_t j = 0;                                                  \
+            switch (n_rows) {                                                 \
+            case 1: FASTCONV_DW_COMBINE(1) break;                             \
+            case 2: FASTCONV_DW_COMBINE(2) break;                             \
+            case 3: FASTCONV_DW_COMBINE(3) break;                             \
+            case 4: FASTCONV_DW_COMBINE(4) break;                             \
+            default:                                                          \
+                for (; j + L <= n; j += L) {                                  \
+                    vec acc = (vec){0};                                       \
+                    for (ptrdiff_t r = 0; r < n_rows; r++)                    \
+                        acc += ((vec){0} + a[r]) * *(const vec_u *)(h[r] + j); \
+                    *(vec_u *)(y + j) = acc;                                  \
+                }                                                             \
             }                                                                 \
-        }                                                                     \
-        for (; j < n; j++) {   /* the last, partial vector */                 \
-            T acc = 0;                                                        \
-            for (ptrdiff_t r = 0; r < n_rows; r++)                            \
-                acc += a[r] * h[r][j];                                        \
-            y[j] = acc;                                                       \
+            for (; j < n; j++) {   /* the last, partial vector */             \
+                T acc = 0;                                                    \
+                for (ptrdiff_t r = 0; r < n_rows; r++)                        \
+                    acc += a[r] * h[r][j];                                    \
+                y[j] = acc;                                                   \
+            }                                                                 \
         }                                                                     \
     }
 
@@ -615,9 +620,11 @@ static void fastconv_depthwise_double(
     const unsigned char *kind, ptrdiff_t P, ptrdiff_t M, ptrdiff_t period_step,
     ptrdiff_t n_y, ptrdiff_t y_step) {}
 static void fastconv_depthwise_combine_float(float *y, ptrdiff_t n, const float *const *h,
-                                             const float *a, ptrdiff_t n_rows) {}
+                                             const float *a, ptrdiff_t n_rows,
+                                             ptrdiff_t n_y, ptrdiff_t y_step) {}
 static void fastconv_depthwise_combine_double(double *y, ptrdiff_t n, const double *const *h,
-                                              const double *a, ptrdiff_t n_rows) {}
+                                              const double *a, ptrdiff_t n_rows,
+                                              ptrdiff_t n_y, ptrdiff_t y_step) {}
 
 #endif
 
@@ -644,14 +651,14 @@ static void fastconv_depthwise_rows(
 
 static void fastconv_depthwise_combine(ptrdiff_t itemsize, void *y, ptrdiff_t n,
                                        const void *const *h, const void *a,
-                                       ptrdiff_t n_rows)
+                                       ptrdiff_t n_rows, ptrdiff_t n_y, ptrdiff_t y_step)
 {
     if (itemsize == 4)
         fastconv_depthwise_combine_float((float *)y, n, (const float *const *)h,
-                                         (const float *)a, n_rows);
+                                         (const float *)a, n_rows, n_y, y_step);
     else
         fastconv_depthwise_combine_double((double *)y, n, (const double *const *)h,
-                                          (const double *)a, n_rows);
+                                          (const double *)a, n_rows, n_y, y_step);
 }
 
 #endif
