@@ -198,9 +198,11 @@ typedef void (*fastconv_depthwise_combine_double_fn)(
     }
 
 /* n_y output rows, y_step apart, reading the same source rows xr (in the
- * same order), row g through the weights wr[g * n_rows + r]: the rows
- * together when the one-row kernel NAME_row would sum in registers (the
- * permutes shared), else one at a time. */
+ * same order), row g through the weights wr[g * n_rows + r].  One pattern
+ * (P == 1) and every slot full or empty: the terms summed in registers,
+ * vector by vector (FASTCONV_DW_FUSED_ROWS), at most 8 for one row, 4 for
+ * 2 to 4 rows together (the permutes shared); else one row at a time,
+ * again here, then term by term (ROW). */
 #define FASTCONV_DEFINE_DEPTHWISE_ROWS(NAME, ROW, T, IT, BYTES, PERMUTE, ATTR) \
     ATTR static void NAME(T *y, ptrdiff_t n_out, ptrdiff_t n_x,               \
                           ptrdiff_t v_lo, ptrdiff_t v_hi,                     \
@@ -221,9 +223,9 @@ typedef void (*fastconv_depthwise_combine_double_fn)(
         typedef T elem;                                                       \
         typedef IT ielem;                                                     \
         enum { L = BYTES / sizeof(T) };                                       \
-        if (n_y > 1 && n_y <= 4 && P == 1 && v_hi > v_lo && n_rows * M <= 4) { \
-            const T *xt[4], *x0t[4], *wg[4][4];                               \
-            ptrdiff_t mt[4], rt[4], bt[4];                                    \
+        if (n_y <= 4 && P == 1 && v_hi > v_lo && n_rows * M <= (n_y == 1 ? 8 : 4)) { \
+            const T *xt[8], *x0t[8], *wg[4][8];                               \
+            ptrdiff_t mt[8], rt[8], bt[8];                                    \
             int nt = 0, full = 1;                                             \
             for (ptrdiff_t r = 0; r < n_rows; r++)                            \
                 for (ptrdiff_t m = 0; m < M; m++) {                           \
@@ -241,6 +243,14 @@ typedef void (*fastconv_depthwise_combine_double_fn)(
                 }                                                             \
             if (full && nt > 0) {                                             \
                 switch (nt * 8 + n_y) {                                       \
+                case 9: FASTCONV_DW_FUSED_ROWS(1, 1, PERMUTE) break;          \
+                case 17: FASTCONV_DW_FUSED_ROWS(2, 1, PERMUTE) break;         \
+                case 25: FASTCONV_DW_FUSED_ROWS(3, 1, PERMUTE) break;         \
+                case 33: FASTCONV_DW_FUSED_ROWS(4, 1, PERMUTE) break;         \
+                case 41: FASTCONV_DW_FUSED_ROWS(5, 1, PERMUTE) break;         \
+                case 49: FASTCONV_DW_FUSED_ROWS(6, 1, PERMUTE) break;         \
+                case 57: FASTCONV_DW_FUSED_ROWS(7, 1, PERMUTE) break;         \
+                case 65: FASTCONV_DW_FUSED_ROWS(8, 1, PERMUTE) break;         \
                 case 10: FASTCONV_DW_FUSED_ROWS(1, 2, PERMUTE) break;         \
                 case 11: FASTCONV_DW_FUSED_ROWS(1, 3, PERMUTE) break;         \
                 case 12: FASTCONV_DW_FUSED_ROWS(1, 4, PERMUTE) break;         \
@@ -258,12 +268,18 @@ typedef void (*fastconv_depthwise_combine_double_fn)(
             }                                                                 \
         }                                                                     \
         for (ptrdiff_t g = 0; g < n_y; g++)                                   \
-            ROW(y + g * y_step, n_out, n_x, v_lo, v_hi, xr, wr + g * n_rows,  \
-                n_rows, idx, mask, base, span, kind, P, M, period_step);      \
+            if (n_y > 1)                                                      \
+                NAME(y + g * y_step, n_out, n_x, v_lo, v_hi, xr, wr + g * n_rows, \
+                     n_rows, idx, mask, base, span, kind, P, M, period_step, 1, \
+                     y_step);                                                 \
+            else                                                              \
+                ROW(y, n_out, n_x, v_lo, v_hi, xr, wr, n_rows, idx, mask,     \
+                    base, span, kind, P, M, period_step);                     \
     }
 
-/* One output row of n_out values (its source rows n_x long): the vectors
- * [v_lo, v_hi) read inside the rows; the others (and the last, partial
+/* One output row of n_out values (its source rows n_x long), term by term
+ * (the rows FASTCONV_DEFINE_DEPTHWISE_ROWS does not sum in registers):
+ * the vectors [v_lo, v_hi) read inside the rows; the others (and the last, partial
  * one) skip the reads outside, lane by lane, masking weight and value
  * alike so that no inf * 0 is added.  PERMUTE(pv, xs, iq, lo, hi) sets
  * lane l of pv to xs[iq[l]] where lo <= iq[l] < hi, reading xs[lo:hi]
@@ -286,45 +302,8 @@ typedef void (*fastconv_depthwise_combine_double_fn)(
                                          aligned(sizeof(IT)), may_alias));    \
         typedef int32_t ivec32_u __attribute__((vector_size(BYTES * 4 / sizeof(T)), \
                                                 aligned(4), may_alias));      \
-        typedef T elem;                                                       \
-        typedef IT ielem;                                                     \
         enum { L = BYTES / sizeof(T) };                                       \
         const ptrdiff_t run_lo = v_lo, run_hi = v_hi;                         \
-        /* one pattern (P == 1), every slot full or empty, at most 8 terms:   \
-         * the terms summed in registers, vector by vector */                 \
-        if (P == 1 && v_hi > v_lo && n_rows * M <= 8) {                       \
-            const T *xt[8], *wg[1][8];                                        \
-            const T *x0t[8];                                                  \
-            ptrdiff_t mt[8], rt[8], bt[8];                                    \
-            int nt = 0, full = 1;                                             \
-            for (ptrdiff_t r = 0; r < n_rows; r++)                            \
-                for (ptrdiff_t m = 0; m < M; m++) {                           \
-                    if (kind[m] == 0)                                         \
-                        continue;                                             \
-                    full = full && (kind[m] == 2 || kind[m] == 4);            \
-                    xt[nt] = xr[r] + v_lo * period_step + base[m];            \
-                    rt[nt] = n_x - (v_lo * period_step + base[m]);            \
-                    wg[0][nt] = wr[r] + m * L;                                \
-                    mt[nt] = m;                                               \
-                    x0t[nt] = xr[r];                                          \
-                    bt[nt] = base[m];                                         \
-                    nt++;                                                     \
-                }                                                             \
-            if (full && nt > 0) {                                             \
-                const ptrdiff_t y_step = n_out;   /* unused: one row */       \
-                switch (nt) {                                                 \
-                case 1: FASTCONV_DW_FUSED_ROWS(1, 1, PERMUTE) break;          \
-                case 2: FASTCONV_DW_FUSED_ROWS(2, 1, PERMUTE) break;          \
-                case 3: FASTCONV_DW_FUSED_ROWS(3, 1, PERMUTE) break;          \
-                case 4: FASTCONV_DW_FUSED_ROWS(4, 1, PERMUTE) break;          \
-                case 5: FASTCONV_DW_FUSED_ROWS(5, 1, PERMUTE) break;          \
-                case 6: FASTCONV_DW_FUSED_ROWS(6, 1, PERMUTE) break;          \
-                case 7: FASTCONV_DW_FUSED_ROWS(7, 1, PERMUTE) break;          \
-                default: FASTCONV_DW_FUSED_ROWS(8, 1, PERMUTE) break;         \
-                }                                                             \
-                return;   /* the row is done */                               \
-            }                                                                 \
-        }                                                                     \
         /* term by term (source row r, slot m), each over the run's vectors   \
          * of one pattern at a time; the partial sums stay in y, in L1 */    \
         if (n_rows == 0)                                                      \
