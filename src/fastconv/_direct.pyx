@@ -24,13 +24,14 @@
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
+import numpy as np
 
 from . import _depthwise, _direct_channels
 
-from ._fused cimport real
+from ._fused cimport floating, real
 from ._kernel_geometry cimport Geometry, geometry_struct, valid_range
 
 cnp.import_array()
@@ -422,3 +423,158 @@ def conv_transpose_direct(x, weight, out, geom, groups, n_threads):
     C-contiguous, of one dtype: float32, float64 or int64.
     """
     _direct(x, weight, out, geom, groups, n_threads, True)
+
+
+# --------------------------------------------------------------------------
+# path 'depthwise': one input channel per group (depthwise layers, one-channel
+# images), floats
+# --------------------------------------------------------------------------
+#
+# Each job is (sample, input channel, band of output rows).  It copies the
+# input rows its band reads into a zero-padded, stride-phase-split grid (per
+# dim, phase a holds the padded input at u*s + a; every phase has the grid
+# size G = Y + (K-1)*d // s), so that tap t of output o reads phase
+# (t*d) % s at o + (t*d) // s: a fixed offset per tap.  Over the band's
+# grid positions q (whole grid rows, G[2] wide) the vectorised rows kernel
+# of _direct_simd.h sums, per output channel of the group,
+#     wide[q] = sum over taps t of w[t] * grid[off[t] + q]
+# in tap order, and the band's valid positions are copied to the output.
+
+cdef void _depthwise_copy(const floating* x, floating* buf, const Geometry* g,
+                          const Py_ssize_t* grid, Py_ssize_t phase_len,
+                          Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    # Grid rows [r0, r1) of every phase of one input channel x (its padded,
+    # split input; zero outside x), phase a at buf + a * phase_len.
+    cdef Py_ssize_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2]
+    cdef Py_ssize_t X0 = g.conv_in[0], X1 = g.conv_in[1], X2 = g.conv_in[2]
+    cdef Py_ssize_t G1 = grid[1], G2 = grid[2]
+    cdef Py_ssize_t a, a0, a1, a2, r, i0, i1, u_lo, u_hi, u
+    cdef floating* dst
+    cdef const floating* src
+    for a in range(s0 * s1 * s2):
+        a0 = a // (s1 * s2)
+        a1 = a // s2 % s1
+        a2 = a % s2
+        # the grid positions u whose input u*s2 + a2 - p lies in [0, X2)
+        valid_range(G2, X2, s2, a2 - g.pad[2], &u_lo, &u_hi)
+        for r in range(r0, r1):
+            dst = buf + a * phase_len + (r - r0) * G2
+            i0 = r // G1 * s0 + a0 - g.pad[0]
+            i1 = r % G1 * s1 + a1 - g.pad[1]
+            if r >= grid[0] * G1 or i0 < 0 or i0 >= X0 or i1 < 0 or i1 >= X1 or u_lo >= u_hi:
+                memset(dst, 0, G2 * sizeof(floating))
+                continue
+            memset(dst, 0, u_lo * sizeof(floating))
+            memset(dst + u_hi, 0, (G2 - u_hi) * sizeof(floating))
+            src = x + (i0 * X1 + i1) * X2 + a2 - g.pad[2]
+            if s2 == 1:
+                memcpy(dst + u_lo, src + u_lo, (u_hi - u_lo) * sizeof(floating))
+            else:
+                for u in range(u_lo, u_hi):
+                    dst[u] = src[u * s2]
+
+
+cdef void _depthwise_job(const floating* x, floating* out, const floating* w,
+                         const Geometry* g, const Py_ssize_t* grid, Py_ssize_t m,
+                         Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t extra,
+                         const Py_ssize_t* off, const Py_ssize_t* w_off,
+                         floating* buf) noexcept nogil:
+    # Output rows [r0, r1) (rows of the grid, r = o0 * G1 + o1) of the m
+    # output channels of one input channel x, out at the first of them.
+    cdef Py_ssize_t G1 = grid[1], G2 = grid[2]
+    cdef Py_ssize_t Y0 = g.conv_out[0], Y1 = g.conv_out[1], Y2 = g.conv_out[2]
+    cdef Py_ssize_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
+    cdef Py_ssize_t lanes = fastconv_simd_floats * 4 // sizeof(floating)
+    cdef Py_ssize_t filled = (r1 - r0 + extra) * G2, phase_len = filled + lanes
+    cdef Py_ssize_t n_phases = g.stride[0] * g.stride[1] * g.stride[2]
+    cdef floating* wide = buf + n_phases * phase_len
+    # at least one vector of positions (the kernel's least): a short band
+    # computes past its grid rows, on the zeros after each phase
+    cdef Py_ssize_t n_out = max((r1 - r0) * G2, lanes), co, r, o0, o1, a
+    _depthwise_copy(x, buf, g, grid, phase_len, r0, r1 + extra)
+    for a in range(n_phases):
+        memset(buf + a * phase_len + filled, 0, lanes * sizeof(floating))
+    for co in range(m):
+        if floating is float:
+            fastconv_rows_float(wide, n_out, buf, off, w + co * taps, w_off, taps, 1, 1)
+        else:
+            fastconv_rows_double(wide, n_out, buf, off, w + co * taps, w_off, taps, 1, 1)
+        for r in range(r0, r1):
+            o0 = r // G1
+            o1 = r % G1
+            if o1 < Y1 and o0 < Y0:
+                memcpy(out + co * Y0 * Y1 * Y2 + (o0 * Y1 + o1) * Y2,
+                       wide + (r - r0) * G2, Y2 * sizeof(floating))
+
+
+def depthwise_grid(geom):
+    """(grid size per dim, grid rows a band reads past its end) of the
+    depthwise path: G = Y + (K-1)*d // s, and the largest tap row offset
+    (in grid rows) + 1."""
+    grid = tuple(y + (k - 1) * d // s for y, k, d, s in
+                 zip(geom.output_spatial, geom.kernel_size, geom.dilation, geom.stride))
+    extra = ((geom.kernel_size[0] - 1) * geom.dilation[0] // geom.stride[0] * grid[1]
+             + (geom.kernel_size[1] - 1) * geom.dilation[1] // geom.stride[1] + 1)
+    return grid, extra
+
+
+def depthwise_workspace(geom, Py_ssize_t band_rows, Py_ssize_t itemsize):
+    """Values of one thread's workspace for bands of ``band_rows`` rows:
+    each phase's rows and a vector of zeros, the wide output (a vector at
+    least)."""
+    grid, extra = depthwise_grid(geom)
+    phases = geom.stride[0] * geom.stride[1] * geom.stride[2]
+    lanes = fastconv_simd_floats * 4 // itemsize
+    return phases * ((band_rows + extra) * grid[2] + lanes) + max(band_rows * grid[2], lanes)
+
+
+def conv_depthwise(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
+                   floating[:, :, ::1] out, geom, Py_ssize_t band_rows, int n_threads):
+    """out[n, co] = correlate(x[n, co // m], weight[co, 0]), m = C_out / C_in
+
+    x (N, C_in, X), weight (C_out, 1, taps), out (N, C_out, Y) with X, Y
+    the flat spatial sizes of ``geom``; every output written.  Jobs are
+    (sample, input channel, band of ``band_rows`` grid rows), each on one
+    thread with its own workspace (:func:`depthwise_workspace` values).
+    """
+    cdef Geometry g = geometry_struct(geom)
+    grid_t, extra_t = depthwise_grid(geom)
+    cdef Py_ssize_t grid[3]
+    cdef Py_ssize_t extra = extra_t
+    cdef Py_ssize_t i, t0, t1, t2, tap, job, n, c, r0, band
+    cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], m = out.shape[1] // c_in
+    cdef Py_ssize_t taps = weight.shape[2]
+    for i in range(3):
+        grid[i] = grid_t[i]
+    cdef Py_ssize_t n_rows = (g.conv_out[0] - 1) * grid[1] + g.conv_out[1]
+    cdef Py_ssize_t bands = (n_rows + band_rows - 1) // band_rows
+    cdef Py_ssize_t lanes = fastconv_simd_floats * 4 // sizeof(floating)
+    cdef Py_ssize_t phase_len = (band_rows + extra) * grid[2] + lanes
+    cdef Py_ssize_t per_thread = depthwise_workspace(geom, band_rows, sizeof(floating))
+    cdef Py_ssize_t[::1] off = np.empty(taps, dtype=np.intp)
+    cdef Py_ssize_t[::1] w_off = np.arange(taps, dtype=np.intp)
+    cdef Py_ssize_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2]
+    n_threads = max(1, min(n_threads, n_batch * c_in * bands))
+    workspace = np.empty((n_threads, per_thread), dtype=np.asarray(x).dtype)
+    cdef floating[:, ::1] ws = workspace
+    # tap (t0, t1, t2): phase (t*d) % s, at grid offset (t*d) // s; every
+    # band (the last one too) is band_rows long, so the offsets are the
+    # same for all (rows past the output are computed and not written)
+    for t0 in range(g.kernel[0]):
+        for t1 in range(g.kernel[1]):
+            for t2 in range(g.kernel[2]):
+                tap = (t0 * g.kernel[1] + t1) * g.kernel[2] + t2
+                off[tap] = ((((t0 * g.dilation[0]) % s0 * s1 + (t1 * g.dilation[1]) % s1) * s2
+                             + (t2 * g.dilation[2]) % s2) * phase_len
+                            + ((t0 * g.dilation[0] // s0) * grid[1]
+                               + t1 * g.dilation[1] // s1) * grid[2]
+                            + t2 * g.dilation[2] // s2)
+    with nogil:
+        for job in prange(n_batch * c_in * bands, schedule="static", num_threads=n_threads):
+            band = job % bands
+            c = job // bands % c_in
+            n = job // (bands * c_in)
+            r0 = band * band_rows
+            _depthwise_job(&x[n, c, 0], &out[n, c * m, 0], &weight[c * m, 0, 0], &g, grid, m,
+                           r0, r0 + band_rows, extra, &off[0], &w_off[0],
+                           &ws[threadid(), 0])

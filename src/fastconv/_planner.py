@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _borders, _depthwise, _direct_channels, _methods
+from . import _borders, _depthwise, _direct, _direct_channels, _methods
 from ._geometry import ConvGeometry
 from ._phases import (PhaseSplit, RowSplit, TransposePhases, conv_phases, phase_size,
                       row_split, transpose_phases)
@@ -137,6 +137,10 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # weight table (kernel rows x W patterns x slots x lanes of 16) has at
     # most this many values per channel
     "depthwise_max_table": 2**14,
+    # direct 'depthwise' (convolution): the phase-split input of one band
+    # of output rows, in bytes (L1-sized: each band is read once per tap
+    # and output channel)
+    "depthwise_band_bytes": 32 * 2**10,
 })
 
 #: BLAS takes 32-bit sizes and leading dimensions.
@@ -153,8 +157,8 @@ class Plan(NamedTuple):
     method : str
         The registered method that runs.
     path : str
-        The kernel path inside it: 'rows', 'channels' or (transposed,
-        one input channel per group) 'depthwise' for 'direct';
+        The kernel path inside it: 'rows', 'channels' or (one input
+        channel per group) 'depthwise' for 'direct';
         'whole_input', 'pointwise', 'shifted', 'im2col' (convolution) or
         'col2im', 'place' (transposed) for 'gemm', 'whole_input',
         'shifted_rows' or 'im2col' for its weight gradient; the method's own name for
@@ -171,7 +175,8 @@ class Plan(NamedTuple):
     windows : Windows or None
         'channels': how samples are cut into windows of rows.
     tile : tuple of 2 ints
-        'gemm': (samples, positions) per tile of the workspace.
+        'gemm': (samples, positions) per tile of the workspace; direct
+        'depthwise' of a convolution: (grid rows per band, 0).
     per_sample : bool
         The weight gradient: one per sample instead of their sum.
     padding_mode : str
@@ -357,9 +362,28 @@ def _channel_threads(windows, n_threads, itemsize):
     return max(1, min(n_threads, windows.jobs, budget))
 
 
+def depthwise_conv_band(x_shape, dtype, geom, n_threads):
+    """Grid rows per band of a convolution's 'depthwise' path (one input
+    channel per group), or 0 where it does not apply (integers, a build
+    without vectors).  Bands hold depthwise_band_bytes of phase-split
+    input, one row at least, and are cut further until there are
+    channels_jobs_per_thread jobs per thread."""
+    if not (dtype.kind == "f" and _direct_channels.HAVE_SIMD):
+        return 0
+    grid, extra = _direct.depthwise_grid(geom)
+    n_rows = (geom.output_spatial[0] - 1) * grid[1] + geom.output_spatial[1]
+    phases = math.prod(geom.stride)
+    rows = THRESHOLDS["depthwise_band_bytes"] // (dtype.itemsize * grid[2] * phases) - extra
+    planes = x_shape[0] * x_shape[1]
+    wanted = -(-THRESHOLDS["channels_jobs_per_thread"] * n_threads // planes)
+    return min(max(rows, 1), -(-n_rows // wanted))
+
+
 def _direct_conv_plan(x_shape, weight_shape, dtype, geom, groups, n_threads):
     """'direct' for a convolution: the channel-blocked path when it applies
-    and fits, else the row kernel."""
+    and fits, else the depthwise path for one input channel per group (the
+    channel-blocked kernel is 10-25% faster from 4 output channels per
+    group), else the row kernel."""
     cout_g = weight_shape[0] // groups
     if channels_usable_for(dtype, cout_g, weight_shape[1] * geom.n_taps):
         output = math.prod(geom.output_spatial)
@@ -378,6 +402,10 @@ def _direct_conv_plan(x_shape, weight_shape, dtype, geom, groups, n_threads):
                 return Plan(CONV, "direct", "channels", geom, groups,
                             _channel_threads(win, n_threads, dtype.itemsize), phases,
                             win)
+    if weight_shape[1] == 1:
+        band = depthwise_conv_band(x_shape, dtype, geom, n_threads)
+        if band:
+            return Plan(CONV, "direct", "depthwise", geom, groups, n_threads, tile=(band, 0))
     return _rows_plan(CONV, x_shape, weight_shape, geom, groups, n_threads)
 
 
