@@ -477,15 +477,16 @@ cdef void _depthwise_copy(const floating* x, floating* buf, const Geometry* g,
 cdef void _depthwise_job(const floating* x, floating* out, const floating* w,
                          const Geometry* g, const Py_ssize_t* grid, Py_ssize_t m,
                          Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t extra,
-                         const Py_ssize_t* off, const Py_ssize_t* w_off,
-                         floating* buf) noexcept nogil:
+                         Py_ssize_t phase_len, const Py_ssize_t* off,
+                         const Py_ssize_t* w_off, floating* buf) noexcept nogil:
     # Output rows [r0, r1) (rows of the grid, r = o0 * G1 + o1) of the m
-    # output channels of one input channel x, out at the first of them.
+    # output channels of one input channel x, out at the first of them; the
+    # phases phase_len apart in buf (a full band's rows and a vector).
     cdef Py_ssize_t G1 = grid[1], G2 = grid[2]
     cdef Py_ssize_t Y0 = g.conv_out[0], Y1 = g.conv_out[1], Y2 = g.conv_out[2]
     cdef Py_ssize_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
     cdef Py_ssize_t lanes = fastconv_simd_floats * 4 // sizeof(floating)
-    cdef Py_ssize_t filled = (r1 - r0 + extra) * G2, phase_len = filled + lanes
+    cdef Py_ssize_t filled = (r1 - r0 + extra) * G2
     cdef Py_ssize_t n_phases = g.stride[0] * g.stride[1] * g.stride[2]
     cdef floating* wide = buf + n_phases * phase_len
     # at least one vector of positions (the kernel's least): a short band
@@ -557,9 +558,9 @@ def conv_depthwise(const floating[:, :, ::1] x, const floating[:, :, ::1] weight
     n_threads = max(1, min(n_threads, n_batch * c_in * bands))
     workspace = np.empty((n_threads, per_thread), dtype=np.asarray(x).dtype)
     cdef floating[:, ::1] ws = workspace
-    # tap (t0, t1, t2): phase (t*d) % s, at grid offset (t*d) // s; every
-    # band (the last one too) is band_rows long, so the offsets are the
-    # same for all (rows past the output are computed and not written)
+    # tap (t0, t1, t2): phase (t*d) % s, at grid offset (t*d) // s; the
+    # phases are laid out for a full band in every job (the last band may
+    # be shorter), so the offsets are the same for all
     for t0 in range(g.kernel[0]):
         for t1 in range(g.kernel[1]):
             for t2 in range(g.kernel[2]):
@@ -576,5 +577,5 @@ def conv_depthwise(const floating[:, :, ::1] x, const floating[:, :, ::1] weight
             n = job // (bands * c_in)
             r0 = band * band_rows
             _depthwise_job(&x[n, c, 0], &out[n, c * m, 0], &weight[c * m, 0, 0], &g, grid, m,
-                           r0, r0 + band_rows, extra, &off[0], &w_off[0],
-                           &ws[threadid(), 0])
+                           r0, min(r0 + band_rows, n_rows), extra, phase_len, &off[0],
+                           &w_off[0], &ws[threadid(), 0])
