@@ -27,7 +27,6 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
-import numpy as np
 
 from . import _depthwise, _direct_channels
 
@@ -508,74 +507,125 @@ cdef void _depthwise_job(const floating* x, floating* out, const floating* w,
                        wide + (r - r0) * G2, Y2 * sizeof(floating))
 
 
+ctypedef struct DepthwiseCall:
+    # one call's constants: its geometry, grid, bands and tap offsets (then
+    # the taps' weight indices)
+    Geometry g
+    Py_ssize_t grid[3]
+    Py_ssize_t extra, phase_len, c_in, m, bands, band_rows, n_rows
+    const Py_ssize_t* off
+
+
+cdef void _depthwise_at(const floating* x, floating* out, const floating* w,
+                        const DepthwiseCall* p, Py_ssize_t job,
+                        floating* buf) noexcept nogil:
+    # job (sample, input channel, band), whole arrays x, out, w
+    cdef const Geometry* g = &p.g
+    cdef Py_ssize_t band = job % p.bands, c = job // p.bands % p.c_in
+    cdef Py_ssize_t n = job // (p.bands * p.c_in), r0 = band * p.band_rows
+    cdef Py_ssize_t x_plane = g.conv_in[0] * g.conv_in[1] * g.conv_in[2]
+    cdef Py_ssize_t y_plane = g.conv_out[0] * g.conv_out[1] * g.conv_out[2]
+    cdef Py_ssize_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
+    _depthwise_job(x + (n * p.c_in + c) * x_plane, out + (n * p.c_in + c) * p.m * y_plane,
+                   w + c * p.m * taps, g, p.grid, p.m, r0, min(r0 + p.band_rows, p.n_rows),
+                   p.extra, p.phase_len, p.off, p.off + taps, buf)
+
+
+cdef Py_ssize_t _depthwise_grid(const Geometry* g, Py_ssize_t* grid) noexcept nogil:
+    # grid[i] = Y + (K-1)*d // s per dim; returns the grid rows a band reads
+    # past its end: the largest tap row offset + 1
+    cdef int i
+    for i in range(3):
+        grid[i] = g.conv_out[i] + (g.kernel[i] - 1) * g.dilation[i] // g.stride[i]
+    return ((g.kernel[0] - 1) * g.dilation[0] // g.stride[0] * grid[1]
+            + (g.kernel[1] - 1) * g.dilation[1] // g.stride[1] + 1)
+
+
+cdef Py_ssize_t _depthwise_workspace(const Geometry* g, Py_ssize_t band_rows,
+                                     Py_ssize_t lanes) noexcept nogil:
+    # one thread's values: each phase's rows of a band and a vector of
+    # zeros, then the wide output (a vector at least)
+    cdef Py_ssize_t grid[3]
+    cdef Py_ssize_t extra = _depthwise_grid(g, grid)
+    return (g.stride[0] * g.stride[1] * g.stride[2] * ((band_rows + extra) * grid[2] + lanes)
+            + max(band_rows * grid[2], lanes))
+
+
 def depthwise_grid(geom):
     """(grid size per dim, grid rows a band reads past its end) of the
     depthwise path: G = Y + (K-1)*d // s, and the largest tap row offset
     (in grid rows) + 1."""
-    grid = tuple(y + (k - 1) * d // s for y, k, d, s in
-                 zip(geom.output_spatial, geom.kernel_size, geom.dilation, geom.stride))
-    extra = ((geom.kernel_size[0] - 1) * geom.dilation[0] // geom.stride[0] * grid[1]
-             + (geom.kernel_size[1] - 1) * geom.dilation[1] // geom.stride[1] + 1)
-    return grid, extra
+    cdef Geometry g = geometry_struct(geom)
+    cdef Py_ssize_t grid[3]
+    cdef Py_ssize_t extra = _depthwise_grid(&g, grid)
+    return (grid[0], grid[1], grid[2]), extra
 
 
 def depthwise_workspace(geom, Py_ssize_t band_rows, Py_ssize_t itemsize):
     """Values of one thread's workspace for bands of ``band_rows`` rows:
     each phase's rows and a vector of zeros, the wide output (a vector at
     least)."""
-    grid, extra = depthwise_grid(geom)
-    phases = geom.stride[0] * geom.stride[1] * geom.stride[2]
-    lanes = fastconv_simd_floats * 4 // itemsize
-    return phases * ((band_rows + extra) * grid[2] + lanes) + max(band_rows * grid[2], lanes)
+    cdef Geometry g = geometry_struct(geom)
+    return _depthwise_workspace(&g, band_rows, fastconv_simd_floats * 4 // itemsize)
 
 
-def conv_depthwise(const floating[:, :, ::1] x, const floating[:, :, ::1] weight,
-                   floating[:, :, ::1] out, geom, Py_ssize_t band_rows, int n_threads):
+def conv_depthwise(const floating[:, :, :, :, ::1] x, const floating[:, :, :, :, ::1] weight,
+                   floating[:, :, :, :, ::1] out, geom, Py_ssize_t band_rows, int n_threads):
     """out[n, co] = correlate(x[n, co // m], weight[co, 0]), m = C_out / C_in
 
-    x (N, C_in, X), weight (C_out, 1, taps), out (N, C_out, Y) with X, Y
-    the flat spatial sizes of ``geom``; every output written.  Jobs are
+    x (N, C_in, *geom.input_spatial), weight (C_out, 1, *kernel), out (N,
+    C_out, *geom.output_spatial), C-contiguous; every output written.  Jobs are
     (sample, input channel, band of ``band_rows`` grid rows), each on one
     thread with its own workspace (:func:`depthwise_workspace` values).
     """
     cdef Geometry g = geometry_struct(geom)
-    grid_t, extra_t = depthwise_grid(geom)
     cdef Py_ssize_t grid[3]
-    cdef Py_ssize_t extra = extra_t
-    cdef Py_ssize_t i, t0, t1, t2, tap, job, n, c, r0, band
+    cdef Py_ssize_t extra = _depthwise_grid(&g, grid)
+    cdef Py_ssize_t t0, t1, t2, tap, job
     cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], m = out.shape[1] // c_in
-    cdef Py_ssize_t taps = weight.shape[2]
-    for i in range(3):
-        grid[i] = grid_t[i]
+    cdef Py_ssize_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
     cdef Py_ssize_t n_rows = (g.conv_out[0] - 1) * grid[1] + g.conv_out[1]
     cdef Py_ssize_t bands = (n_rows + band_rows - 1) // band_rows
     cdef Py_ssize_t lanes = fastconv_simd_floats * 4 // sizeof(floating)
     cdef Py_ssize_t phase_len = (band_rows + extra) * grid[2] + lanes
-    cdef Py_ssize_t per_thread = depthwise_workspace(geom, band_rows, sizeof(floating))
-    cdef Py_ssize_t[::1] off = np.empty(taps, dtype=np.intp)
-    cdef Py_ssize_t[::1] w_off = np.arange(taps, dtype=np.intp)
+    cdef Py_ssize_t per_thread = _depthwise_workspace(&g, band_rows, lanes)
     cdef Py_ssize_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2]
+    cdef DepthwiseCall call
     n_threads = max(1, min(n_threads, n_batch * c_in * bands))
-    workspace = np.empty((n_threads, per_thread), dtype=np.asarray(x).dtype)
-    cdef floating[:, ::1] ws = workspace
-    # tap (t0, t1, t2): phase (t*d) % s, at grid offset (t*d) // s; the
-    # phases are laid out for a full band in every job (the last band may
-    # be shorter), so the offsets are the same for all
-    for t0 in range(g.kernel[0]):
-        for t1 in range(g.kernel[1]):
-            for t2 in range(g.kernel[2]):
-                tap = (t0 * g.kernel[1] + t1) * g.kernel[2] + t2
-                off[tap] = ((((t0 * g.dilation[0]) % s0 * s1 + (t1 * g.dilation[1]) % s1) * s2
-                             + (t2 * g.dilation[2]) % s2) * phase_len
-                            + ((t0 * g.dilation[0] // s0) * grid[1]
-                               + t1 * g.dilation[1] // s1) * grid[2]
-                            + t2 * g.dilation[2] // s2)
-    with nogil:
-        for job in prange(n_batch * c_in * bands, schedule="static", num_threads=n_threads):
-            band = job % bands
-            c = job // bands % c_in
-            n = job // (bands * c_in)
-            r0 = band * band_rows
-            _depthwise_job(&x[n, c, 0], &out[n, c * m, 0], &weight[c * m, 0, 0], &g, grid, m,
-                           r0, min(r0 + band_rows, n_rows), extra, phase_len, &off[0],
-                           &w_off[0], &ws[threadid(), 0])
+    cdef Py_ssize_t* off = <Py_ssize_t*> malloc(2 * taps * sizeof(Py_ssize_t))
+    cdef floating* ws = <floating*> malloc(n_threads * per_thread * sizeof(floating))
+    try:
+        if off == NULL or ws == NULL:
+            raise MemoryError()
+        # tap (t0, t1, t2): phase (t*d) % s, at grid offset (t*d) // s; the
+        # phases are laid out for a full band in every job (the last band
+        # may be shorter), so the offsets are the same for all; its weight
+        # is entry tap of each output channel's
+        for t0 in range(g.kernel[0]):
+            for t1 in range(g.kernel[1]):
+                for t2 in range(g.kernel[2]):
+                    tap = (t0 * g.kernel[1] + t1) * g.kernel[2] + t2
+                    off[tap] = ((((t0 * g.dilation[0]) % s0 * s1 + (t1 * g.dilation[1]) % s1)
+                                 * s2 + (t2 * g.dilation[2]) % s2) * phase_len
+                                + ((t0 * g.dilation[0] // s0) * grid[1]
+                                   + t1 * g.dilation[1] // s1) * grid[2]
+                                + t2 * g.dilation[2] // s2)
+                    off[taps + tap] = tap
+        call.g = g
+        call.grid = grid
+        call.extra, call.phase_len, call.off = extra, phase_len, off
+        call.c_in, call.m, call.bands, call.band_rows, call.n_rows = c_in, m, bands, band_rows, n_rows
+        with nogil:
+            if n_threads == 1:      # no parallel region: a tiny call's cost
+                for job in range(n_batch * c_in * bands):
+                    _depthwise_at(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0],
+                                  &weight[0, 0, 0, 0, 0], &call, job, ws)
+            else:
+                for job in prange(n_batch * c_in * bands, schedule="static",
+                                  num_threads=n_threads):
+                    _depthwise_at(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0],
+                                  &weight[0, 0, 0, 0, 0], &call, job,
+                                  ws + threadid() * per_thread)
+    finally:
+        free(off)
+        free(ws)

@@ -151,8 +151,7 @@ def conv_direct(x, weight, plan):
     shape = output_shape(plan, x, weight)
     if plan.path == "depthwise":
         out = np.empty(shape, dtype=x.dtype)
-        _direct.conv_depthwise(_flat(x), _flat(weight), _flat(out), geom, plan.tile[0],
-                               plan.n_threads)
+        _direct.conv_depthwise(x, weight, out, geom, plan.tile[0], plan.n_threads)
         return out
     if plan.path == "channels":
         out = np.empty(shape, dtype=x.dtype)

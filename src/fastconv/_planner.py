@@ -410,6 +410,8 @@ def _direct_conv_plan(x_shape, weight_shape, dtype, geom, groups, n_threads):
                             _channel_threads(win, n_threads, dtype.itemsize), phases,
                             win)
     if weight_shape[1] == 1:
+        if multiply_adds(x_shape, weight_shape, geom) < THRESHOLDS["parallel_min_work"]:
+            n_threads = 1
         band = depthwise_conv_band(x_shape, dtype, geom, n_threads)
         if band:
             return Plan(CONV, "direct", "depthwise", geom, groups, n_threads, tile=(band, 0))
