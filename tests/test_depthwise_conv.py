@@ -28,6 +28,10 @@ CASES = [
     ((1, 5, 9, 50), 1, (3, 2), (3, 1), (2, 3), ((2, 0), (0, 0))),
     ((1, 1, 64, 64), 3, (3, 3), (1, 1), (1, 1), ((0, 0), (0, 0))),
     ((1, 2, 30, 5), 1, (5, 5), (1, 1), (1, 1), ((6, 6), (6, 6))),   # padding > input
+    ((1, 1, 7, 9), 2, (3, 3), (2, 2), (1, 1), ((4, 4), (5, 6))),    # stride 2, wide padding
+    ((2, 2, 9, 1), 1, (3, 3), (2, 2), (1, 2), ((1, 1), (3, 2))),    # one column
+    ((1, 3, 11, 26), 1, (2, 5), (2, 2), (1, 1), ((0, 1), (2, 1))),  # odd edges of both phases
+    ((1, 2, 5, 1), 1, (3, 3), (3, 3), (1, 1), ((1, 1), (7, 0))),    # a phase all padding
     ((1, 2, 6, 7, 20), 1, (3, 3, 3), (1, 1, 1), (1, 1, 1), ((1, 1),) * 3),
     ((2, 1, 9, 8, 21), 2, (2, 3, 4), (2, 1, 3), (1, 2, 1), ((0, 1), (1, 1), (2, 2))),
 ]
@@ -41,23 +45,15 @@ def _call(case, dtype, seed=3):
 
 
 def _run(x, w, args, **kwargs):
-    nd = x.ndim - 2
-    padding = tuple(p for pair in args["padding"] for p in pair)
-    function = getattr(fastconv, f"conv{nd}d")
-    if all(a == b for a, b in args["padding"]):
-        return function(x, w, stride=args["stride"], dilation=args["dilation"],
-                        groups=args["groups"], padding=padding[::2], **kwargs)
-    # asymmetric padding: explicit zeros, then a valid convolution
-    xp = np.pad(x, ((0, 0), (0, 0)) + args["padding"])
-    return function(xp, w, stride=args["stride"], dilation=args["dilation"],
-                    groups=args["groups"], **kwargs)
+    function = getattr(fastconv, f"conv{x.ndim - 2}d")
+    return function(x, w, stride=args["stride"], dilation=args["dilation"],
+                    groups=args["groups"], padding=args["padding"], **kwargs)
 
 
 def _plan(x, w, args, n_threads=2):
     nd = x.ndim - 2
-    pads = tuple(a for a, _ in args["padding"]) if all(
-        a == b for a, b in args["padding"]) else 0
-    call = _api.check_call("conv", nd, x, w, None, (args["stride"], pads, args["dilation"]),
+    call = _api.check_call("conv", nd, x, w, None,
+                           (args["stride"], args["padding"], args["dilation"]),
                            args["groups"], "direct", n_threads)
     return _planner.method_plan("conv", "direct", call.x.shape, call.weight, call.x.dtype,
                                 call.geom, args["groups"], n_threads)

@@ -439,38 +439,75 @@ def conv_transpose_direct(x, weight, out, geom, groups, n_threads):
 #     wide[q] = sum over taps t of w[t] * grid[off[t] + q]
 # in tap order, and the band's valid positions are copied to the output.
 
+cdef void _deinterleave2(floating* d0, floating* d1, const floating* src,
+                         Py_ssize_t n) noexcept nogil:
+    # d0[u] = src[2u], d1[u] = src[2u + 1], u < n: one pass over src (the
+    # compiler vectorises it)
+    cdef Py_ssize_t u
+    for u in range(n):
+        d0[u] = src[2 * u]
+        d1[u] = src[2 * u + 1]
+
+
 cdef void _depthwise_copy(const floating* x, floating* buf, const Geometry* g,
                           const Py_ssize_t* grid, Py_ssize_t phase_len,
                           Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
     # Grid rows [r0, r1) of every phase of one input channel x (its padded,
-    # split input; zero outside x), phase a at buf + a * phase_len.
+    # split input; zero outside x), phase a at buf + a * phase_len.  The
+    # phases along W of one source row are written from one read of it.
     cdef Py_ssize_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2]
     cdef Py_ssize_t X0 = g.conv_in[0], X1 = g.conv_in[1], X2 = g.conv_in[2]
     cdef Py_ssize_t G1 = grid[1], G2 = grid[2]
-    cdef Py_ssize_t a, a0, a1, a2, r, i0, i1, u_lo, u_hi, u
+    cdef Py_ssize_t b, a0, a1, a2, r, i0, i1, u_lo, u_hi, u, both_lo, both_hi, lo1, hi1
     cdef floating* dst
-    cdef const floating* src
-    for a in range(s0 * s1 * s2):
-        a0 = a // (s1 * s2)
-        a1 = a // s2 % s1
-        a2 = a % s2
-        # the grid positions u whose input u*s2 + a2 - p lies in [0, X2)
-        valid_range(G2, X2, s2, a2 - g.pad[2], &u_lo, &u_hi)
+    cdef const floating* row
+    for b in range(s0 * s1):          # the phases along D and H
+        a0 = b // s1
+        a1 = b % s1
         for r in range(r0, r1):
-            dst = buf + a * phase_len + (r - r0) * G2
             i0 = r // G1 * s0 + a0 - g.pad[0]
             i1 = r % G1 * s1 + a1 - g.pad[1]
-            if r >= grid[0] * G1 or i0 < 0 or i0 >= X0 or i1 < 0 or i1 >= X1 or u_lo >= u_hi:
-                memset(dst, 0, G2 * sizeof(floating))
+            dst = buf + b * s2 * phase_len + (r - r0) * G2
+            if r >= grid[0] * G1 or i0 < 0 or i0 >= X0 or i1 < 0 or i1 >= X1:
+                for a2 in range(s2):
+                    memset(dst + a2 * phase_len, 0, G2 * sizeof(floating))
                 continue
-            memset(dst, 0, u_lo * sizeof(floating))
-            memset(dst + u_hi, 0, (G2 - u_hi) * sizeof(floating))
-            src = x + (i0 * X1 + i1) * X2 + a2 - g.pad[2]
-            if s2 == 1:
-                memcpy(dst + u_lo, src + u_lo, (u_hi - u_lo) * sizeof(floating))
-            else:
-                for u in range(u_lo, u_hi):
-                    dst[u] = src[u * s2]
+            row = x + (i0 * X1 + i1) * X2 - g.pad[2]     # row[j]: padded position j
+            both_lo, both_hi = 0, G2
+            for a2 in range(s2):
+                # the grid positions u whose input u*s2 + a2 - p lies in [0, X2)
+                valid_range(G2, X2, s2, a2 - g.pad[2], &u_lo, &u_hi)
+                u_lo = min(u_lo, G2)
+                u_hi = min(max(u_hi, u_lo), G2)
+                memset(dst + a2 * phase_len, 0, u_lo * sizeof(floating))
+                memset(dst + a2 * phase_len + u_hi, 0, (G2 - u_hi) * sizeof(floating))
+                if s2 == 1:
+                    memcpy(dst + u_lo, row + u_lo, (u_hi - u_lo) * sizeof(floating))
+                elif s2 != 2:
+                    for u in range(u_lo, u_hi):
+                        dst[a2 * phase_len + u] = row[u * s2 + a2]
+                else:
+                    both_lo = max(both_lo, u_lo)
+                    both_hi = min(both_hi, u_hi)
+                    if a2 == 1:
+                        # the positions only one phase reads, then both at once
+                        valid_range(G2, X2, 2, -g.pad[2], &u_lo, &u_hi)
+                        valid_range(G2, X2, 2, 1 - g.pad[2], &lo1, &hi1)
+                        u_lo = min(u_lo, G2)
+                        u_hi = min(max(u_hi, u_lo), G2)
+                        lo1 = min(lo1, G2)
+                        hi1 = min(max(hi1, lo1), G2)
+                        for u in range(u_lo, min(both_lo, u_hi)):
+                            dst[u] = row[2 * u]
+                        for u in range(max(both_hi, u_lo), u_hi):
+                            dst[u] = row[2 * u]
+                        for u in range(lo1, min(both_lo, hi1)):
+                            dst[phase_len + u] = row[2 * u + 1]
+                        for u in range(max(both_hi, lo1), hi1):
+                            dst[phase_len + u] = row[2 * u + 1]
+                        if both_lo < both_hi:
+                            _deinterleave2(dst + both_lo, dst + phase_len + both_lo,
+                                           row + 2 * both_lo, both_hi - both_lo)
 
 
 cdef void _depthwise_job(const floating* x, floating* out, const floating* w,
