@@ -51,11 +51,20 @@ cdef extern from "_direct_simd.h" nogil:
                               const Py_ssize_t* x_off, const double* w,
                               const Py_ssize_t* w_off, Py_ssize_t n_rows,
                               Py_ssize_t n_taps, Py_ssize_t tap_step) noexcept
+    int FASTCONV_BAND_ROWS
+    void fastconv_bands_float(float* y, Py_ssize_t ld, Py_ssize_t n_rows, const float* x,
+                              const Py_ssize_t* off, const Py_ssize_t* cnt, Py_ssize_t n_cls,
+                              const float* w) noexcept
+    void fastconv_bands_double(double* y, Py_ssize_t ld, Py_ssize_t n_rows, const double* x,
+                               const Py_ssize_t* off, const Py_ssize_t* cnt,
+                               Py_ssize_t n_cls, const double* w) noexcept
 
 fastconv_simd_init()
 _depthwise.use_simd(fastconv_simd_name.decode())
 
 _SIMD_VERSIONS = ("baseline", "avx2", "avx512")
+#: Output rows the depthwise path's band kernel computes at a time.
+BAND_ROWS = FASTCONV_BAND_ROWS
 
 
 def simd_version():
@@ -510,32 +519,42 @@ cdef void _depthwise_copy(const floating* x, floating* buf, const Geometry* g,
                                            row + 2 * both_lo, both_hi - both_lo)
 
 
-cdef void _depthwise_job(const floating* x, floating* out, const floating* w,
-                         const Geometry* g, const Py_ssize_t* grid, Py_ssize_t m,
-                         Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t extra,
-                         Py_ssize_t phase_len, const Py_ssize_t* off,
-                         const Py_ssize_t* w_off, floating* buf) noexcept nogil:
+ctypedef struct DepthwiseCall:
+    # one call's constants: its geometry, grid and bands; the taps as
+    # classes (those reading one phase at one column offset from
+    # consecutive rows: cls_off[c] into the copy, cls_cnt[c] rows) and each
+    # output channel's weights in that order (taps values each)
+    Geometry g
+    Py_ssize_t grid[3]
+    Py_ssize_t extra, phase_len, c_in, m, bands, band_rows, n_rows, n_cls
+    const Py_ssize_t* cls_off
+    const Py_ssize_t* cls_cnt
+    const void* w_table
+
+
+cdef void _depthwise_job(const floating* x, floating* out, const floating* w_table,
+                         const DepthwiseCall* p, Py_ssize_t r0, Py_ssize_t r1,
+                         floating* buf) noexcept nogil:
     # Output rows [r0, r1) (rows of the grid, r = o0 * G1 + o1) of the m
-    # output channels of one input channel x, out at the first of them; the
-    # phases phase_len apart in buf (a full band's rows and a vector).
-    cdef Py_ssize_t G1 = grid[1], G2 = grid[2]
+    # output channels of one input channel x, out at the first of them,
+    # w_table theirs; the phases phase_len apart in buf, then the wide rows.
+    cdef const Geometry* g = &p.g
+    cdef Py_ssize_t G1 = p.grid[1], G2 = p.grid[2]
     cdef Py_ssize_t Y0 = g.conv_out[0], Y1 = g.conv_out[1], Y2 = g.conv_out[2]
     cdef Py_ssize_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
-    cdef Py_ssize_t lanes = fastconv_simd_floats * 4 // sizeof(floating)
-    cdef Py_ssize_t filled = (r1 - r0 + extra) * G2
-    cdef Py_ssize_t n_phases = g.stride[0] * g.stride[1] * g.stride[2]
-    cdef floating* wide = buf + n_phases * phase_len
-    # at least one vector of positions (the kernel's least): a short band
-    # computes past its grid rows, on the zeros after each phase
-    cdef Py_ssize_t n_out = max((r1 - r0) * G2, lanes), co, r, o0, o1, a
-    _depthwise_copy(x, buf, g, grid, phase_len, r0, r1 + extra)
-    for a in range(n_phases):
-        memset(buf + a * phase_len + filled, 0, lanes * sizeof(floating))
-    for co in range(m):
+    cdef Py_ssize_t filled = (r1 - r0 + p.extra) * G2
+    cdef Py_ssize_t n_phases = g.stride[0] * g.stride[1] * g.stride[2], co, r, o0, o1, a
+    cdef floating* wide = buf + n_phases * p.phase_len
+    _depthwise_copy(x, buf, g, p.grid, p.phase_len, r0, r1 + p.extra)
+    for a in range(n_phases):       # the band kernel reads past the band: zeros
+        memset(buf + a * p.phase_len + filled, 0, (p.phase_len - filled) * sizeof(floating))
+    for co in range(p.m):
         if floating is float:
-            fastconv_rows_float(wide, n_out, buf, off, w + co * taps, w_off, taps, 1, 1)
+            fastconv_bands_float(wide, G2, r1 - r0, buf, p.cls_off, p.cls_cnt, p.n_cls,
+                                 w_table + co * taps)
         else:
-            fastconv_rows_double(wide, n_out, buf, off, w + co * taps, w_off, taps, 1, 1)
+            fastconv_bands_double(wide, G2, r1 - r0, buf, p.cls_off, p.cls_cnt, p.n_cls,
+                                  w_table + co * taps)
         for r in range(r0, r1):
             o0 = r // G1
             o1 = r % G1
@@ -544,19 +563,9 @@ cdef void _depthwise_job(const floating* x, floating* out, const floating* w,
                        wide + (r - r0) * G2, Y2 * sizeof(floating))
 
 
-ctypedef struct DepthwiseCall:
-    # one call's constants: its geometry, grid, bands and tap offsets (then
-    # the taps' weight indices)
-    Geometry g
-    Py_ssize_t grid[3]
-    Py_ssize_t extra, phase_len, c_in, m, bands, band_rows, n_rows
-    const Py_ssize_t* off
-
-
-cdef void _depthwise_at(const floating* x, floating* out, const floating* w,
-                        const DepthwiseCall* p, Py_ssize_t job,
-                        floating* buf) noexcept nogil:
-    # job (sample, input channel, band), whole arrays x, out, w
+cdef void _depthwise_at(const floating* x, floating* out, const DepthwiseCall* p,
+                        Py_ssize_t job, floating* buf) noexcept nogil:
+    # job (sample, input channel, band), whole arrays x, out
     cdef const Geometry* g = &p.g
     cdef Py_ssize_t band = job % p.bands, c = job // p.bands % p.c_in
     cdef Py_ssize_t n = job // (p.bands * p.c_in), r0 = band * p.band_rows
@@ -564,8 +573,8 @@ cdef void _depthwise_at(const floating* x, floating* out, const floating* w,
     cdef Py_ssize_t y_plane = g.conv_out[0] * g.conv_out[1] * g.conv_out[2]
     cdef Py_ssize_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
     _depthwise_job(x + (n * p.c_in + c) * x_plane, out + (n * p.c_in + c) * p.m * y_plane,
-                   w + c * p.m * taps, g, p.grid, p.m, r0, min(r0 + p.band_rows, p.n_rows),
-                   p.extra, p.phase_len, p.off, p.off + taps, buf)
+                   <const floating*> p.w_table + c * p.m * taps, p, r0,
+                   min(r0 + p.band_rows, p.n_rows), buf)
 
 
 cdef Py_ssize_t _depthwise_grid(const Geometry* g, Py_ssize_t* grid) noexcept nogil:
@@ -579,13 +588,15 @@ cdef Py_ssize_t _depthwise_grid(const Geometry* g, Py_ssize_t* grid) noexcept no
 
 
 cdef Py_ssize_t _depthwise_workspace(const Geometry* g, Py_ssize_t band_rows,
-                                     Py_ssize_t lanes) noexcept nogil:
-    # one thread's values: each phase's rows of a band and a vector of
-    # zeros, then the wide output (a vector at least)
+                                     Py_ssize_t lanes, Py_ssize_t* phase_len) noexcept nogil:
+    # one thread's values: each phase's rows of a band and (zeros) the rows
+    # and vectors the band kernel reads past them; then the wide rows and
+    # the band kernel's slack
     cdef Py_ssize_t grid[3]
     cdef Py_ssize_t extra = _depthwise_grid(g, grid)
-    return (g.stride[0] * g.stride[1] * g.stride[2] * ((band_rows + extra) * grid[2] + lanes)
-            + max(band_rows * grid[2], lanes))
+    phase_len[0] = (band_rows + extra + FASTCONV_BAND_ROWS) * grid[2] + 2 * lanes
+    return (g.stride[0] * g.stride[1] * g.stride[2] * phase_len[0]
+            + (band_rows + FASTCONV_BAND_ROWS) * grid[2] + 2 * lanes)
 
 
 def depthwise_grid(geom):
@@ -600,10 +611,12 @@ def depthwise_grid(geom):
 
 def depthwise_workspace(geom, Py_ssize_t band_rows, Py_ssize_t itemsize):
     """Values of one thread's workspace for bands of ``band_rows`` rows:
-    each phase's rows and a vector of zeros, the wide output (a vector at
-    least)."""
+    each phase's rows, the wide output, and the rows and vectors the band
+    kernel reads and writes past them."""
     cdef Geometry g = geometry_struct(geom)
-    return _depthwise_workspace(&g, band_rows, fastconv_simd_floats * 4 // itemsize)
+    cdef Py_ssize_t phase_len
+    return _depthwise_workspace(&g, band_rows, fastconv_simd_floats * 4 // itemsize,
+                                &phase_len)
 
 
 def conv_depthwise(const floating[:, :, :, :, ::1] x, const floating[:, :, :, :, ::1] weight,
@@ -616,53 +629,69 @@ def conv_depthwise(const floating[:, :, :, :, ::1] x, const floating[:, :, :, :,
     thread with its own workspace (:func:`depthwise_workspace` values).
     """
     cdef Geometry g = geometry_struct(geom)
-    cdef Py_ssize_t grid[3]
-    cdef Py_ssize_t extra = _depthwise_grid(&g, grid)
-    cdef Py_ssize_t t0, t1, t2, tap, job
-    cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], m = out.shape[1] // c_in
-    cdef Py_ssize_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
-    cdef Py_ssize_t n_rows = (g.conv_out[0] - 1) * grid[1] + g.conv_out[1]
-    cdef Py_ssize_t bands = (n_rows + band_rows - 1) // band_rows
-    cdef Py_ssize_t lanes = fastconv_simd_floats * 4 // sizeof(floating)
-    cdef Py_ssize_t phase_len = (band_rows + extra) * grid[2] + lanes
-    cdef Py_ssize_t per_thread = _depthwise_workspace(&g, band_rows, lanes)
-    cdef Py_ssize_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2]
     cdef DepthwiseCall call
-    n_threads = max(1, min(n_threads, n_batch * c_in * bands))
-    cdef Py_ssize_t* off = <Py_ssize_t*> malloc(2 * taps * sizeof(Py_ssize_t))
+    cdef Py_ssize_t t0, t1, t2, a1, tap, job, co, at, phase
+    cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], c_out = out.shape[1]
+    cdef Py_ssize_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
+    cdef Py_ssize_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2]
+    cdef Py_ssize_t d0 = g.dilation[0], d1 = g.dilation[1], d2 = g.dilation[2]
+    cdef Py_ssize_t lanes = fastconv_simd_floats * 4 // sizeof(floating)
+    # the taps of one H-phase are consecutive rows of it when d1 divides s1
+    cdef bint rows_together = s1 % d1 == 0
+    cdef bint first
+    cdef Py_ssize_t per_thread
+    call.g = g
+    call.extra = _depthwise_grid(&g, call.grid)
+    per_thread = _depthwise_workspace(&g, band_rows, lanes, &call.phase_len)
+    call.c_in, call.m, call.band_rows = c_in, c_out // c_in, band_rows
+    call.n_rows = (g.conv_out[0] - 1) * call.grid[1] + g.conv_out[1]
+    call.bands = (call.n_rows + band_rows - 1) // band_rows
+    n_threads = max(1, min(n_threads, n_batch * c_in * call.bands))
+    cdef Py_ssize_t* cls = <Py_ssize_t*> malloc(3 * taps * sizeof(Py_ssize_t))
+    cdef floating* w_table = <floating*> malloc(c_out * taps * sizeof(floating))
     cdef floating* ws = <floating*> malloc(n_threads * per_thread * sizeof(floating))
     try:
-        if off == NULL or ws == NULL:
+        if cls == NULL or w_table == NULL or ws == NULL:
             raise MemoryError()
-        # tap (t0, t1, t2): phase (t*d) % s, at grid offset (t*d) // s; the
-        # phases are laid out for a full band in every job (the last band
-        # may be shorter), so the offsets are the same for all; its weight
-        # is entry tap of each output channel's
+        # tap (t0, t1, t2) reads phase (t*d) % s at grid offset (t*d) // s
+        # (the copy laid out for a full band in every job, so the offsets
+        # are the same for all); the taps of one depth, column and H-phase
+        # read consecutive rows (d1 dividing s1): one class, its weights in
+        # row order; w_table[co * taps + at] is the weight of entry at
+        call.n_cls = 0
+        at = 0
         for t0 in range(g.kernel[0]):
-            for t1 in range(g.kernel[1]):
-                for t2 in range(g.kernel[2]):
-                    tap = (t0 * g.kernel[1] + t1) * g.kernel[2] + t2
-                    off[tap] = ((((t0 * g.dilation[0]) % s0 * s1 + (t1 * g.dilation[1]) % s1)
-                                 * s2 + (t2 * g.dilation[2]) % s2) * phase_len
-                                + ((t0 * g.dilation[0] // s0) * grid[1]
-                                   + t1 * g.dilation[1] // s1) * grid[2]
-                                + t2 * g.dilation[2] // s2)
-                    off[taps + tap] = tap
-        call.g = g
-        call.grid = grid
-        call.extra, call.phase_len, call.off = extra, phase_len, off
-        call.c_in, call.m, call.bands, call.band_rows, call.n_rows = c_in, m, bands, band_rows, n_rows
+            for t2 in range(g.kernel[2]):
+                for a1 in range(s1):
+                    first = True
+                    for t1 in range(g.kernel[1]):
+                        if (t1 * d1) % s1 != a1:
+                            continue
+                        if first or not rows_together:
+                            phase = ((t0 * d0) % s0 * s1 + a1) * s2 + (t2 * d2) % s2
+                            cls[call.n_cls] = (phase * call.phase_len
+                                               + ((t0 * d0 // s0) * call.grid[1]
+                                                  + t1 * d1 // s1) * call.grid[2]
+                                               + t2 * d2 // s2)
+                            cls[taps + call.n_cls] = 0
+                            call.n_cls += 1
+                            first = False
+                        cls[taps + call.n_cls - 1] += 1
+                        tap = (t0 * g.kernel[1] + t1) * g.kernel[2] + t2
+                        for co in range(c_out):
+                            w_table[co * taps + at] = (&weight[co, 0, 0, 0, 0])[tap]
+                        at += 1
+        call.cls_off, call.cls_cnt, call.w_table = cls, cls + taps, w_table
         with nogil:
             if n_threads == 1:      # no parallel region: a tiny call's cost
-                for job in range(n_batch * c_in * bands):
-                    _depthwise_at(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0],
-                                  &weight[0, 0, 0, 0, 0], &call, job, ws)
+                for job in range(n_batch * c_in * call.bands):
+                    _depthwise_at(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], &call, job, ws)
             else:
-                for job in prange(n_batch * c_in * bands, schedule="static",
+                for job in prange(n_batch * c_in * call.bands, schedule="static",
                                   num_threads=n_threads):
-                    _depthwise_at(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0],
-                                  &weight[0, 0, 0, 0, 0], &call, job,
+                    _depthwise_at(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], &call, job,
                                   ws + threadid() * per_thread)
     finally:
-        free(off)
+        free(cls)
+        free(w_table)
         free(ws)

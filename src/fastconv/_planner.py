@@ -383,7 +383,9 @@ def depthwise_conv_band(x_shape, dtype, geom, n_threads):
     # the rows a band reads past its end are copied once per band: at least
     # twice as many rows as those
     rows = min(max(rows, 2 * extra), -(-n_rows // wanted))
-    return -(-n_rows // -(-n_rows // rows))     # bands of equal rows
+    rows = -(-n_rows // -(-n_rows // rows))     # bands of equal rows
+    # whole blocks of the band kernel's rows, but for a last, short band
+    return min(-(-rows // _direct.BAND_ROWS) * _direct.BAND_ROWS, n_rows)
 
 
 def _direct_conv_plan(x_shape, weight_shape, dtype, geom, groups, n_threads):
