@@ -165,6 +165,69 @@
         }                                                                     \
     }
 
+/* The depthwise convolution's band kernel: FASTCONV_BAND_ROWS rows of
+ * wide outputs at a time, each input vector loaded once for all the output
+ * rows that read it (a window of rows rotating through registers):
+ *
+ *     y[j*ld + q] = sum over classes c, then r < cnt[c] of
+ *                   w_c[r] * x[off[c] + (j + r)*ld + q]
+ *
+ * for j < n_rows and q < ld (whole rows of ld positions), w_c the cnt[c]
+ * weights of class c, the classes' weights one after the other.  A class
+ * is the taps reading one phase at one column offset from consecutive
+ * rows.  Rows up to the next multiple of FASTCONV_BAND_ROWS and 2 vectors
+ * past each row's end are computed too: y needs that slack, x the rows and
+ * vectors they read.  Each value is summed in the order c, then r,
+ * whatever block computes it. */
+#define FASTCONV_BAND_ROWS 4
+#define FASTCONV_DEFINE_BANDS(NAME, T, BYTES, ATTR)                           \
+    ATTR static void NAME(T *y, ptrdiff_t ld, ptrdiff_t n_rows, const T *x,   \
+                          const ptrdiff_t *off, const ptrdiff_t *cnt,         \
+                          ptrdiff_t n_cls, const T *w)                        \
+    {                                                                         \
+        typedef T vec __attribute__((vector_size(BYTES)));                    \
+        typedef T vec_u __attribute__((vector_size(BYTES), aligned(sizeof(T)), \
+                                       may_alias));                           \
+        enum { L = BYTES / sizeof(T), R = FASTCONV_BAND_ROWS, NV = 2 };       \
+        for (ptrdiff_t j0 = 0; j0 < n_rows; j0 += R) {                        \
+            for (ptrdiff_t q0 = 0; q0 < ld; q0 += NV * L) {                   \
+                vec acc[R][NV];                                               \
+                for (int j = 0; j < R; j++)                                   \
+                    for (int v = 0; v < NV; v++) acc[j][v] = (vec){0};        \
+                const T *wc = w;                                              \
+                for (ptrdiff_t c = 0; c < n_cls; c++) {                       \
+                    const T *xc = x + off[c] + j0 * ld + q0;                  \
+                    vec xw[R][NV];                                            \
+                    for (int j = 0; j < R - 1; j++)                           \
+                        for (int v = 0; v < NV; v++)                          \
+                            xw[j][v] = *(const vec_u *)(xc + j * ld + v * L); \
+                    for (ptrdiff_t r = 0; r < cnt[c]; r++) {                  \
+                        for (int v = 0; v < NV; v++)                          \
+                            xw[R - 1][v] =                                    \
+                                *(const vec_u *)(xc + (r + R - 1) * ld + v * L); \
+                        const T wv = wc[r];                                   \
+                        for (int j = 0; j < R; j++)                           \
+                            for (int v = 0; v < NV; v++)                      \
+                                acc[j][v] += wv * xw[j][v];                   \
+                        for (int j = 0; j < R - 1; j++)                       \
+                            for (int v = 0; v < NV; v++) xw[j][v] = xw[j + 1][v]; \
+                    }                                                         \
+                    wc += cnt[c];                                             \
+                }                                                             \
+                for (int j = 0; j < R; j++)                                   \
+                    for (int v = 0; v < NV; v++)                              \
+                        *(vec_u *)(y + (j0 + j) * ld + q0 + v * L) = acc[j][v]; \
+            }                                                                 \
+        }                                                                     \
+    }
+
+typedef void (*fastconv_bands_float_fn)(float *, ptrdiff_t, ptrdiff_t, const float *,
+                                        const ptrdiff_t *, const ptrdiff_t *, ptrdiff_t,
+                                        const float *);
+typedef void (*fastconv_bands_double_fn)(double *, ptrdiff_t, ptrdiff_t, const double *,
+                                         const ptrdiff_t *, const ptrdiff_t *, ptrdiff_t,
+                                         const double *);
+
 typedef void (*fastconv_rows_float_fn)(float *, ptrdiff_t, const float *,
                                        const ptrdiff_t *, const float *,
                                        const ptrdiff_t *, ptrdiff_t, ptrdiff_t,
@@ -191,6 +254,8 @@ FASTCONV_DEFINE_ROWS(fastconv_rows_float_base, float, 16, )
 FASTCONV_DEFINE_ROWS(fastconv_rows_double_base, double, 16, )
 FASTCONV_DEFINE_CHANNELS(fastconv_channels_float_base, float, 16, 2, )
 FASTCONV_DEFINE_CHANNELS(fastconv_channels_double_base, double, 16, 2, )
+FASTCONV_DEFINE_BANDS(fastconv_bands_float_base, float, 16, )
+FASTCONV_DEFINE_BANDS(fastconv_bands_double_base, double, 16, )
 
 #if (defined(__x86_64__) || defined(__i386__)) && !defined(_WIN32)
 #define FASTCONV_X86_DISPATCH 1
@@ -210,6 +275,14 @@ FASTCONV_DEFINE_CHANNELS(fastconv_channels_float_avx512, float, 64, 6,
                          __attribute__((target("avx512f,avx2,fma"))))
 FASTCONV_DEFINE_CHANNELS(fastconv_channels_double_avx512, double, 64, 6,
                          __attribute__((target("avx512f,avx2,fma"))))
+FASTCONV_DEFINE_BANDS(fastconv_bands_float_avx2, float, 32,
+                      __attribute__((target("avx2,fma"))))
+FASTCONV_DEFINE_BANDS(fastconv_bands_double_avx2, double, 32,
+                      __attribute__((target("avx2,fma"))))
+FASTCONV_DEFINE_BANDS(fastconv_bands_float_avx512, float, 64,
+                      __attribute__((target("avx512f,avx2,fma"))))
+FASTCONV_DEFINE_BANDS(fastconv_bands_double_avx512, double, 64,
+                      __attribute__((target("avx512f,avx2,fma"))))
 #else
 #define FASTCONV_X86_DISPATCH 0
 #endif
@@ -219,6 +292,8 @@ static fastconv_rows_double_fn fastconv_rows_double = fastconv_rows_double_base;
 static fastconv_channels_float_fn fastconv_channels_float = fastconv_channels_float_base;
 static fastconv_channels_double_fn fastconv_channels_double =
     fastconv_channels_double_base;
+static fastconv_bands_float_fn fastconv_bands_float = fastconv_bands_float_base;
+static fastconv_bands_double_fn fastconv_bands_double = fastconv_bands_double_base;
 /* Vector length in floats of the chosen version: the shortest run it takes. */
 static ptrdiff_t fastconv_simd_floats = 4;
 static const char *fastconv_simd_name = "baseline";
@@ -251,6 +326,8 @@ static int fastconv_simd_select(const char *name)
         fastconv_rows_double = fastconv_rows_double_base;
         fastconv_channels_float = fastconv_channels_float_base;
         fastconv_channels_double = fastconv_channels_double_base;
+        fastconv_bands_float = fastconv_bands_float_base;
+        fastconv_bands_double = fastconv_bands_double_base;
         fastconv_simd_floats = 4;
         fastconv_simd_name = "baseline";
     }
@@ -260,6 +337,8 @@ static int fastconv_simd_select(const char *name)
         fastconv_rows_double = fastconv_rows_double_avx2;
         fastconv_channels_float = fastconv_channels_float_avx2;
         fastconv_channels_double = fastconv_channels_double_avx2;
+        fastconv_bands_float = fastconv_bands_float_avx2;
+        fastconv_bands_double = fastconv_bands_double_avx2;
         fastconv_simd_floats = 8;
         fastconv_simd_name = "avx2";
     } else {
@@ -267,6 +346,8 @@ static int fastconv_simd_select(const char *name)
         fastconv_rows_double = fastconv_rows_double_avx512;
         fastconv_channels_float = fastconv_channels_float_avx512;
         fastconv_channels_double = fastconv_channels_double_avx512;
+        fastconv_bands_float = fastconv_bands_float_avx512;
+        fastconv_bands_double = fastconv_bands_double_avx512;
         fastconv_simd_floats = 16;
         fastconv_simd_name = "avx512";
     }
@@ -304,6 +385,13 @@ static void fastconv_channels_double(double *y, ptrdiff_t ldy, ptrdiff_t n_pos,
                                      ptrdiff_t n_co, const double *x, ptrdiff_t ldx,
                                      ptrdiff_t n_ci, const ptrdiff_t *off,
                                      ptrdiff_t n_taps, const double *w) {}
+#define FASTCONV_BAND_ROWS 4
+static void fastconv_bands_float(float *y, ptrdiff_t ld, ptrdiff_t n_rows, const float *x,
+                                 const ptrdiff_t *off, const ptrdiff_t *cnt,
+                                 ptrdiff_t n_cls, const float *w) {}
+static void fastconv_bands_double(double *y, ptrdiff_t ld, ptrdiff_t n_rows,
+                                  const double *x, const ptrdiff_t *off,
+                                  const ptrdiff_t *cnt, ptrdiff_t n_cls, const double *w) {}
 
 #endif
 
