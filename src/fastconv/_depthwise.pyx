@@ -18,6 +18,13 @@
 # the vectors next to the row ends, whose reads leave the source row, are
 # masked lane by lane, summed in the same order (source row, then tap).
 #
+# The separable form (the plan's 'depthwise_separable'): where every
+# channel's weights are exactly a[kernel row] x b[tap along W]
+# (row_factors), each source row is passed along W through b once per job
+# (the same row kernel, one kernel row) and each output row is the sum of
+# its source rows' passes times a: about 2 + 2 / s multiply-adds per output
+# of FCN's layers instead of 4, and the output written in whole rows.
+#
 # Work is cut into blocks of output rows of one (sample, channel, depth);
 # each value is computed by one thread in an order fixed by the geometry:
 # bit-identical results for any thread count.
