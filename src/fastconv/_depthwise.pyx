@@ -360,7 +360,8 @@ cdef void _run(char* out, const char* x, const char* wv, const char* a, const Ta
             _run_job(out, x, wv, a, tb, job, scratch)
 
 
-cdef bint _same_product(floating p, floating q, floating r, floating s) noexcept nogil:
+cdef inline bint _same_product(floating p, floating q, floating r,
+                              floating s) noexcept nogil:
     # p * q == r * s exactly: float products are exact in double; double
     # ones as the rounded product and its error (fma), exact for the
     # magnitudes row_factors lets through
@@ -373,35 +374,48 @@ cdef bint _same_product(floating p, floating q, floating r, floating s) noexcept
         return u == v and fma(p, q, -u) == fma(r, s, -v)
 
 
-cdef bint _factor(const floating[:, :, ::1] w, floating[:, ::1] a,
-                  floating[:, ::1] b) noexcept nogil:
-    # per plane c: w[c] == outer(a[c], b[c]) exactly, pivot the largest |w|
-    cdef Py_ssize_t c, r, t, r0, t0
-    cdef double v, best
+cdef bint _factor(const floating* w, Py_ssize_t planes, Py_ssize_t rows,
+                  Py_ssize_t taps, floating* a, floating* b, bint check) noexcept nogil:
+    # per plane c (rows x taps values): a[c], b[c] from the pivot, the
+    # largest |w|; with check, whether w[c] == outer(a[c], b[c]) exactly
+    # (the loops without early exits, so that they vectorise)
+    cdef Py_ssize_t c, r, t, at, n = rows * taps
+    cdef const floating* wc
+    cdef const floating* pivot_row
+    cdef floating pivot, column
+    cdef double best
+    cdef bint bad = False
     # doubles: products and their errors stay normal and finite
     cdef double top = 3.4028234663852886e38 if floating is float else 2.0**300
     cdef double tiny = 0 if floating is float else 2.0**-300
-    for c in range(w.shape[0]):
-        best, r0, t0 = 0, 0, 0
-        for r in range(w.shape[1]):
-            for t in range(w.shape[2]):
-                v = fabs(w[c, r, t])
-                if not v <= top or 0 < v < tiny:
-                    return False
-                if v > best:
-                    best, r0, t0 = v, r, t
-        for r in range(w.shape[1]):
-            for t in range(w.shape[2]):
-                if not _same_product(w[c, r, t], w[c, r0, t0], w[c, r, t0], w[c, r0, t]):
-                    return False
-        for t in range(w.shape[2]):
-            b[c, t] = w[c, r0, t]
-        for r in range(w.shape[1]):
-            a[c, r] = w[c, r, t0] / w[c, r0, t0] if best > 0 else 0
+    for c in range(planes):
+        wc = w + c * n
+        best = 0
+        for t in range(n):
+            bad |= not fabs(wc[t]) <= top
+            bad |= 0 < fabs(wc[t]) < tiny
+            best = max(best, fabs(wc[t]))
+        if bad:
+            return False
+        at = 0
+        while at < n - 1 and fabs(wc[at]) != best:
+            at += 1
+        pivot = wc[at]
+        pivot_row = wc + at // taps * taps
+        for r in range(rows):
+            column = wc[r * taps + at % taps]
+            if check:
+                for t in range(taps):
+                    bad |= not _same_product(wc[r * taps + t], pivot, column, pivot_row[t])
+            a[c * rows + r] = column / pivot if best > 0 else 0
+        if bad:
+            return False
+        for t in range(taps):
+            b[c * taps + t] = pivot_row[t]
     return True
 
 
-def row_factors(weight):
+def row_factors(weight, bint check=True):
     """Factors of weights that are, per plane, exactly a product of a
     kernel-row factor and a W factor (checked exactly): a plane c =
     ci * C_out/groups + j is weight[ci, j] as (kernel rows KD * KH, KW),
@@ -410,20 +424,26 @@ def row_factors(weight):
     weight ~= a[c, r] * b[c, kw] to within a rounding.  None where a plane
     is not such a product or holds a value non-finite (or, float64,
     beyond 2**+-300, where the check's rounding errors would not be exact).
+    ``check=False``: the factors of weights known to be such products
+    (the planner has checked), without the check.
 
     weight (C_in, C_out/groups, KD, KH, KW), C-contiguous float32 or
     float64; a and b in its dtype.
     """
     if weight.dtype not in (np.float32, np.float64) or weight.size == 0:
         return None
-    planes = weight.shape[0] * weight.shape[1]
-    w = np.ascontiguousarray(weight).reshape(planes, -1, weight.shape[4])
-    a = np.empty(w.shape[:2], dtype=weight.dtype)
-    b = np.empty((planes, w.shape[2]), dtype=weight.dtype)
+    cdef Py_ssize_t planes = weight.shape[0] * weight.shape[1], taps = weight.shape[4]
+    cdef Py_ssize_t rows = weight.size // (planes * taps)
+    w = np.ascontiguousarray(weight)
+    a = np.empty((planes, rows), dtype=weight.dtype)
+    b = np.empty((planes, taps), dtype=weight.dtype)
+    cdef bint ok
     if weight.dtype == np.float32:
-        ok = _factor[float](w, a, b)
+        ok = _factor(<const float*> cnp.PyArray_DATA(w), planes, rows, taps,
+                     <float*> cnp.PyArray_DATA(a), <float*> cnp.PyArray_DATA(b), check)
     else:
-        ok = _factor[double](w, a, b)
+        ok = _factor(<const double*> cnp.PyArray_DATA(w), planes, rows, taps,
+                     <double*> cnp.PyArray_DATA(a), <double*> cnp.PyArray_DATA(b), check)
     return (a, b) if ok else None
 
 
@@ -451,7 +471,8 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     float32 or float64; a build with vectors (HAVE_SIMD).  ``separable``:
     kernel depth 1 and weights that :func:`row_factors` factors; each
     source row is then passed along W once per job and each output row
-    sums those passes (fewer multiply-adds; other rounding).
+    sums those passes (fewer multiply-adds; other rounding); the weights
+    are trusted to be such products (the planner's check).
     """
     cdef Tables tb
     cdef Py_ssize_t itemsize = x.dtype.itemsize, kw
@@ -480,7 +501,7 @@ def conv_transpose_depthwise(x, weight, out, geom, Py_ssize_t groups, int n_thre
     # the kernel-row factors
     kw = tb.g.kernel[2]
     if separable:
-        factors = row_factors(weight)
+        factors = row_factors(weight, check=False)   # the planner checked
         if factors is None or tb.g.kernel[0] != 1:
             raise ValueError("the separable form needs a product of row and W factors "
                              "and kernel depth 1")
