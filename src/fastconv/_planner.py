@@ -748,7 +748,9 @@ def _weight_channels_plan(x_shape, c_out, dtype, geom, groups, n_threads, per_sa
         return None
     block = 1 if per_sample else max(1, min(n_batch, THRESHOLDS["weight_block_bytes"]
                                             // sample_bytes))
-    tiles = groups * -(-c_out // groups // _direct_channels.CHANNEL_BLOCK)
+    # the fewest tiles of any SIMD version: no more threads
+    tiles = (groups * -(-c_out // groups // _direct_channels.CHANNEL_BLOCK)
+             * -(-c_in // groups * geom.n_taps // _direct_channels.WEIGHT_MAX_TERMS))
     return Plan(CONV_WEIGHT, "direct", "channels", geom, groups,
                 max(1, min(n_threads, tiles)), phases, tile=(block, 0),
                 per_sample=per_sample)
