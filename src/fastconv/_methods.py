@@ -342,18 +342,28 @@ def conv_weight_gemm(x, grad, plan):
 
 
 def _weight_channel_buffers(plan, c_in, grad, dtype):
-    """The zeroed copy and output-gradient buffers of the weight gradient's
-    channel-blocked pass (_direct_channels.weight_pass) for
-    ``plan.tile[0]`` samples at a time; no output-gradient buffer (None)
-    when the grid's flat positions are grad's and grad's planes whole
-    vectors (multiples of 16 values), read in place."""
+    """The copy and output-gradient buffers of the weight gradient's
+    channel-blocked pass (_direct_channels.weight_pass) for ``plan.tile[0]``
+    samples at a time, zero where the pass writes nothing: the copy's
+    slack, the output gradient's grid positions without output.  No
+    output-gradient buffer (None) when the grid's flat positions are
+    grad's and grad's planes whole vectors (multiples of 16 values): grad
+    is read in place."""
     phases, block, geom = plan.phases, plan.tile[0], plan.geom
     grid = phases.size[0] * phases.size[1] * phases.row
-    copy = np.zeros((block * phases.n_phases * c_in,
+    copy = np.empty((block * phases.n_phases * c_in,
                      grid + _direct_channels.CHANNEL_SLACK), dtype)
-    if (phases.row, phases.size[1]) == geom.output_spatial[2:0:-1] and grad.shape[2] % 16 == 0:
+    copy[:, grid:] = 0
+    (od, oh, ow), row = geom.output_spatial, phases.row
+    if (row, phases.size[1]) == (ow, oh) and grad.shape[2] % 16 == 0:
         return copy, None
-    return copy, np.zeros((block * grad.shape[1], grid + 16), dtype)
+    wide = np.empty((block * grad.shape[1], grid + 16), dtype)
+    wide[:, grid:] = 0
+    on_grid = wide[:, :grid].reshape(-1, phases.size[0], phases.size[1], row)
+    on_grid[:, od:] = 0
+    on_grid[:, :, oh:] = 0
+    on_grid[..., ow:] = 0
+    return copy, wide
 
 
 @register(CONV_WEIGHT, "direct")
