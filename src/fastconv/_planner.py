@@ -758,8 +758,21 @@ def _weight_channels_plan(x_shape, c_out, dtype, geom, groups, n_threads, per_sa
 
 def weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample):
     """The :class:`Plan` of a weight gradient (op 'conv_weight') on 5-D
-    arrays: ``x`` the convolution's input, ``grad`` its output gradient.
-    'auto' runs 'direct' for integers (exact) and, for floats, its
+    arrays: ``x`` the convolution's input, ``grad`` its output gradient
+    (made once per call signature, as :func:`plan`'s)."""
+    key = (CONV_WEIGHT, method, x.shape, grad.shape, x.dtype.char, geom, groups,
+           n_threads, per_sample)
+    made = _PLANS.get(key)
+    if made is None:
+        made = _weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample)
+        if len(_PLANS) >= _PLANS_SIZE:
+            _PLANS.clear()
+        _PLANS[key] = made
+    return made
+
+
+def _weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample):
+    """:func:`weight_gradient_plan`'s choice.  'auto' runs 'direct' for integers (exact) and, for floats, its
     channel-blocked path where it applies to a call of at least
     weight_channels_min_work multiply-adds, with at least
     weight_channels_min_positions output positions per block of samples,
