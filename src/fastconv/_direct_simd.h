@@ -274,22 +274,20 @@ FASTCONV_DEFINE_ROWS(fastconv_rows_float_avx512, float, 64,
                      __attribute__((target("avx512f,avx2,fma"))))
 FASTCONV_DEFINE_ROWS(fastconv_rows_double_avx512, double, 64,
                      __attribute__((target("avx512f,avx2,fma"))))
-FASTCONV_DEFINE_CHANNELS(fastconv_channels_float_avx2, float, 32, 2,
-                         __attribute__((target("avx2,fma"))))
-FASTCONV_DEFINE_CHANNELS(fastconv_channels_double_avx2, double, 32, 2,
-                         __attribute__((target("avx2,fma"))))
-FASTCONV_DEFINE_CHANNELS(fastconv_channels_float_avx512, float, 64, 6,
-                         __attribute__((target("avx512f,avx2,fma"))))
-FASTCONV_DEFINE_CHANNELS(fastconv_channels_double_avx512, double, 64, 6,
-                         __attribute__((target("avx512f,avx2,fma"))))
-FASTCONV_DEFINE_WEIGHT(fastconv_weight_float_avx2, float, 32, 2,
-                       __attribute__((target("avx2,fma"))))
-FASTCONV_DEFINE_WEIGHT(fastconv_weight_double_avx2, double, 32, 2,
-                       __attribute__((target("avx2,fma"))))
-FASTCONV_DEFINE_WEIGHT(fastconv_weight_float_avx512, float, 64, 6,
-                       __attribute__((target("avx512f,avx2,fma"))))
-FASTCONV_DEFINE_WEIGHT(fastconv_weight_double_avx512, double, 64, 6,
-                       __attribute__((target("avx512f,avx2,fma"))))
+/* A register-blocked kernel's AVX2 and AVX-512 versions, float and double:
+ * NAME_float_avx2 ... NAME_double_avx512, with NV2 / NV512 as its block
+ * parameter. */
+#define FASTCONV_DEFINE_X86(DEFINE, NAME, NV2, NV512)                         \
+    DEFINE(NAME##_float_avx2, float, 32, NV2,                                 \
+           __attribute__((target("avx2,fma"))))                               \
+    DEFINE(NAME##_double_avx2, double, 32, NV2,                               \
+           __attribute__((target("avx2,fma"))))                               \
+    DEFINE(NAME##_float_avx512, float, 64, NV512,                             \
+           __attribute__((target("avx512f,avx2,fma"))))                       \
+    DEFINE(NAME##_double_avx512, double, 64, NV512,                           \
+           __attribute__((target("avx512f,avx2,fma"))))
+FASTCONV_DEFINE_X86(FASTCONV_DEFINE_CHANNELS, fastconv_channels, 2, 6)
+FASTCONV_DEFINE_X86(FASTCONV_DEFINE_WEIGHT, fastconv_weight, 2, 6)
 #else
 #define FASTCONV_X86_DISPATCH 0
 #endif

@@ -161,7 +161,8 @@ class Plan(NamedTuple):
         one input channel per group) 'depthwise' for 'direct';
         'whole_input', 'pointwise', 'shifted', 'im2col' (convolution) or
         'col2im', 'place' (transposed) for 'gemm', 'whole_input',
-        'shifted_rows' or 'im2col' for its weight gradient; the method's own name for
+        'shifted_rows' or 'im2col' for its weight gradient ('channels' or
+        'rows' for the direct one); the method's own name for
         the methods with one path; 'empty' when an array is empty (the
         output is zeros).
     geom : ConvGeometry
@@ -175,7 +176,8 @@ class Plan(NamedTuple):
     windows : Windows or None
         'channels': how samples are cut into windows of rows.
     tile : tuple of 2 ints
-        'gemm': (samples, positions) per tile of the workspace.
+        'gemm': (samples, positions) per tile of the workspace; the weight
+        gradient's 'channels': (samples per block, 0).
     per_sample : bool
         The weight gradient: one per sample instead of their sum.
     padding_mode : str
