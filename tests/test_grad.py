@@ -730,6 +730,8 @@ CHANNEL_LAYERS = [
     ("conv_transpose", (2, 8, 9, 8), (8, 4, 4, 4), dict(stride=2, padding=1)),
     ("conv_transpose", (2, 8, 7, 6), (8, 4, 2, 3),
      dict(stride=(2, 1), output_padding=(1, 0), groups=2, dilation=(1, 2))),
+    # the output gradient read in place: its positions are the grid's, 16 a plane
+    ("conv_transpose", (3, 8, 4, 4), (8, 4, 2, 2), dict(stride=2)),
 ]
 CHANNEL_IDS = [f"{op}{len(x) - 2}d-{i}" for i, (op, x, _, _) in enumerate(CHANNEL_LAYERS)]
 
@@ -870,3 +872,18 @@ def test_weight_gradient_auto_takes_channels_path_from_its_thresholds(monkeypatc
     monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_positions", 2 * 32 * 32 + 1)
     grad.conv2d_weight(x, (16, 16, 3, 3), g, padding=1)
     assert paths == ["channels", "shifted_rows", "channels", "rows", "shifted_rows"]
+
+
+def test_weight_gradient_channels_path_reads_whole_vector_planes_in_place(channels_always,
+                                                                          spy):
+    """Where the grid's positions are the output gradient's own and its
+    planes whole vectors, the channel-blocked pass reads it in place (no
+    gridded copy) and still matches the tap loop; elsewhere it copies."""
+    from fastconv import _direct_channels
+    calls = spy(_direct_channels, "weight_pass", record=lambda *a: a[4] is None)
+    for layer in (CHANNEL_LAYERS[-1], CHANNEL_LAYERS[-2]):
+        x, g, _ = _channel_layer(layer, np.float64, 44)
+        dw = grad.conv_transpose2d_weight(x, layer[2], g, **layer[3])
+        np.testing.assert_allclose(dw, _numpy_weight_gradient(layer, x, g), rtol=1e-11,
+                                   atol=1e-11)
+    assert calls == [True, False]
