@@ -858,8 +858,10 @@ def test_weight_gradient_channels_path_non_finite_input(value, channels_always):
 def test_weight_gradient_auto_takes_channels_path_from_its_thresholds(monkeypatch):
     """'auto': the channel-blocked path for a call of weight_channels_min_work
     multiply-adds with weight_channels_min_positions output positions per
-    block of samples, gemm below either; 'direct' takes it for floats
-    regardless, the exact row kernel for integers."""
+    block of samples and, split into stride phases, at most
+    weight_channels_max_split_channels input channels per group; gemm
+    otherwise; 'direct' takes it for floats regardless, the exact row
+    kernel for integers."""
     paths = _recorded_weight_paths(monkeypatch)
     x, g = random_arrays(43, (2, 16, 32, 32), (2, 16, 32, 32))
     work = 2 * 16 * 16 * 9 * 32 * 32
@@ -871,7 +873,15 @@ def test_weight_gradient_auto_takes_channels_path_from_its_thresholds(monkeypatc
     monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_work", work)
     monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_positions", 2 * 32 * 32 + 1)
     grad.conv2d_weight(x, (16, 16, 3, 3), g, padding=1)
-    assert paths == ["channels", "shifted_rows", "channels", "rows", "shifted_rows"]
+    # split into stride phases: up to weight_channels_max_split_channels
+    monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_positions", 0)
+    monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_work", 0)
+    (g2,) = random_arrays(44, (2, 16, 16, 16))
+    for limit in (16, 15):
+        monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_max_split_channels", limit)
+        grad.conv2d_weight(x, (16, 16, 3, 3), g2, stride=2, padding=1)
+    assert paths == ["channels", "shifted_rows", "channels", "rows", "shifted_rows",
+                     "channels", "shifted_rows"]
 
 
 def test_weight_gradient_channels_path_reads_whole_vector_planes_in_place(channels_always,

@@ -103,8 +103,11 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # from this many multiply-adds, where it applies and fits; gemm below
     "weight_channels_min_work": 2**20,
     # ... with at least this many output positions in a block of samples
-    # (each tile's sums end in one horizontal sum per block) ...
+    # (each tile's sums end in one horizontal sum per block) and, when the
+    # input is split into several stride phases, at most this many input
+    # channels per group (BLAS runs those faster) ...
     "weight_channels_min_positions": 1024,
+    "weight_channels_max_split_channels": 64,
     # ... a block being the samples whose copies (and output gradients on
     # the copy's grid) fit this many bytes, one sample at least
     "weight_block_bytes": 8 * 2**20,
@@ -778,8 +781,9 @@ def _weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample):
     channel-blocked path where it applies to a call of at least
     weight_channels_min_work multiply-adds, with at least
     weight_channels_min_positions output positions per block of samples,
-    and whose kernel does not read the whole input at one position; 'gemm'
-    otherwise."""
+    at most weight_channels_max_split_channels input channels per group
+    when the input is split into several stride phases, and whose kernel
+    does not read the whole input at one position; 'gemm' otherwise."""
     if not (x.size and grad.size):   # nothing to compute: zeros
         return Plan(CONV_WEIGHT, "gemm" if method == "auto" else method, "empty", geom,
                     groups, 1, per_sample=per_sample)
@@ -792,8 +796,11 @@ def _weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample):
             work < THRESHOLDS["weight_channels_min_work"] or reads_whole_input(geom))
             else _weight_channels_plan(x.shape, grad.shape[1], x.dtype, geom, groups,
                                        n_threads, per_sample))
-        if channels is not None and (method == "direct" or channels.tile[0] * math.prod(
-                geom.output_spatial) >= THRESHOLDS["weight_channels_min_positions"]):
+        if channels is not None and (method == "direct" or (
+                channels.tile[0] * math.prod(geom.output_spatial)
+                >= THRESHOLDS["weight_channels_min_positions"]
+                and (channels.phases.n_phases == 1 or x.shape[1] // groups
+                     <= THRESHOLDS["weight_channels_max_split_channels"]))):
             return channels
         if method == "auto":
             method = "gemm"
