@@ -153,6 +153,7 @@ def test_bounded_memory_on_long_inputs():
         spec = FFT_WORKLOADS[name]
         x, weight = spec.arrays(smoke=False)
         function = getattr(fastconv, spec.function)
+        _fft.Scratch.of_thread().arrays.clear()     # the kept arrays count too
         tracemalloc.start()
         try:
             out = function(x, weight, **spec.kwargs, method="fft")
@@ -236,3 +237,52 @@ def test_measure_confirms_fft_on_a_long_kernel():
     fastest, timings = fastconv.choose_method("conv1d", x, weight, padding="same",
                                               measure=True)
     assert fastest == "fft", timings
+
+
+@pytest.mark.parametrize("case", FLOAT_CASES[3::5], ids=lambda c: f"{c.name}-{c.index}")
+def test_sweep_through_scipy_fft_without_pocketfft_out(case, monkeypatch):
+    """Where pocketfft's out= functions are missing, scipy.fft's public ones
+    compute the same transforms (blocks batched, so every stage runs)."""
+    monkeypatch.setattr(_fft, "_pocketfft", None)
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_block_points", 16)
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_batch_bytes", 2000)
+    assert_within_documented_error(case.run(method="fft"), case, 64)
+
+
+def test_scratch_is_kept_within_its_bound_and_reused(monkeypatch):
+    """The arrays a call reuses stay for the next call up to fft_kept_bytes
+    (the largest dropped first); a smaller call reuses them in place."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 200, 150)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 21, 21)).astype(np.float32)
+    scratch = _fft.Scratch.of_thread()
+    scratch.arrays.clear()
+    fastconv.conv2d(x, w, padding="same", method="fft")
+    kept = {name: a.__array_interface__["data"][0] for name, a in scratch.arrays.items()}
+    assert {"windows", "spectrum", "z", "kernel spectrum"} <= set(kept)
+    small = fastconv.conv2d(x[:1, :, :100, :90], w, padding="same", method="fft")
+    assert {name: a.__array_interface__["data"][0]
+            for name, a in scratch.arrays.items()} == kept
+    expected = fastconv.conv2d(x[:1, :, :100, :90].astype(np.float64), w.astype(np.float64),
+                               padding="same", method="direct")
+    np.testing.assert_allclose(small, expected, rtol=1e-4, atol=1e-4)
+    monkeypatch.setitem(_planner.THRESHOLDS, "fft_kept_bytes", 100_000)
+    fastconv.conv2d(x, w, padding="same", method="fft")
+    assert sum(a.nbytes for a in scratch.arrays.values()) <= 100_000
+
+
+def test_threads_of_the_caller_have_their_own_scratch():
+    """Calls from several Python threads at once give each thread's result
+    (each thread's scratch is its own)."""
+    import concurrent.futures
+    rng = np.random.default_rng(6)
+    inputs = [rng.standard_normal((1, 2, 96 + 8 * i, 80)).astype(np.float64) for i in range(4)]
+    w = rng.standard_normal((3, 2, 17, 17))
+    expected = [fastconv.conv2d(x, w, padding="same", method="direct") for x in inputs]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            results = list(pool.map(
+                lambda x: fastconv.conv2d(x, w, padding="same", method="fft", n_threads=1),
+                inputs))
+            for got, want in zip(results, expected):
+                np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

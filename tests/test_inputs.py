@@ -184,7 +184,7 @@ def test_nan_spreads_over_the_kernel_footprint(method):
     assert np.isfinite(out[0]).all() and np.isfinite(out[:, 0]).all()
 
 
-@pytest.mark.parametrize("c", [1, 8])  # direct's row kernel, and its channel-blocked one
+@pytest.mark.parametrize("c", [1, 8])  # direct's depthwise kernel, and its channel-blocked one
 @pytest.mark.parametrize("method", fastconv.CONV_METHODS)
 def test_an_inf_weight_differs_between_methods_only_where_it_meets_padding(method, c):
     """The reference (and torch) multiply the zero padding by the weights, so
@@ -201,9 +201,9 @@ def test_an_inf_weight_differs_between_methods_only_where_it_meets_padding(metho
     assert meets_padding.sum() == 6 + 5 - 1
     out = fastconv.conv2d(x, w, padding=1, method=method)
     there = out[meets_padding]
-    # direct's row kernel (and auto, which runs it for one channel), sparse
-    # and dense skip the padding; gemm and the channel-blocked kernel do not
-    skips_padding = method in ("sparse", "dense") or (method in ("direct", "auto") and c == 1)
+    # sparse and dense skip the padding; gemm and direct's float kernels
+    # (depthwise for one channel, channel-blocked) do not
+    skips_padding = method in ("sparse", "dense")
     assert np.isfinite(there).all() if skips_padding else np.isnan(there).all()
     np.testing.assert_allclose(out[~meets_padding], expected[~meets_padding], rtol=1e-12)
     assert np.isinf(out[~meets_padding]).sum() == np.isinf(expected).sum() > 0

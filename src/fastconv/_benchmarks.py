@@ -81,6 +81,8 @@ class Problem:
         As for :func:`fastconv.conv2d` / :func:`fastconv.conv_transpose2d`.
     dims : {1, 2, 3}
         Spatial dimensions: ``conv1d``, ``conv2d`` or ``conv3d``.
+    groups : int
+        As for :func:`fastconv.conv2d`: ``c_in`` for a depthwise layer.
     """
 
     operation: str
@@ -93,6 +95,7 @@ class Problem:
     padding: int = 0
     output_padding: int = 0
     dims: int = 2
+    groups: int = 1
 
     @property
     def output_side(self) -> int:
@@ -123,9 +126,10 @@ class Problem:
         return (self.batch, self.c_in) + (self.input_side,) * self.dims
 
     def weight_shape(self) -> tuple[int, ...]:
-        """(c_out, c_in, k, ...) for a convolution, (c_in, c_out, k, ...) for a
-        transposed convolution, as PyTorch stores them."""
-        channels = (self.c_out, self.c_in) if self.operation == CONV else (self.c_in, self.c_out)
+        """(c_out, c_in/groups, k, ...) for a convolution, (c_in, c_out/groups,
+        k, ...) for a transposed convolution, as PyTorch stores them."""
+        channels = ((self.c_out, self.c_in // self.groups) if self.operation == CONV
+                    else (self.c_in, self.c_out // self.groups))
         return channels + (self.kernel_side,) * self.dims
 
     def output_shape(self) -> tuple[int, ...]:
@@ -136,14 +140,15 @@ class Problem:
         """One line, e.g. ``'conv N=16 64->64 56x56 k3 s1 p1'``."""
         return (f"{self.operation} N={self.batch} {self.c_in}->{self.c_out} "
                 f"{'x'.join([str(self.input_side)] * self.dims)} k{self.kernel_side} "
-                f"s{self.stride} p{self.padding}")
+                f"s{self.stride} p{self.padding}"
+                + (f" g{self.groups}" if self.groups != 1 else ""))
 
     def arguments(self) -> dict[str, int]:
         """The geometry arguments of the call that differ from their defaults."""
-        given = dict(stride=self.stride, padding=self.padding)
+        given = dict(stride=self.stride, padding=self.padding, groups=self.groups)
         if self.operation == CONV_TRANSPOSE:
             given["output_padding"] = self.output_padding
-        defaults = dict(stride=1, padding=0, output_padding=0)
+        defaults = dict(stride=1, padding=0, output_padding=0, groups=1)
         return {name: value for name, value in given.items() if value != defaults[name]}
 
     def with_batch(self, batch: int) -> Problem:
@@ -189,7 +194,7 @@ class Problem:
         """Nonzeros in one row of that matrix: input channels (convolution) or
         output channels (transposed) x taps; the accuracy checks scale with it."""
         reach = self.c_in if self.operation == CONV else self.c_out
-        return reach * self.kernel_side ** self.dims
+        return reach // self.groups * self.kernel_side ** self.dims
 
     def matrix_nonzeros(self) -> int:
         """Nonzeros of that matrix, padding taps included: rows x terms."""
@@ -216,6 +221,11 @@ WORKLOADS = {
     "conv1d-audio": (Problem(CONV, 4, 64, 64, 16000, 3, padding=1, dims=1), 1.0),
     "conv3d": (Problem(CONV, 1, 32, 32, 64, 3, padding=1, dims=3), 1.0),
     "convT3d": (Problem(CONV_TRANSPOSE, 1, 64, 32, 32, 2, stride=2, dims=3), 1.0),
+    # depthwise layers (MobileNet's 3x3, stride 1 and 2; ConvNeXt's 7x7)
+    "mobilenet-dw": (Problem(CONV, 8, 128, 128, 56, 3, padding=1, groups=128), 1.0),
+    "mobilenet-dw-s2": (Problem(CONV, 8, 64, 64, 112, 3, stride=2, padding=1, groups=64),
+                        1.0),
+    "convnext-dw": (Problem(CONV, 8, 96, 96, 56, 7, padding=3, groups=96), 1.0),
 }
 
 
@@ -404,6 +414,8 @@ def _onnxruntime_call(problem: Problem, x: NDArray[Any], weight: NDArray[Any],
                                       pads=[problem.padding] * (2 * dims))
     if problem.operation == CONV_TRANSPOSE:
         attributes["output_padding"] = [problem.output_padding] * dims
+    if problem.groups != 1:
+        attributes["group"] = problem.groups
     node = oh.make_node("Conv" if problem.operation == CONV else "ConvTranspose",
                         ["x", "weight"], ["y"], **attributes)
     graph = oh.make_graph(
@@ -438,7 +450,7 @@ def _jax_call(problem: Problem, x: NDArray[Any], weight: NDArray[Any]) -> Callab
         def convolve(x, weight):
             return jax.lax.conv_general_dilated(
                 x, weight, (problem.stride,) * dims, [(p, p)] * dims,
-                dimension_numbers=numbers)
+                dimension_numbers=numbers, feature_group_count=problem.groups)
     else:
         flip = (Ellipsis,) + (slice(None, None, -1),) * dims
         padding = [(k - 1 - p, k - 1 - p + problem.output_padding)] * dims

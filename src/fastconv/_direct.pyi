@@ -28,3 +28,17 @@ def conv_transpose_direct(
     groups: int,
     n_threads: int,
 ) -> None: ...
+
+# the fused type ``floating``: the depthwise path's dtypes
+_Float = TypeVar("_Float", np.float32, np.float64)
+
+def depthwise_grid(geom: ConvGeometry) -> tuple[tuple[int, int, int], int]: ...
+def depthwise_workspace(geom: ConvGeometry, band_rows: int, itemsize: int) -> int: ...
+def conv_depthwise(
+    x: NDArray[_Float],
+    weight: NDArray[_Float],
+    out: NDArray[_Float],
+    geom: ConvGeometry,
+    band_rows: int,
+    n_threads: int,
+) -> None: ...

@@ -24,13 +24,13 @@
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
 
 from . import _depthwise, _direct_channels
 
-from ._fused cimport real
+from ._fused cimport floating, real
 from ._kernel_geometry cimport Geometry, geometry_struct, valid_range
 
 cnp.import_array()
@@ -51,11 +51,20 @@ cdef extern from "_direct_simd.h" nogil:
                               const Py_ssize_t* x_off, const double* w,
                               const Py_ssize_t* w_off, Py_ssize_t n_rows,
                               Py_ssize_t n_taps, Py_ssize_t tap_step) noexcept
+    int FASTCONV_BAND_ROWS
+    void fastconv_bands_float(float* y, Py_ssize_t ld, Py_ssize_t n_rows, const float* x,
+                              const Py_ssize_t* off, const Py_ssize_t* cnt, Py_ssize_t n_cls,
+                              const float* w) noexcept
+    void fastconv_bands_double(double* y, Py_ssize_t ld, Py_ssize_t n_rows, const double* x,
+                               const Py_ssize_t* off, const Py_ssize_t* cnt,
+                               Py_ssize_t n_cls, const double* w) noexcept
 
 fastconv_simd_init()
 _depthwise.use_simd(fastconv_simd_name.decode())
 
 _SIMD_VERSIONS = ("baseline", "avx2", "avx512")
+#: Output rows the depthwise path's band kernel computes at a time.
+BAND_ROWS = FASTCONV_BAND_ROWS
 
 
 def simd_version():
@@ -422,3 +431,272 @@ def conv_transpose_direct(x, weight, out, geom, groups, n_threads):
     C-contiguous, of one dtype: float32, float64 or int64.
     """
     _direct(x, weight, out, geom, groups, n_threads, True)
+
+
+# --------------------------------------------------------------------------
+# path 'depthwise': one input channel per group (depthwise layers, one-channel
+# images), floats
+# --------------------------------------------------------------------------
+#
+# Each job is (sample, input channel, band of output rows).  It copies the
+# input rows its band reads into a zero-padded, stride-phase-split grid (per
+# dim, phase a holds the padded input at u*s + a; every phase has the grid
+# size G = Y + (K-1)*d // s), so that tap t of output o reads phase
+# (t*d) % s at o + (t*d) // s: a fixed offset per tap.  Over the band's
+# grid positions q (whole grid rows, G[2] wide) the vectorised rows kernel
+# of _direct_simd.h sums, per output channel of the group,
+#     wide[q] = sum over taps t of w[t] * grid[off[t] + q]
+# in tap order, and the band's valid positions are copied to the output.
+
+cdef void _deinterleave2(floating* d0, floating* d1, const floating* src,
+                         Py_ssize_t n) noexcept nogil:
+    # d0[u] = src[2u], d1[u] = src[2u + 1], u < n: one pass over src (the
+    # compiler vectorises it)
+    cdef Py_ssize_t u
+    for u in range(n):
+        d0[u] = src[2 * u]
+        d1[u] = src[2 * u + 1]
+
+
+cdef void _depthwise_copy(const floating* x, floating* buf, const Geometry* g,
+                          const Py_ssize_t* grid, Py_ssize_t phase_len,
+                          Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    # Grid rows [r0, r1) of every phase of one input channel x (its padded,
+    # split input; zero outside x), phase a at buf + a * phase_len.  The
+    # phases along W of one source row are written from one read of it.
+    cdef Py_ssize_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2]
+    cdef Py_ssize_t X0 = g.conv_in[0], X1 = g.conv_in[1], X2 = g.conv_in[2]
+    cdef Py_ssize_t G1 = grid[1], G2 = grid[2]
+    cdef Py_ssize_t b, a0, a1, a2, r, i0, i1, u_lo, u_hi, u, both_lo, both_hi, lo1, hi1
+    cdef floating* dst
+    cdef const floating* row
+    for b in range(s0 * s1):          # the phases along D and H
+        a0 = b // s1
+        a1 = b % s1
+        for r in range(r0, r1):
+            i0 = r // G1 * s0 + a0 - g.pad[0]
+            i1 = r % G1 * s1 + a1 - g.pad[1]
+            dst = buf + b * s2 * phase_len + (r - r0) * G2
+            if r >= grid[0] * G1 or i0 < 0 or i0 >= X0 or i1 < 0 or i1 >= X1:
+                for a2 in range(s2):
+                    memset(dst + a2 * phase_len, 0, G2 * sizeof(floating))
+                continue
+            row = x + (i0 * X1 + i1) * X2 - g.pad[2]     # row[j]: padded position j
+            both_lo, both_hi = 0, G2
+            for a2 in range(s2):
+                # the grid positions u whose input u*s2 + a2 - p lies in [0, X2)
+                valid_range(G2, X2, s2, a2 - g.pad[2], &u_lo, &u_hi)
+                u_lo = min(u_lo, G2)
+                u_hi = min(max(u_hi, u_lo), G2)
+                memset(dst + a2 * phase_len, 0, u_lo * sizeof(floating))
+                memset(dst + a2 * phase_len + u_hi, 0, (G2 - u_hi) * sizeof(floating))
+                if s2 == 1:
+                    memcpy(dst + u_lo, row + u_lo, (u_hi - u_lo) * sizeof(floating))
+                elif s2 != 2:
+                    for u in range(u_lo, u_hi):
+                        dst[a2 * phase_len + u] = row[u * s2 + a2]
+                else:
+                    both_lo = max(both_lo, u_lo)
+                    both_hi = min(both_hi, u_hi)
+                    if a2 == 1:
+                        # the positions only one phase reads, then both at once
+                        valid_range(G2, X2, 2, -g.pad[2], &u_lo, &u_hi)
+                        valid_range(G2, X2, 2, 1 - g.pad[2], &lo1, &hi1)
+                        u_lo = min(u_lo, G2)
+                        u_hi = min(max(u_hi, u_lo), G2)
+                        lo1 = min(lo1, G2)
+                        hi1 = min(max(hi1, lo1), G2)
+                        for u in range(u_lo, min(both_lo, u_hi)):
+                            dst[u] = row[2 * u]
+                        for u in range(max(both_hi, u_lo), u_hi):
+                            dst[u] = row[2 * u]
+                        for u in range(lo1, min(both_lo, hi1)):
+                            dst[phase_len + u] = row[2 * u + 1]
+                        for u in range(max(both_hi, lo1), hi1):
+                            dst[phase_len + u] = row[2 * u + 1]
+                        if both_lo < both_hi:
+                            _deinterleave2(dst + both_lo, dst + phase_len + both_lo,
+                                           row + 2 * both_lo, both_hi - both_lo)
+
+
+ctypedef struct DepthwiseCall:
+    # one call's constants: its geometry, grid and bands; the taps as
+    # classes (those reading one phase at one column offset from
+    # consecutive rows: cls_off[c] into the copy, cls_cnt[c] rows) and each
+    # output channel's weights in that order (taps values each)
+    Geometry g
+    Py_ssize_t grid[3]
+    Py_ssize_t extra, phase_len, c_in, m, bands, band_rows, n_rows, n_cls
+    const Py_ssize_t* cls_off
+    const Py_ssize_t* cls_cnt
+    const void* w_table
+
+
+cdef void _depthwise_job(const floating* x, floating* out, const floating* w_table,
+                         const DepthwiseCall* p, Py_ssize_t r0, Py_ssize_t r1,
+                         floating* buf) noexcept nogil:
+    # Output rows [r0, r1) (rows of the grid, r = o0 * G1 + o1) of the m
+    # output channels of one input channel x, out at the first of them,
+    # w_table theirs; the phases phase_len apart in buf, then the wide rows.
+    cdef const Geometry* g = &p.g
+    cdef Py_ssize_t G1 = p.grid[1], G2 = p.grid[2]
+    cdef Py_ssize_t Y0 = g.conv_out[0], Y1 = g.conv_out[1], Y2 = g.conv_out[2]
+    cdef Py_ssize_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
+    cdef Py_ssize_t filled = (r1 - r0 + p.extra) * G2
+    cdef Py_ssize_t n_phases = g.stride[0] * g.stride[1] * g.stride[2], co, r, o0, o1, a
+    cdef floating* wide = buf + n_phases * p.phase_len
+    # what the band kernel reads past the band's rows: the rows up to a
+    # whole block of FASTCONV_BAND_ROWS and two vectors (zeros)
+    cdef Py_ssize_t past = ((r1 - r0 + FASTCONV_BAND_ROWS - 1) // FASTCONV_BAND_ROWS
+                            * FASTCONV_BAND_ROWS - (r1 - r0)) * G2 + 2 * (
+                                fastconv_simd_floats * 4 // sizeof(floating))
+    _depthwise_copy(x, buf, g, p.grid, p.phase_len, r0, r1 + p.extra)
+    for a in range(n_phases):
+        memset(buf + a * p.phase_len + filled, 0, past * sizeof(floating))
+    for co in range(p.m):
+        if floating is float:
+            fastconv_bands_float(wide, G2, r1 - r0, buf, p.cls_off, p.cls_cnt, p.n_cls,
+                                 w_table + co * taps)
+        else:
+            fastconv_bands_double(wide, G2, r1 - r0, buf, p.cls_off, p.cls_cnt, p.n_cls,
+                                  w_table + co * taps)
+        for r in range(r0, r1):
+            o0 = r // G1
+            o1 = r % G1
+            if o1 < Y1 and o0 < Y0:
+                memcpy(out + co * Y0 * Y1 * Y2 + (o0 * Y1 + o1) * Y2,
+                       wide + (r - r0) * G2, Y2 * sizeof(floating))
+
+
+cdef void _depthwise_at(const floating* x, floating* out, const DepthwiseCall* p,
+                        Py_ssize_t job, floating* buf) noexcept nogil:
+    # job (sample, input channel, band), whole arrays x, out
+    cdef const Geometry* g = &p.g
+    cdef Py_ssize_t band = job % p.bands, c = job // p.bands % p.c_in
+    cdef Py_ssize_t n = job // (p.bands * p.c_in), r0 = band * p.band_rows
+    cdef Py_ssize_t x_plane = g.conv_in[0] * g.conv_in[1] * g.conv_in[2]
+    cdef Py_ssize_t y_plane = g.conv_out[0] * g.conv_out[1] * g.conv_out[2]
+    cdef Py_ssize_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
+    _depthwise_job(x + (n * p.c_in + c) * x_plane, out + (n * p.c_in + c) * p.m * y_plane,
+                   <const floating*> p.w_table + c * p.m * taps, p, r0,
+                   min(r0 + p.band_rows, p.n_rows), buf)
+
+
+cdef Py_ssize_t _depthwise_grid(const Geometry* g, Py_ssize_t* grid) noexcept nogil:
+    # grid[i] = Y + (K-1)*d // s per dim; returns the grid rows a band reads
+    # past its end: the largest tap row offset + 1
+    cdef int i
+    for i in range(3):
+        grid[i] = g.conv_out[i] + (g.kernel[i] - 1) * g.dilation[i] // g.stride[i]
+    return ((g.kernel[0] - 1) * g.dilation[0] // g.stride[0] * grid[1]
+            + (g.kernel[1] - 1) * g.dilation[1] // g.stride[1] + 1)
+
+
+cdef Py_ssize_t _depthwise_workspace(const Geometry* g, Py_ssize_t band_rows,
+                                     Py_ssize_t lanes, Py_ssize_t* phase_len) noexcept nogil:
+    # one thread's values: each phase's rows of a band and (zeros) the rows
+    # and vectors the band kernel reads past them; then the wide rows and
+    # the band kernel's slack
+    cdef Py_ssize_t grid[3]
+    cdef Py_ssize_t extra = _depthwise_grid(g, grid)
+    phase_len[0] = (band_rows + extra + FASTCONV_BAND_ROWS) * grid[2] + 2 * lanes
+    return (g.stride[0] * g.stride[1] * g.stride[2] * phase_len[0]
+            + (band_rows + FASTCONV_BAND_ROWS) * grid[2] + 2 * lanes)
+
+
+def depthwise_grid(geom):
+    """(grid size per dim, grid rows a band reads past its end) of the
+    depthwise path: G = Y + (K-1)*d // s, and the largest tap row offset
+    (in grid rows) + 1."""
+    cdef Geometry g = geometry_struct(geom)
+    cdef Py_ssize_t grid[3]
+    cdef Py_ssize_t extra = _depthwise_grid(&g, grid)
+    return (grid[0], grid[1], grid[2]), extra
+
+
+def depthwise_workspace(geom, Py_ssize_t band_rows, Py_ssize_t itemsize):
+    """Values of one thread's workspace for bands of ``band_rows`` rows:
+    each phase's rows, the wide output, and the rows and vectors the band
+    kernel reads and writes past them."""
+    cdef Geometry g = geometry_struct(geom)
+    cdef Py_ssize_t phase_len
+    return _depthwise_workspace(&g, band_rows, fastconv_simd_floats * 4 // itemsize,
+                                &phase_len)
+
+
+def conv_depthwise(const floating[:, :, :, :, ::1] x, const floating[:, :, :, :, ::1] weight,
+                   floating[:, :, :, :, ::1] out, geom, Py_ssize_t band_rows, int n_threads):
+    """out[n, co] = correlate(x[n, co // m], weight[co, 0]), m = C_out / C_in
+
+    x (N, C_in, *geom.input_spatial), weight (C_out, 1, *kernel), out (N,
+    C_out, *geom.output_spatial), C-contiguous; every output written.  Jobs are
+    (sample, input channel, band of ``band_rows`` grid rows), each on one
+    thread with its own workspace (:func:`depthwise_workspace` values).
+    """
+    cdef Geometry g = geometry_struct(geom)
+    cdef DepthwiseCall call
+    cdef Py_ssize_t t0, t1, t2, a1, tap, job, co, at, phase
+    cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], c_out = out.shape[1]
+    cdef Py_ssize_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2]
+    cdef Py_ssize_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2]
+    cdef Py_ssize_t d0 = g.dilation[0], d1 = g.dilation[1], d2 = g.dilation[2]
+    cdef Py_ssize_t lanes = fastconv_simd_floats * 4 // sizeof(floating)
+    # the taps of one H-phase are consecutive rows of it when d1 divides s1
+    cdef bint rows_together = s1 % d1 == 0
+    cdef bint first
+    cdef Py_ssize_t per_thread
+    call.g = g
+    call.extra = _depthwise_grid(&g, call.grid)
+    per_thread = _depthwise_workspace(&g, band_rows, lanes, &call.phase_len)
+    call.c_in, call.m, call.band_rows = c_in, c_out // c_in, band_rows
+    call.n_rows = (g.conv_out[0] - 1) * call.grid[1] + g.conv_out[1]
+    call.bands = (call.n_rows + band_rows - 1) // band_rows
+    n_threads = max(1, min(n_threads, n_batch * c_in * call.bands))
+    cdef Py_ssize_t* cls = <Py_ssize_t*> malloc(3 * taps * sizeof(Py_ssize_t))
+    cdef floating* w_table = <floating*> malloc(c_out * taps * sizeof(floating))
+    cdef floating* ws = <floating*> malloc(n_threads * per_thread * sizeof(floating))
+    try:
+        if cls == NULL or w_table == NULL or ws == NULL:
+            raise MemoryError()
+        # tap (t0, t1, t2) reads phase (t*d) % s at grid offset (t*d) // s
+        # (the copy laid out for a full band in every job, so the offsets
+        # are the same for all); the taps of one depth, column and H-phase
+        # read consecutive rows (d1 dividing s1): one class, its weights in
+        # row order; w_table[co * taps + at] is the weight of entry at
+        call.n_cls = 0
+        at = 0
+        for t0 in range(g.kernel[0]):
+            for t2 in range(g.kernel[2]):
+                for a1 in range(s1):
+                    first = True
+                    for t1 in range(g.kernel[1]):
+                        if (t1 * d1) % s1 != a1:
+                            continue
+                        if first or not rows_together:
+                            phase = ((t0 * d0) % s0 * s1 + a1) * s2 + (t2 * d2) % s2
+                            cls[call.n_cls] = (phase * call.phase_len
+                                               + ((t0 * d0 // s0) * call.grid[1]
+                                                  + t1 * d1 // s1) * call.grid[2]
+                                               + t2 * d2 // s2)
+                            cls[taps + call.n_cls] = 0
+                            call.n_cls += 1
+                            first = False
+                        cls[taps + call.n_cls - 1] += 1
+                        tap = (t0 * g.kernel[1] + t1) * g.kernel[2] + t2
+                        for co in range(c_out):
+                            w_table[co * taps + at] = (&weight[co, 0, 0, 0, 0])[tap]
+                        at += 1
+        call.cls_off, call.cls_cnt, call.w_table = cls, cls + taps, w_table
+        with nogil:
+            if n_threads == 1:      # no parallel region: a tiny call's cost
+                for job in range(n_batch * c_in * call.bands):
+                    _depthwise_at(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], &call, job, ws)
+            else:
+                for job in prange(n_batch * c_in * call.bands, schedule="static",
+                                  num_threads=n_threads):
+                    _depthwise_at(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], &call, job,
+                                  ws + threadid() * per_thread)
+    finally:
+        free(cls)
+        free(w_table)
+        free(ws)

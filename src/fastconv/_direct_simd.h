@@ -165,6 +165,69 @@
         }                                                                     \
     }
 
+/* The depthwise convolution's band kernel: FASTCONV_BAND_ROWS rows of
+ * wide outputs at a time, each input vector loaded once for all the output
+ * rows that read it (a window of rows rotating through registers):
+ *
+ *     y[j*ld + q] = sum over classes c, then r < cnt[c] of
+ *                   w_c[r] * x[off[c] + (j + r)*ld + q]
+ *
+ * for j < n_rows and q < ld (whole rows of ld positions), w_c the cnt[c]
+ * weights of class c, the classes' weights one after the other.  A class
+ * is the taps reading one phase at one column offset from consecutive
+ * rows.  Rows up to the next multiple of FASTCONV_BAND_ROWS and 2 vectors
+ * past each row's end are computed too: y needs that slack, x the rows and
+ * vectors they read.  Each value is summed in the order c, then r,
+ * whatever block computes it. */
+#define FASTCONV_BAND_ROWS 4
+#define FASTCONV_DEFINE_BANDS(NAME, T, BYTES, ATTR)                           \
+    ATTR static void NAME(T *y, ptrdiff_t ld, ptrdiff_t n_rows, const T *x,   \
+                          const ptrdiff_t *off, const ptrdiff_t *cnt,         \
+                          ptrdiff_t n_cls, const T *w)                        \
+    {                                                                         \
+        typedef T vec __attribute__((vector_size(BYTES)));                    \
+        typedef T vec_u __attribute__((vector_size(BYTES), aligned(sizeof(T)), \
+                                       may_alias));                           \
+        enum { L = BYTES / sizeof(T), R = FASTCONV_BAND_ROWS, NV = 2 };       \
+        for (ptrdiff_t j0 = 0; j0 < n_rows; j0 += R) {                        \
+            for (ptrdiff_t q0 = 0; q0 < ld; q0 += NV * L) {                   \
+                vec acc[R][NV];                                               \
+                for (int j = 0; j < R; j++)                                   \
+                    for (int v = 0; v < NV; v++) acc[j][v] = (vec){0};        \
+                const T *wc = w;                                              \
+                for (ptrdiff_t c = 0; c < n_cls; c++) {                       \
+                    const T *xc = x + off[c] + j0 * ld + q0;                  \
+                    vec xw[R][NV];                                            \
+                    for (int j = 0; j < R - 1; j++)                           \
+                        for (int v = 0; v < NV; v++)                          \
+                            xw[j][v] = *(const vec_u *)(xc + j * ld + v * L); \
+                    for (ptrdiff_t r = 0; r < cnt[c]; r++) {                  \
+                        for (int v = 0; v < NV; v++)                          \
+                            xw[R - 1][v] =                                    \
+                                *(const vec_u *)(xc + (r + R - 1) * ld + v * L); \
+                        const T wv = wc[r];                                   \
+                        for (int j = 0; j < R; j++)                           \
+                            for (int v = 0; v < NV; v++)                      \
+                                acc[j][v] += wv * xw[j][v];                   \
+                        for (int j = 0; j < R - 1; j++)                       \
+                            for (int v = 0; v < NV; v++) xw[j][v] = xw[j + 1][v]; \
+                    }                                                         \
+                    wc += cnt[c];                                             \
+                }                                                             \
+                for (int j = 0; j < R; j++)                                   \
+                    for (int v = 0; v < NV; v++)                              \
+                        *(vec_u *)(y + (j0 + j) * ld + q0 + v * L) = acc[j][v]; \
+            }                                                                 \
+        }                                                                     \
+    }
+
+typedef void (*fastconv_bands_float_fn)(float *, ptrdiff_t, ptrdiff_t, const float *,
+                                        const ptrdiff_t *, const ptrdiff_t *, ptrdiff_t,
+                                        const float *);
+typedef void (*fastconv_bands_double_fn)(double *, ptrdiff_t, ptrdiff_t, const double *,
+                                         const ptrdiff_t *, const ptrdiff_t *, ptrdiff_t,
+                                         const double *);
+
 /* The weight gradient's kernel: the channel-blocked kernel transposed.  On
  * the same padded, stride-phase-split copy x of a sample (channels ldx
  * apart) and the output gradient g laid out on the copy's grid (channels
@@ -259,6 +322,8 @@ FASTCONV_DEFINE_ROWS(fastconv_rows_float_base, float, 16, )
 FASTCONV_DEFINE_ROWS(fastconv_rows_double_base, double, 16, )
 FASTCONV_DEFINE_CHANNELS(fastconv_channels_float_base, float, 16, 2, )
 FASTCONV_DEFINE_CHANNELS(fastconv_channels_double_base, double, 16, 2, )
+FASTCONV_DEFINE_BANDS(fastconv_bands_float_base, float, 16, )
+FASTCONV_DEFINE_BANDS(fastconv_bands_double_base, double, 16, )
 /* Pairs per weight-gradient tile: 4 x NT accumulators beside 4 gradient
  * vectors and one input vector: 2 in 16 registers, 6 in AVX-512's 32. */
 FASTCONV_DEFINE_WEIGHT(fastconv_weight_float_base, float, 16, 2, )
@@ -288,6 +353,14 @@ FASTCONV_DEFINE_ROWS(fastconv_rows_double_avx512, double, 64,
            __attribute__((target("avx512f,avx2,fma"))))
 FASTCONV_DEFINE_X86(FASTCONV_DEFINE_CHANNELS, fastconv_channels, 2, 6)
 FASTCONV_DEFINE_X86(FASTCONV_DEFINE_WEIGHT, fastconv_weight, 2, 6)
+FASTCONV_DEFINE_BANDS(fastconv_bands_float_avx2, float, 32,
+                      __attribute__((target("avx2,fma"))))
+FASTCONV_DEFINE_BANDS(fastconv_bands_double_avx2, double, 32,
+                      __attribute__((target("avx2,fma"))))
+FASTCONV_DEFINE_BANDS(fastconv_bands_float_avx512, float, 64,
+                      __attribute__((target("avx512f,avx2,fma"))))
+FASTCONV_DEFINE_BANDS(fastconv_bands_double_avx512, double, 64,
+                      __attribute__((target("avx512f,avx2,fma"))))
 #else
 #define FASTCONV_X86_DISPATCH 0
 #endif
@@ -297,6 +370,8 @@ static fastconv_rows_double_fn fastconv_rows_double = fastconv_rows_double_base;
 static fastconv_channels_float_fn fastconv_channels_float = fastconv_channels_float_base;
 static fastconv_channels_double_fn fastconv_channels_double =
     fastconv_channels_double_base;
+static fastconv_bands_float_fn fastconv_bands_float = fastconv_bands_float_base;
+static fastconv_bands_double_fn fastconv_bands_double = fastconv_bands_double_base;
 static fastconv_weight_float_fn fastconv_weight_float = fastconv_weight_float_base;
 static fastconv_weight_double_fn fastconv_weight_double = fastconv_weight_double_base;
 /* Pairs per weight-gradient tile of the chosen version. */
@@ -333,6 +408,8 @@ static int fastconv_simd_select(const char *name)
         fastconv_rows_double = fastconv_rows_double_base;
         fastconv_channels_float = fastconv_channels_float_base;
         fastconv_channels_double = fastconv_channels_double_base;
+        fastconv_bands_float = fastconv_bands_float_base;
+        fastconv_bands_double = fastconv_bands_double_base;
         fastconv_weight_float = fastconv_weight_float_base;
         fastconv_weight_double = fastconv_weight_double_base;
         fastconv_weight_terms = 2;
@@ -345,6 +422,8 @@ static int fastconv_simd_select(const char *name)
         fastconv_rows_double = fastconv_rows_double_avx2;
         fastconv_channels_float = fastconv_channels_float_avx2;
         fastconv_channels_double = fastconv_channels_double_avx2;
+        fastconv_bands_float = fastconv_bands_float_avx2;
+        fastconv_bands_double = fastconv_bands_double_avx2;
         fastconv_weight_float = fastconv_weight_float_avx2;
         fastconv_weight_double = fastconv_weight_double_avx2;
         fastconv_weight_terms = 2;
@@ -355,6 +434,8 @@ static int fastconv_simd_select(const char *name)
         fastconv_rows_double = fastconv_rows_double_avx512;
         fastconv_channels_float = fastconv_channels_float_avx512;
         fastconv_channels_double = fastconv_channels_double_avx512;
+        fastconv_bands_float = fastconv_bands_float_avx512;
+        fastconv_bands_double = fastconv_bands_double_avx512;
         fastconv_weight_float = fastconv_weight_float_avx512;
         fastconv_weight_double = fastconv_weight_double_avx512;
         fastconv_weight_terms = 6;
@@ -397,6 +478,13 @@ static void fastconv_channels_double(double *y, ptrdiff_t ldy, ptrdiff_t n_pos,
                                      ptrdiff_t n_co, const double *x, ptrdiff_t ldx,
                                      ptrdiff_t n_ci, const ptrdiff_t *off,
                                      ptrdiff_t n_taps, const double *w) {}
+#define FASTCONV_BAND_ROWS 4
+static void fastconv_bands_float(float *y, ptrdiff_t ld, ptrdiff_t n_rows, const float *x,
+                                 const ptrdiff_t *off, const ptrdiff_t *cnt,
+                                 ptrdiff_t n_cls, const float *w) {}
+static void fastconv_bands_double(double *y, ptrdiff_t ld, ptrdiff_t n_rows,
+                                  const double *x, const ptrdiff_t *off,
+                                  const ptrdiff_t *cnt, ptrdiff_t n_cls, const double *w) {}
 static void fastconv_weight_float(float *dw, ptrdiff_t ld_dw, const float *g,
                                   ptrdiff_t ldg, ptrdiff_t n_pos, const float *x,
                                   const ptrdiff_t *off, ptrdiff_t n_seg,

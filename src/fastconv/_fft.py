@@ -44,6 +44,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -51,6 +52,11 @@ import scipy.fft
 
 from . import _geometry, _methods, _planner
 from ._validation import CONV, CONV_TRANSPOSE
+
+try:    # pocketfft's own functions, which take out= (scipy.fft's do not)
+    from scipy.fft._pocketfft import pypocketfft as _pocketfft
+except ImportError:     # pragma: no cover - a SciPy without them
+    _pocketfft = None
 
 __all__ = ["fft_layout", "transform_work", "check_exact"]
 
@@ -393,15 +399,13 @@ def _batches(counts, batch):
 def _read_window(x, lin, windows, out=None):
     """x's values under the signal windows ``windows`` (signal indices,
     per dim, within the signal), zero-inserted where the signal is: a view
-    for a convolution, else (or with ``out``) written to ``out``."""
+    for a convolution without ``out``, else written to ``out``."""
     if lin.signal_step == (1, 1, 1):
         view = x[(slice(None), slice(None)) + tuple(slice(a, b) for a, b in windows)]
         if out is None:
             return view
         out[...] = view
         return out
-    if out is None:
-        out = np.empty(x.shape[:2] + tuple(b - a for a, b in windows), dtype=x.dtype)
     out[...] = 0
     target, source = [], []
     for (a, b), s in zip(windows, lin.signal_step):
@@ -414,21 +418,23 @@ def _read_window(x, lin, windows, out=None):
     return out
 
 
-def _batch_windows(x, lin, dims, batch):
+def _batch_windows(x, lin, dims, batch, scratch):
     """The input windows of a batch of blocks, (samples, B0, B1, B2, C_in,
-    *window lengths): a strided view of x's values under the batch (a copy
-    with zeros where the windows pass the signal's ends or a transposed
-    convolution's zero insertion)."""
+    *window lengths): a strided view of x's values under the batch (of a
+    copy in ``scratch``'s 'slab', with zeros, where the windows pass the
+    signal's ends or for a transposed convolution's zero insertion)."""
     ranges = []
     for dim, (b0, b1) in zip(dims, batch):
         first = dim.first_window + dim.hop * b0
         ranges.append((first, first + dim.hop * (b1 - 1 - b0) + dim.length))
     inside = [(min(max(a, 0), n), max(min(b, n), 0)) for (a, b), n in zip(ranges, lin.signal)]
+    shape = x.shape[:2] + tuple(b - a for a, b in ranges)
     if all(a == c and b == d for (a, b), (c, d) in zip(ranges, inside)):
-        slab = _read_window(x, lin, ranges)
+        slab = _read_window(x, lin, ranges, None if lin.signal_step == (1, 1, 1)
+                            else scratch.take("slab", shape, x.dtype))
     else:
         # zeros only where the slab passes the signal's ends
-        slab = np.empty(x.shape[:2] + tuple(b - a for a, b in ranges), dtype=x.dtype)
+        slab = scratch.take("slab", shape, x.dtype)
         for d, ((a, b), (c, e)) in enumerate(zip(ranges, inside)):
             before = (slice(None),) * (2 + d)
             slab[before + (slice(0, max(c - a, 0)),)] = 0
@@ -472,22 +478,25 @@ def _write_blocks(target, z, dims, batch, convert):
         convert(region, source)
 
 
-def _mixing_kernel(kernel_spectrum):
+def _mixing_kernel(kernel_spectrum, scratch):
     """The kernel spectra (groups, channels, C_in/g, *F) laid out for
     :func:`_mix`: (groups, channels, *F) for one input channel per group,
     else (groups, F, C_in/g, channels), contiguous, one matrix per
-    frequency."""
+    frequency (in ``scratch``'s 'mixing kernel')."""
     g, channels, cin_g = kernel_spectrum.shape[:3]
     if cin_g == 1:
         return kernel_spectrum[:, :, 0]
-    return np.ascontiguousarray(
-        kernel_spectrum.reshape(g, channels, cin_g, -1).transpose(0, 3, 2, 1))
+    laid = kernel_spectrum.reshape(g, channels, cin_g, -1).transpose(0, 3, 2, 1)
+    out = scratch.take("mixing kernel", laid.shape, laid.dtype)
+    out[...] = laid
+    return out
 
 
-def _mix(spectrum, kernel, groups):
+def _mix(spectrum, kernel, groups, scratch):
     """Per frequency and group, (samples, C_in/g) x (C_in/g, channels):
     spectrum (n, C_in, *F) and the :func:`_mixing_kernel` layout ->
-    (n, groups * channels, *F)."""
+    (n, groups * channels, *F), in ``spectrum`` itself for one channel
+    pair per group, else in ``scratch``."""
     n, c_in = spectrum.shape[:2]
     freq_shape = spectrum.shape[2:]
     if c_in == groups:          # an elementwise product per channel
@@ -495,23 +504,138 @@ def _mix(spectrum, kernel, groups):
         a = spectrum.reshape((n, groups, 1) + freq_shape)
         if channels == 1:       # in place
             return np.multiply(a, kernel[None], out=a).reshape(spectrum.shape)
-        return (a * kernel[None]).reshape((n, groups * channels) + freq_shape)
+        out = scratch.take("mixed", (n, groups, channels) + freq_shape, spectrum.dtype)
+        return np.multiply(a, kernel[None], out=out).reshape((n, groups * channels) + freq_shape)
     channels = kernel.shape[3]
     a = spectrum.reshape(n, groups, c_in // groups, -1).transpose(1, 3, 0, 2)
-    mixed = np.matmul(a, kernel)                                # (g, F, n, channels)
-    return np.ascontiguousarray(mixed.transpose(2, 0, 3, 1)).reshape(
-        (n, groups * channels) + freq_shape)
+    product = scratch.take("product", a.shape[:3] + (channels,), spectrum.dtype)
+    np.matmul(a, kernel, out=product)                           # (g, F, n, channels)
+    out = scratch.take("mixed", (n, groups, channels, product.shape[1]), spectrum.dtype)
+    out[...] = product.transpose(2, 0, 3, 1)
+    return out.reshape((n, groups * channels) + freq_shape)
 
 
-def _kernel_spectrum(kernel, sizes, axes, workers):
-    """rfftn of the small kernel zero-padded to ``sizes``, pruned: the last
-    axis first, on the kernel's own rows only, then the others on the
-    (zero-padded) result; rfftn would transform every padded row."""
-    spectrum = scipy.fft.rfft(kernel, n=sizes[-1], axis=axes[-1], workers=workers)
-    if len(axes) > 1:
-        spectrum = scipy.fft.fftn(spectrum, s=sizes[:-1], axes=axes[:-1], workers=workers,
-                                  overwrite_x=True)
-    return spectrum
+class Scratch:
+    """Arrays a call reuses from block to block, kept from call to call
+    (per thread, up to ``THRESHOLDS['fft_kept_bytes']``): a transform's
+    fresh output costs a page fault per 4 KiB it writes, which on this
+    workload class cost as much as the transforms themselves."""
+
+    _local = threading.local()
+
+    def __init__(self):
+        self.arrays = {}
+
+    @classmethod
+    def of_thread(cls):
+        scratch = getattr(cls._local, "scratch", None)
+        if scratch is None:
+            scratch = cls._local.scratch = cls()
+        return scratch
+
+    def take(self, name, shape, dtype):
+        """An uninitialised array of ``shape`` and ``dtype`` named
+        ``name``: a view of the one kept under that name when it is large
+        enough, else a new one kept instead."""
+        dtype = np.dtype(dtype)
+        size = math.prod(shape)
+        kept = self.arrays.get(name)
+        if kept is None or kept.dtype != dtype or kept.size < size:
+            kept = self.arrays[name] = np.empty(size, dtype=dtype)
+        return kept[:size].reshape(shape)
+
+    def trim(self):
+        """Keep at most ``fft_kept_bytes``, dropping the largest first."""
+        limit = _planner.THRESHOLDS["fft_kept_bytes"]
+        while sum(a.nbytes for a in self.arrays.values()) > limit:
+            del self.arrays[max(self.arrays, key=lambda k: self.arrays[k].nbytes)]
+
+
+class Transforms:
+    """The real transforms of the dims longer than 1 of ``length`` (a size-1
+    axis costs a pass), writing into given arrays: the last such axis
+    real-to-complex, the others complex-to-complex in place, through
+    pocketfft's ``out=`` (what scipy.fft calls underneath); where that
+    interface is missing, scipy.fft's functions and a copy.  Unnormalised
+    both ways: :meth:`kernel_spectrum` folds in 1/points."""
+
+    def __init__(self, length, workers):
+        self.length, self.workers = length, workers
+        self.axes = tuple(d - 3 for d in range(3) if length[d] > 1) or (-1,)
+        self.sizes = tuple(length[d] for d in self.axes)
+        self.last, self.others = self.axes[-1], list(self.axes[:-1])
+
+    def spectrum_shape(self, prefix):
+        """The spectrum's shape of real arrays ``prefix + length``."""
+        shape = list(prefix + self.length)
+        shape[self.last] = self.sizes[-1] // 2 + 1
+        return tuple(shape)
+
+    def forward(self, a, out):
+        """``out`` = the transform of real ``a`` (full lengths)."""
+        if _pocketfft is None:
+            out[...] = scipy.fft.rfftn(a, axes=self.axes, workers=self.workers)
+            return out
+        _pocketfft.r2c(a, axes=[self.last], forward=True, inorm=0, out=out,
+                       nthreads=self.workers)
+        return self._others(out, forward=True)
+
+    def inverse(self, spectrum, out):
+        """``out`` = the unnormalised inverse of ``spectrum`` (overwritten)."""
+        if _pocketfft is None:
+            out[...] = scipy.fft.irfftn(spectrum, s=self.sizes, axes=self.axes,
+                                        workers=self.workers, norm="forward")
+            return out
+        self._others(spectrum, forward=False)
+        _pocketfft.c2r(spectrum, axes=[self.last], lastsize=self.sizes[-1], forward=False,
+                       inorm=0, out=out, nthreads=self.workers)
+        return out
+
+    def _others(self, spectrum, forward):
+        """The complex transforms of the axes but the last, in place."""
+        if not self.others:
+            return spectrum
+        if _pocketfft is None:
+            spectrum[...] = (scipy.fft.fftn if forward else scipy.fft.ifftn)(
+                spectrum, axes=self.others, workers=self.workers,
+                norm="backward" if forward else "forward")
+            return spectrum
+        _pocketfft.c2c(spectrum, axes=self.others, forward=forward, inorm=0, out=spectrum,
+                       nthreads=self.workers)
+        return spectrum
+
+    def kernel_spectrum(self, kernel, scratch):
+        """The transform of the small ``kernel`` (..., *span) zero-padded to
+        the lengths, divided by their points (the inverse's normalisation),
+        in ``scratch``'s 'kernel spectrum'.  Pruned: the last axis is
+        transformed on the kernel's own lines only.  A kernel longer than
+        a transform is cut to it (as rfftn's ``s``): the outputs read only
+        positions the cut taps do not reach."""
+        kernel = kernel[(Ellipsis,) + tuple(slice(0, n) for n in self.length)]
+        prefix = kernel.shape[:-3]
+        last = kernel.ndim + self.last
+        spectrum = scratch.take("kernel spectrum", self.spectrum_shape(prefix),
+                                np.result_type(kernel.dtype, np.complex64))
+        spectrum[...] = 0
+        lines = spectrum[(Ellipsis,) + tuple(
+            slice(None) if axis == last else slice(0, kernel.shape[axis])
+            for axis in range(len(prefix), kernel.ndim))]
+        padded = scratch.take("kernel", kernel.shape[:last] + (self.sizes[-1],)
+                              + kernel.shape[last + 1:], kernel.dtype)
+        padded[...] = 0
+        padded[(Ellipsis,) + tuple(slice(0, k) for k in kernel.shape[last:])] = kernel
+        self._last_forward(padded, lines)
+        self._others(spectrum, forward=True)
+        spectrum *= 1 / math.prod(self.sizes)
+        return spectrum
+
+    def _last_forward(self, a, out):
+        if _pocketfft is None:
+            out[...] = scipy.fft.rfft(a, axis=self.last, workers=self.workers)
+        else:
+            _pocketfft.r2c(a, axes=[self.last], forward=True, inorm=0, out=out,
+                           nthreads=self.workers)
+        return out
 
 
 def _copy(target, source):
@@ -526,7 +650,8 @@ def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
     """The linear-convolution form of ``op`` computed blockwise by FFT in
     the float dtype of ``x`` (the caller converts integers to float64):
     per tile of output channels, batch of blocks and tile of samples, one
-    forward transform of the batch's windows, the mixing, one inverse."""
+    forward transform of the batch's windows, the mixing, one inverse,
+    each into arrays of this thread's :class:`Scratch`."""
     dtype = x.dtype
     layout = fft_layout(op, x.shape, weight.shape, dtype.itemsize, geom, groups)
     lin, length = layout.linear, layout.length
@@ -544,31 +669,42 @@ def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
         out_by_group[before + (slice(0, dim.valid[0]),)] = 0
         out_by_group[before + (slice(dim.valid[1], None),)] = 0
     convert = _copy if out_dtype.kind == "f" else _round
-    # transform only the dims longer than 1: a size-1 axis costs a pass
-    axes = tuple(d - 3 for d in range(3) if length[d] > 1) or (-1,)
-    sizes = tuple(length[d] for d in axes)
+    transforms = Transforms(length, n_threads)
+    scratch = Scratch.of_thread()
     counts = tuple(-(-(d.valid[1] - d.valid[0]) // d.per_block) for d in dims)
     jobs = [(batch, n0, min(n0 + layout.samples, n_batch))
             for batch in _batches(counts, layout.batch)
             for n0 in range(0, n_batch, layout.samples)]
-    for c0 in range(0, cout_g, layout.channels):
-        c1 = min(c0 + layout.channels, cout_g)
-        kernel_spectrum = _mixing_kernel(
-            _kernel_spectrum(kernel[:, c0:c1], sizes, axes, n_threads))
-        for batch, n0, n1 in jobs:
-            blocks = tuple(b1 - b0 for b0, b1 in batch)
-            windows = _batch_windows(x[n0:n1], lin, dims, batch)
-            spectrum = scipy.fft.rfftn(windows, s=sizes, axes=axes, workers=n_threads)
-            del windows
-            spectrum = spectrum.reshape((-1,) + spectrum.shape[4:])
-            mixed = _mix(spectrum, kernel_spectrum, groups)
-            del spectrum
-            z = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=n_threads,
-                                 overwrite_x=True)
-            del mixed
-            z = z.reshape((n1 - n0,) + blocks + (groups, c1 - c0) + length)
-            _write_blocks(out_by_group[n0:n1, :, c0:c1], z, dims, batch, convert)
+    try:
+        for c0 in range(0, cout_g, layout.channels):
+            c1 = min(c0 + layout.channels, cout_g)
+            kernel_spectrum = _mixing_kernel(
+                transforms.kernel_spectrum(kernel[:, c0:c1], scratch), scratch)
+            for batch, n0, n1 in jobs:
+                windows = _batch_windows(x[n0:n1], lin, dims, batch, scratch)
+                a = scratch.take("windows", windows.shape[:5] + length, dtype)
+                _fill(a, windows)
+                spectrum = transforms.forward(
+                    a, scratch.take("spectrum", transforms.spectrum_shape(a.shape[:5]),
+                                    kernel_spectrum.dtype))
+                mixed = _mix(spectrum.reshape((-1,) + spectrum.shape[4:]), kernel_spectrum,
+                             groups, scratch)
+                z = transforms.inverse(mixed, scratch.take(
+                    "z", mixed.shape[:2] + length, dtype))
+                z = z.reshape(windows.shape[:4] + (groups, c1 - c0) + length)
+                _write_blocks(out_by_group[n0:n1, :, c0:c1], z, dims, batch, convert)
+    finally:
+        scratch.trim()
     return out
+
+
+def _fill(a, windows):
+    """``a`` (full transform lengths) = ``windows``, zeros past their ends."""
+    a[(Ellipsis,) + tuple(slice(0, n) for n in windows.shape[-3:])] = windows
+    for d, n in enumerate(windows.shape[-3:]):
+        if n < a.shape[d - 3]:
+            a[(Ellipsis,) + (slice(None),) * d + (slice(n, None),)
+              + (slice(None),) * (2 - d)] = 0
 
 
 def _non_finite(op, x, weight, plan):

@@ -140,12 +140,19 @@ def conv_direct(x, weight, plan):
     of output channels x positions summed in registers from a padded
     (zeros, or the border of ``plan.padding_mode`` read in place),
     stride-phase-split copy of a window of rows of each sample, windows
-    shared out between threads.  Path 'rows': no memory beyond the output,
-    work split over blocks of output rows, so a single one-channel image
-    uses every thread.
+    shared out between threads.  Path 'depthwise' (floats, one input
+    channel per group): per band of output rows of one channel, a padded,
+    stride-phase-split copy of the rows it reads, each tap a fixed offset
+    into it, summed a vector of positions at a time.  Path 'rows': no
+    memory beyond the output, work split over blocks of output rows, so a
+    single one-channel image uses every thread.
     """
     geom = plan.geom
     shape = output_shape(plan, x, weight)
+    if plan.path == "depthwise":
+        out = np.empty(shape, dtype=x.dtype)
+        _direct.conv_depthwise(x, weight, out, geom, plan.tile[0], plan.n_threads)
+        return out
     if plan.path == "channels":
         out = np.empty(shape, dtype=x.dtype)
         n_taps = len(plan.phases.tap_phase)
