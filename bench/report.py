@@ -84,6 +84,26 @@ def table(rows):
     return "\n".join(lines)
 
 
+def gemm_rate_table(benchmarks, rows, stat):
+    """The fastest fastconv method's GFLOP/s over numpy.matmul's on the same
+    multiply-adds, per workload that test_gemm_rate timed (target >= 0.5)."""
+    lines = ["| workload | fastest fastconv | GFLOP/s | numpy.matmul GFLOP/s | ratio |",
+             "|---|---|---|---|---|"]
+    for bench in benchmarks:
+        info = bench.get("extra_info", {})
+        if info.get("kind") != "gemm-rate" or info["workload"] not in rows:
+            continue
+        row = rows[info["workload"]]
+        best, best_time = _fastest({m: row["times"][m] for m in row["fastconv"]})
+        if best is None:
+            continue
+        ours = info["gflop"] / best_time
+        gemm = info["gflop"] / bench["stats"][stat]
+        lines.append(f"| {info['workload']} | {best} | {ours:.1f} | {gemm:.1f} | "
+                     f"{ours / gemm:.2f} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", help="pytest-benchmark JSON (--benchmark-json)")
@@ -96,6 +116,10 @@ def main(argv=None):
     if not rows:
         sys.exit(f"{args.json} holds no workload benchmarks (bench/test_workloads.py)")
     print(table(rows))
+    rates = gemm_rate_table(data["benchmarks"], rows, args.stat)
+    if rates:
+        print()
+        print(rates)
 
 
 if __name__ == "__main__":

@@ -36,3 +36,30 @@ def test_workload(benchmark, workload, contender):
            target=target)
     check(benchmark(call), expected, problem)
     record_rate(benchmark, problem)
+
+
+#: The 1-D transposed workloads whose rate the issue holds against the
+#: machine's float32 GEMM rate on the same multiply-add count.
+GEMM_RATE_WORKLOADS = ("vocoder-up", "vocoder-up-late", "istft")
+
+
+@pytest.mark.parametrize("workload", GEMM_RATE_WORKLOADS)
+def test_gemm_rate(benchmark, workload):
+    """numpy.matmul of the layer's column product, (C_out * k) x C_in times
+    C_in x L: the multiply-adds of the transposed convolution without its
+    overlap-add, in the workload's group; bench/report.py sets fastconv's
+    GFLOP/s beside it."""
+    import numpy as np
+    problem, _ = WORKLOADS[workload]
+    if not benchmark.enabled:
+        problem = problem.stand_in(SMOKE_BATCH, SMOKE_MULTIPLY_ADDS)
+    rng = np.random.default_rng(0)
+    columns = problem.c_out // problem.groups * problem.kernel_side ** problem.dims
+    a = rng.standard_normal((columns, problem.c_in), dtype=np.float32)
+    b = rng.standard_normal((problem.c_in, problem.batch * problem.input_side ** problem.dims),
+                            dtype=np.float32)
+    benchmark.group = workload
+    record(benchmark, problem, "numpy.matmul", kind="gemm-rate", workload=workload)
+    result = benchmark(lambda: a @ b)
+    assert result.shape == (columns, b.shape[1]) and 2 * result.size * a.shape[1] == problem.flops
+    record_rate(benchmark, problem)

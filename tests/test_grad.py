@@ -13,6 +13,7 @@ pairs and 'same' with any stride are then checked against torch too.
 """
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -670,7 +671,9 @@ def _recorded_weight_paths(monkeypatch):
 def test_weight_gradient_shifted_rows_path(layer, dtype, monkeypatch):
     """Layers with 8 or more input channels per group (of the convolution the
     gradient reads) take the kernel-row path under 'auto', and match the
-    direct method in float64, per sample too."""
+    direct method in float64, per sample too (the channel-blocked path,
+    which 'auto' would take for some, turned off)."""
+    monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_work", math.inf)
     op, x_shape, w_shape, kwargs = layer
     rng = np.random.default_rng(len(x_shape))
     nd = len(x_shape) - 2
@@ -693,7 +696,9 @@ def test_weight_gradient_shifted_rows_path(layer, dtype, monkeypatch):
 
 def test_weight_gradient_rows_path_up_to_its_channel_limit(monkeypatch):
     """The kernel-row path runs up to weight_rows_max_channels input channels
-    per group, columns x GEMM beyond; both give the direct method's result."""
+    per group, columns x GEMM beyond; both give the direct method's result
+    (the channel-blocked path turned off)."""
+    monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_work", math.inf)
     rng = np.random.default_rng(9)
     x = rng.standard_normal((2, 64, 20, 20))
     g = rng.standard_normal((2, 8, 20, 20))
@@ -706,3 +711,189 @@ def test_weight_gradient_rows_path_up_to_its_channel_limit(monkeypatch):
     direct = grad.conv2d_weight(x, (8, 64, 3, 3), g, padding=1, method="direct")
     for dw in results:
         np.testing.assert_allclose(dw, direct, rtol=1e-11, atol=1e-11)
+
+
+# --------------------------------------------------------------------------
+# the weight gradient's channel-blocked path
+# --------------------------------------------------------------------------
+
+#: (op, x shape, weight shape, arguments): 1-, 2- and 3-D, strides,
+#: dilation, padding, groups, transposed layers; each with at least 4 output
+#: channels per group and 6 (input channel, tap) pairs of the convolution
+#: the gradient reads.
+CHANNEL_LAYERS = [
+    ("conv", (3, 8, 19, 17), (8, 8, 3, 3), dict(padding=1)),
+    ("conv", (2, 6, 21, 20), (12, 3, 3, 2),
+     dict(stride=2, dilation=(1, 2), padding=(2, 1), groups=2)),
+    ("conv", (2, 5, 40), (5, 5, 5), dict(stride=3, padding=2)),
+    ("conv", (2, 4, 7, 9, 8), (8, 4, 3, 2, 3), dict(padding=(1, 0, 1), stride=(1, 2, 1))),
+    ("conv_transpose", (2, 8, 9, 8), (8, 4, 4, 4), dict(stride=2, padding=1)),
+    ("conv_transpose", (2, 8, 7, 6), (8, 4, 2, 3),
+     dict(stride=(2, 1), output_padding=(1, 0), groups=2, dilation=(1, 2))),
+    # the output gradient read in place: its positions are the grid's, 16 a plane
+    ("conv_transpose", (3, 8, 4, 4), (8, 4, 2, 2), dict(stride=2)),
+]
+CHANNEL_IDS = [f"{op}{len(x) - 2}d-{i}" for i, (op, x, _, _) in enumerate(CHANNEL_LAYERS)]
+
+
+def _channel_layer(layer, dtype, seed):
+    """x, its output gradient and torch's weight gradient (float64, None
+    without torch) of a layer of CHANNEL_LAYERS."""
+    op, x_shape, w_shape, kwargs = layer
+    nd = len(x_shape) - 2
+    (x,) = random_arrays(seed, x_shape)
+    y = FUNCTIONS[op, nd](x, np.ones(w_shape), **kwargs)
+    (g,) = random_arrays(seed + 1, y.shape)
+    expected = None
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        X = torch.from_numpy(x)
+        W = torch.zeros(w_shape, dtype=torch.float64, requires_grad=True)
+        out = getattr(torch.nn.functional, f"{op}{nd}d")(X, W, **kwargs)
+        (dw,) = torch.autograd.grad(out, W, torch.from_numpy(g))
+        expected = dw.numpy()
+    return x.astype(dtype), g.astype(dtype), expected
+
+
+def _numpy_weight_gradient(layer, x, g):
+    """The weight gradient from _reference_weight_gradient's tap loop, in
+    float64: a convolution's reads x on its padding, a transposed
+    convolution's reads the output gradient on the adjoint's padding."""
+    op, _, w_shape, kwargs = layer
+    nd = len(w_shape) - 2
+
+    def per_dim(name, default):
+        value = kwargs.get(name, default)
+        return (value,) * nd if isinstance(value, int) else tuple(value)
+
+    stride, dilation = per_dim("stride", 1), per_dim("dilation", 1)
+    padding, groups = per_dim("padding", 0), kwargs.get("groups", 1)
+    x, g = x.astype(np.float64), g.astype(np.float64)
+    if op == "conv":
+        pairs = tuple((p, p) for p in padding)
+        return _reference_weight_gradient(x, g, w_shape[2:], stride, pairs, dilation, groups)
+    # the transposed convolution's weight gradient is that of the convolution
+    # of its output gradient, whose output is x: pairs (p0, full - p0 - M)
+    pairs = tuple((p, (L - 1) * s + d * (k - 1) + 1 - p - M)
+                  for p, L, s, d, k, M in zip(padding, x.shape[2:], stride, dilation,
+                                              w_shape[2:], g.shape[2:]))
+    return _reference_weight_gradient(g, x, w_shape[2:], stride, pairs, dilation, groups)
+
+
+@pytest.fixture
+def channels_always(monkeypatch):
+    """'auto' takes the weight gradient's channel-blocked path wherever it
+    applies, however small the call."""
+    monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_work", 0)
+    monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_positions", 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layer", CHANNEL_LAYERS, ids=CHANNEL_IDS)
+def test_weight_gradient_channels_path(layer, dtype, simd_version, channels_always,
+                                       monkeypatch):
+    """Under 'auto', the channel-blocked path, summed and per sample, with
+    every SIMD version: equal to the NumPy tap loop and to torch."""
+    op, x_shape, w_shape, kwargs = layer
+    x, g, expected = _channel_layer(layer, dtype, 40)
+    paths = _recorded_weight_paths(monkeypatch)
+    weight_fn = getattr(grad, f"{op}{len(x_shape) - 2}d_weight")
+    dw = weight_fn(x, w_shape, g, **kwargs, n_threads=2)
+    per = weight_fn(x, w_shape, g, **kwargs, per_sample=True, n_threads=2)
+    assert paths == ["channels", "channels"]
+    assert dw.dtype == dtype and per.dtype == dtype
+    assert dw.shape == w_shape and per.shape == (x_shape[0],) + w_shape
+    reference = _numpy_weight_gradient(layer, x, g)
+    per_reference = np.stack([_numpy_weight_gradient(layer, x[n:n + 1], g[n:n + 1])
+                              for n in range(x_shape[0])])
+    tolerance = {np.float32: 1e-4, np.float64: 1e-11}[dtype]
+    np.testing.assert_allclose(dw, reference, rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(per, per_reference, rtol=tolerance, atol=tolerance)
+    if expected is not None:
+        np.testing.assert_allclose(dw, expected, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+@pytest.mark.parametrize("layer", [CHANNEL_LAYERS[1], CHANNEL_LAYERS[5]],
+                         ids=[CHANNEL_IDS[1], CHANNEL_IDS[5]])
+def test_weight_gradient_channels_path_same_for_any_thread_count(layer, per_sample,
+                                                                 channels_always,
+                                                                 monkeypatch):
+    """1, 2 and 3 threads give bit-identical channel-blocked results, one
+    sample or several summed in registers at a time."""
+    op, x_shape, w_shape, kwargs = layer
+    x, g, _ = _channel_layer(layer, np.float32, 41)
+    weight_fn = getattr(grad, f"{op}{len(x_shape) - 2}d_weight")
+    plans = []
+    plan_of = _planner.weight_gradient_plan
+    monkeypatch.setattr(_planner, "weight_gradient_plan",
+                        lambda *a: plans.append(plan_of(*a)) or plans[-1])
+    for block_bytes in (1, 2**30):   # a sample at a time, or all together
+        monkeypatch.setitem(_planner.THRESHOLDS, "weight_block_bytes", block_bytes)
+        results = [weight_fn(x, w_shape, g, **kwargs, n_threads=n, per_sample=per_sample)
+                   for n in (1, 2, 3)]
+        for other in results[1:]:
+            np.testing.assert_array_equal(other, results[0])
+    assert [(p.path, p.n_threads) for p in plans] == [("channels", n) for n in (1, 2, 3)] * 2
+    assert [p.tile[0] for p in plans] == [1] * 3 + [1 if per_sample else x_shape[0]] * 3
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_weight_gradient_channels_path_non_finite_input(value, channels_always):
+    """An inf or NaN in the input, where the channel-blocked grid's positions
+    without output read it too, gives the tap loop's result (inf where it
+    has inf, NaN where it has NaN): such a call runs on the row kernel."""
+    layer = CHANNEL_LAYERS[0]
+    x, g, _ = _channel_layer(layer, np.float64, 42)
+    x[1, 3, 5, -1] = value   # the last column: read by the grid's padding positions
+    dw = grad.conv2d_weight(x, layer[2], g, **layer[3])
+    expected = _numpy_weight_gradient(layer, x, g)
+    assert not np.isfinite(expected).all()
+    np.testing.assert_allclose(dw, expected, rtol=1e-11, atol=1e-11)   # inf, NaN: equal
+
+
+def test_weight_gradient_auto_takes_channels_path_from_its_thresholds(monkeypatch):
+    """'auto': the channel-blocked path for a call of weight_channels_min_work
+    multiply-adds with weight_channels_min_positions output positions per
+    block of samples and, split into stride phases, at most
+    weight_channels_max_split_channels input channels per group; gemm
+    otherwise; 'direct' takes it for floats regardless, the exact row
+    kernel for integers."""
+    paths = _recorded_weight_paths(monkeypatch)
+    x, g = random_arrays(43, (2, 16, 32, 32), (2, 16, 32, 32))
+    work = 2 * 16 * 16 * 9 * 32 * 32
+    grad.conv2d_weight(x, (16, 16, 3, 3), g, padding=1)
+    monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_work", work + 1)
+    grad.conv2d_weight(x, (16, 16, 3, 3), g, padding=1)
+    grad.conv2d_weight(x, (16, 16, 3, 3), g, padding=1, method="direct")
+    grad.conv2d_weight(x.astype(np.int64), (16, 16, 3, 3), g.astype(np.int64), padding=1)
+    monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_work", work)
+    monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_positions", 2 * 32 * 32 + 1)
+    grad.conv2d_weight(x, (16, 16, 3, 3), g, padding=1)
+    # split into stride phases: up to weight_channels_max_split_channels
+    monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_positions", 0)
+    monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_min_work", 0)
+    (g2,) = random_arrays(44, (2, 16, 16, 16))
+    for limit in (16, 15):
+        monkeypatch.setitem(_planner.THRESHOLDS, "weight_channels_max_split_channels", limit)
+        grad.conv2d_weight(x, (16, 16, 3, 3), g2, stride=2, padding=1)
+    assert paths == ["channels", "shifted_rows", "channels", "rows", "shifted_rows",
+                     "channels", "shifted_rows"]
+
+
+def test_weight_gradient_channels_path_reads_whole_vector_planes_in_place(channels_always,
+                                                                          spy):
+    """Where the grid's positions are the output gradient's own and its
+    planes whole vectors, the channel-blocked pass reads it in place (no
+    gridded copy) and still matches the tap loop; elsewhere it copies."""
+    from fastconv import _direct_channels
+    calls = spy(_direct_channels, "weight_pass", record=lambda *a: a[4] is None)
+    for layer in (CHANNEL_LAYERS[-1], CHANNEL_LAYERS[-2]):
+        x, g, _ = _channel_layer(layer, np.float64, 44)
+        dw = grad.conv_transpose2d_weight(x, layer[2], g, **layer[3])
+        np.testing.assert_allclose(dw, _numpy_weight_gradient(layer, x, g), rtol=1e-11,
+                                   atol=1e-11)
+    assert calls == [True, False]

@@ -545,9 +545,14 @@ cdef void _depthwise_job(const floating* x, floating* out, const floating* w_tab
     cdef Py_ssize_t filled = (r1 - r0 + p.extra) * G2
     cdef Py_ssize_t n_phases = g.stride[0] * g.stride[1] * g.stride[2], co, r, o0, o1, a
     cdef floating* wide = buf + n_phases * p.phase_len
+    # what the band kernel reads past the band's rows: the rows up to a
+    # whole block of FASTCONV_BAND_ROWS and two vectors (zeros)
+    cdef Py_ssize_t past = ((r1 - r0 + FASTCONV_BAND_ROWS - 1) // FASTCONV_BAND_ROWS
+                            * FASTCONV_BAND_ROWS - (r1 - r0)) * G2 + 2 * (
+                                fastconv_simd_floats * 4 // sizeof(floating))
     _depthwise_copy(x, buf, g, p.grid, p.phase_len, r0, r1 + p.extra)
-    for a in range(n_phases):       # the band kernel reads past the band: zeros
-        memset(buf + a * p.phase_len + filled, 0, (p.phase_len - filled) * sizeof(floating))
+    for a in range(n_phases):
+        memset(buf + a * p.phase_len + filled, 0, past * sizeof(floating))
     for co in range(p.m):
         if floating is float:
             fastconv_bands_float(wide, G2, r1 - r0, buf, p.cls_off, p.cls_cnt, p.n_cls,

@@ -10,6 +10,7 @@ _Ints = NDArray[np.intp]
 HAVE_SIMD: bool
 CHANNEL_BLOCK: int
 CHANNEL_SLACK: int
+WEIGHT_MAX_TERMS: int
 
 def simd_floats() -> int: ...
 def use_simd(version: str) -> None: ...
@@ -36,4 +37,21 @@ def channels_pass(
     extra_rows: int,
     source: _Ints | None = None,
     by_row: bool = False,
+) -> None: ...
+def weight_pass(
+    x: NDArray[_Float],
+    grad: NDArray[_Float],
+    dw: NDArray[_Float],
+    copy: NDArray[_Float],
+    wide: NDArray[_Float] | None,
+    geom: object,
+    groups: int,
+    residues: _Ints,
+    size: tuple[int, ...],
+    row: int,
+    tap_phase: _Ints,
+    tap_shift: _Ints,
+    block: int,
+    per_sample: bool,
+    n_threads: int,
 ) -> None: ...

@@ -22,7 +22,7 @@ from libc.string cimport memcpy, memset
 import numpy as np
 
 from ._fused cimport floating
-from ._kernel_geometry cimport Geometry
+from ._kernel_geometry cimport Geometry, geometry_struct
 from ._phase_rows cimport split_phase_rows
 
 
@@ -41,6 +41,17 @@ cdef extern from "_direct_simd.h" nogil:
                                   Py_ssize_t n_co, const double* x, Py_ssize_t ldx,
                                   Py_ssize_t n_ci, const Py_ssize_t* off,
                                   Py_ssize_t n_taps, const double* w) noexcept
+    Py_ssize_t fastconv_weight_terms
+    int FASTCONV_WEIGHT_MAX_TERMS
+    void fastconv_weight_float(float* dw, Py_ssize_t ld_dw, const float* g, Py_ssize_t ldg,
+                               Py_ssize_t n_pos, const float* x, const Py_ssize_t* off,
+                               Py_ssize_t n_seg, Py_ssize_t seg_g, Py_ssize_t seg_x,
+                               Py_ssize_t skip_c, Py_ssize_t skip_j) noexcept
+    void fastconv_weight_double(double* dw, Py_ssize_t ld_dw, const double* g,
+                                Py_ssize_t ldg, Py_ssize_t n_pos, const double* x,
+                                const Py_ssize_t* off, Py_ssize_t n_seg, Py_ssize_t seg_g,
+                                Py_ssize_t seg_x, Py_ssize_t skip_c,
+                                Py_ssize_t skip_j) noexcept
 
 fastconv_simd_init()
 
@@ -51,6 +62,9 @@ HAVE_SIMD = bool(FASTCONV_HAVE_SIMD)
 CHANNEL_BLOCK = FASTCONV_CHANNELS
 #: Positions of slack the kernel needs after each of its buffers.
 CHANNEL_SLACK = FASTCONV_CHANNEL_SLACK
+#: (input channel, tap) pairs per weight-gradient tile, at most: the fewest
+#: pairs per group its kernel takes.
+WEIGHT_MAX_TERMS = FASTCONV_WEIGHT_MAX_TERMS
 
 
 def simd_floats():
@@ -252,3 +266,119 @@ def channels_pass(const floating[:, :, ::1] x, const floating[::1] weights,
                             &workspace[threadid(), 0], window_rows, &off[0])
     finally:
         free(part_list)
+
+
+# --------------------------------------------------------------------------
+# the weight gradient: the pass above transposed
+# --------------------------------------------------------------------------
+#
+# A convolution's weight gradient on the same copy: per sample, with the
+# output gradient laid out on the copy's grid (zeros where the grid holds
+# no output: wide[co, q]),
+#     dw[co, ci, t] += sum over q of wide[co, q] * copy[ci, q + off[t]]
+# in tiles of FASTCONV_CHANNELS output channels x fastconv_weight_terms
+# (input channel, tap) pairs, each tile's sums in registers
+# (_direct_simd.h).  The tiles of a sample are shared out between threads,
+# each tile computed by one thread, the samples added in order: the result
+# does not depend on the thread count.
+
+
+cdef inline void _weight_tile(floating* dw, Py_ssize_t ld_dw, const floating* g,
+                              Py_ssize_t ldg, Py_ssize_t n_pos, const floating* x,
+                              const Py_ssize_t* off, Py_ssize_t n_seg, Py_ssize_t seg_g,
+                              Py_ssize_t seg_x, Py_ssize_t skip_c,
+                              Py_ssize_t skip_j) noexcept nogil:
+    if floating is float:
+        fastconv_weight_float(dw, ld_dw, g, ldg, n_pos, x, off, n_seg, seg_g, seg_x,
+                              skip_c, skip_j)
+    else:
+        fastconv_weight_double(dw, ld_dw, g, ldg, n_pos, x, off, n_seg, seg_g, seg_x,
+                               skip_c, skip_j)
+
+
+def weight_pass(const floating[:, :, ::1] x, const floating[:, :, ::1] grad,
+                floating[:, :, ::1] dw, floating[:, ::1] copy, floating[:, ::1] wide,
+                geom, Py_ssize_t groups, const Py_ssize_t[:, ::1] residues, size,
+                Py_ssize_t row, const Py_ssize_t[::1] tap_phase,
+                const Py_ssize_t[::1] tap_shift, Py_ssize_t block, bint per_sample,
+                int n_threads):
+    """Add the weight gradient of the convolution ``geom`` to ``dw``.
+
+    x (N, C_in, X) its input, grad (N, C_out, O) its output gradient (X, O
+    flat spatial sizes); dw (N or 1, C_out, C_in/groups * taps), the pairs
+    (ci, t) ci-major, one per sample with ``per_sample``.  The copy is x
+    padded and split into the phases ``residues`` (n_phases, 3) of grid
+    ``size``, rows stored ``row`` apart; tap t reads phase tap_phase[t]
+    from tap_shift[t] on (fastconv._phases.conv_phases).  Samples go
+    ``block`` at a time (1 with ``per_sample``): ``copy`` holds their
+    copies (block x n_phases x C_in rows of at least the grid plus
+    FASTCONV_CHANNEL_SLACK), ``wide`` their output gradients on the grid
+    (block x C_out rows of at least the last output's flat position plus
+    a vector), both zeros on entry; ``wide`` None: the grid's flat
+    positions are grad's and O a multiple of 16, so grad is read in place.
+    Each tile sums a block's samples in registers; the blocks are added to
+    ``dw`` in order.
+    """
+    cdef Geometry g = geometry_struct(geom)
+    cdef Py_ssize_t n_batch = x.shape[0], c_in = x.shape[1], c_out = grad.shape[1]
+    cdef Py_ssize_t cin_g = c_in // groups, cout_g = c_out // groups
+    cdef Py_ssize_t taps = tap_shift.shape[0], pairs = cin_g * taps
+    cdef Py_ssize_t n_phases = residues.shape[0], ldx = copy.shape[1]
+    cdef Py_ssize_t o_plane = grad.shape[2]
+    cdef Py_ssize_t OH = g.conv_out[1], OW = g.conv_out[2]
+    cdef Py_ssize_t grid_rows = size[0] * size[1], PH = size[1]
+    cdef Py_ssize_t n_pos = ((g.conv_out[0] - 1) * PH + OH - 1) * row + OW
+    cdef Py_ssize_t NC = FASTCONV_CHANNELS, NT = fastconv_weight_terms
+    cdef Py_ssize_t n_cb = (cout_g + NC - 1) // NC, n_jb = (pairs + NT - 1) // NT
+    cdef Py_ssize_t n_tiles = groups * n_cb * n_jb, n_copies = n_phases * c_in
+    cdef bint in_place = wide is None
+    cdef Py_ssize_t ldg = o_plane if in_place else wide.shape[1]
+    cdef Py_ssize_t seg_g = c_out * ldg, jobs = n_copies + (0 if in_place else c_out)
+    cdef Py_ssize_t[::1] off = np.empty(pairs, dtype=np.intp)
+    cdef Py_ssize_t[::1] size_ = np.array(size, dtype=np.intp)
+    cdef Py_ssize_t blk, n0, nb, i, b, k, a, c, r, tile, grp, cb, jb, c0, j0, ci, t
+    cdef const floating* g_block
+    cdef floating* dw_n
+    if per_sample:
+        block = 1
+    if (cout_g < NC or pairs < NT or block < 1
+            or ldx < grid_rows * row + FASTCONV_CHANNEL_SLACK
+            or copy.shape[0] < block * n_copies
+            or (in_place and o_plane % 16)
+            or (not in_place and (ldg < n_pos + fastconv_simd_floats
+                                  or wide.shape[0] < block * c_out))):
+        raise ValueError("weight_pass: too few channels or pairs, or buffers too small")
+    for ci in range(cin_g):
+        for t in range(taps):
+            off[ci * taps + t] = (tap_phase[t] * c_in + ci) * ldx + tap_shift[t]
+    with nogil:
+        for blk in range((n_batch + block - 1) // block):
+            n0 = blk * block
+            nb = min(block, n_batch - n0)
+            dw_n = &dw[n0 if per_sample else 0, 0, 0]
+            # each sample's copy, then its output gradient's rows on the grid
+            for i in prange(nb * jobs, schedule="static", num_threads=n_threads):
+                b = i // jobs
+                k = i % jobs
+                if k < n_copies:
+                    a = k // c_in
+                    c = k % c_in
+                    split_phase_rows(&x[n0 + b, c, 0], &copy[b * n_copies + k, 0], &g,
+                                     &size_[0], row, residues[a, 0], residues[a, 1],
+                                     residues[a, 2], 0, grid_rows, NULL)
+                else:
+                    c = k - n_copies
+                    for r in range(g.conv_out[0] * OH):
+                        memcpy(&wide[b * c_out + c, 0] + (r // OH * PH + r % OH) * row,
+                               &grad[n0 + b, c, 0] + r * OW, OW * sizeof(floating))
+            g_block = &grad[n0, 0, 0] if in_place else &wide[0, 0]
+            for tile in prange(n_tiles, schedule="static", num_threads=n_threads):
+                grp = tile // (n_cb * n_jb)
+                cb = tile // n_jb % n_cb
+                jb = tile % n_jb
+                c0 = min(cb * NC, cout_g - NC)
+                j0 = min(jb * NT, pairs - NT)
+                _weight_tile(dw_n + (grp * cout_g + c0) * pairs + j0, pairs,
+                             g_block + (grp * cout_g + c0) * ldg, ldg, n_pos,
+                             &copy[grp * cin_g, 0], &off[j0], nb, seg_g,
+                             n_copies * ldx, cb * NC - c0, jb * NT - j0)

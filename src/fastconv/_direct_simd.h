@@ -228,6 +228,74 @@ typedef void (*fastconv_bands_double_fn)(double *, ptrdiff_t, ptrdiff_t, const d
                                          const ptrdiff_t *, const ptrdiff_t *, ptrdiff_t,
                                          const double *);
 
+/* The weight gradient's kernel: the channel-blocked kernel transposed.  On
+ * the same padded, stride-phase-split copy x of a sample (channels ldx
+ * apart) and the output gradient g laid out on the copy's grid (channels
+ * ldg apart, zeros where the grid holds no output, and up to a whole
+ * vector past n_pos), one tile adds, over n_seg such samples (seg_x and
+ * seg_g apart),
+ *
+ *     dw[c*ld_dw + j] += sum over s < n_seg, p < n_pos of
+ *                        g[s*seg_g + c*ldg + p] * x[s*seg_x + off[j] + p]
+ *
+ * for c < FASTCONV_CHANNELS output channels and j < fastconv_weight_terms
+ * (input channel, tap) pairs, each pair's offset into x in off.  The
+ * products are summed in one register per (c, j), one lane per position
+ * modulo the vector length, the lanes added once at the end in a fixed
+ * tree; so a value depends on neither the tile's neighbours nor the
+ * thread.  Only c >= skip_c and j >= skip_j are written: a last tile moved
+ * back to end at the last channel (pair) writes only the ones no other tile
+ * has.  x needs a vector of slack past its last position read. */
+#define FASTCONV_DEFINE_WEIGHT(NAME, T, BYTES, NT, ATTR)                      \
+    ATTR static void NAME(T *dw, ptrdiff_t ld_dw, const T *g, ptrdiff_t ldg,  \
+                          ptrdiff_t n_pos, const T *x, const ptrdiff_t *off,  \
+                          ptrdiff_t n_seg, ptrdiff_t seg_g, ptrdiff_t seg_x,  \
+                          ptrdiff_t skip_c, ptrdiff_t skip_j)                 \
+    {                                                                         \
+        typedef T vec __attribute__((vector_size(BYTES)));                    \
+        typedef T vec_u __attribute__((vector_size(BYTES), aligned(sizeof(T)), \
+                                       may_alias));                           \
+        enum { L = BYTES / sizeof(T), NC = FASTCONV_CHANNELS };               \
+        vec acc[NC][NT];                                                      \
+        for (int c = 0; c < NC; c++)                                          \
+            for (int j = 0; j < NT; j++) acc[c][j] = (vec){0};                \
+        for (ptrdiff_t s = 0; s < n_seg; s++) {                               \
+            const T *gs = g + s * seg_g;                                      \
+            const T *xj[NT];                                                  \
+            for (int j = 0; j < NT; j++) xj[j] = x + s * seg_x + off[j];      \
+            for (ptrdiff_t p = 0; p < n_pos; p += L) {                        \
+                vec gv[NC];                                                   \
+                for (int c = 0; c < NC; c++)                                  \
+                    gv[c] = *(const vec_u *)(gs + c * ldg + p);               \
+                for (int j = 0; j < NT; j++) {                                \
+                    const vec xv = *(const vec_u *)(xj[j] + p);               \
+                    for (int c = 0; c < NC; c++) acc[c][j] += gv[c] * xv;     \
+                }                                                             \
+            }                                                                 \
+        }                                                                     \
+        for (int c = (int)skip_c; c < NC; c++)                                \
+            for (int j = (int)skip_j; j < NT; j++) {                          \
+                T lane[L];                                                    \
+                memcpy(lane, &acc[c][j], sizeof(lane));                       \
+                for (int w = L / 2; w > 0; w /= 2)                            \
+                    for (int i = 0; i < w; i++) lane[i] += lane[i + w];       \
+                dw[c * ld_dw + j] += lane[0];                                 \
+            }                                                                 \
+    }
+
+typedef void (*fastconv_weight_float_fn)(float *, ptrdiff_t, const float *,
+                                         ptrdiff_t, ptrdiff_t, const float *,
+                                         const ptrdiff_t *, ptrdiff_t, ptrdiff_t,
+                                         ptrdiff_t, ptrdiff_t, ptrdiff_t);
+typedef void (*fastconv_weight_double_fn)(double *, ptrdiff_t, const double *,
+                                          ptrdiff_t, ptrdiff_t, const double *,
+                                          const ptrdiff_t *, ptrdiff_t, ptrdiff_t,
+                                          ptrdiff_t, ptrdiff_t, ptrdiff_t);
+
+/* (input channel, tap) pairs per tile, at most this many in any version:
+ * the fewest pairs a group must have. */
+#define FASTCONV_WEIGHT_MAX_TERMS 6
+
 typedef void (*fastconv_rows_float_fn)(float *, ptrdiff_t, const float *,
                                        const ptrdiff_t *, const float *,
                                        const ptrdiff_t *, ptrdiff_t, ptrdiff_t,
@@ -256,6 +324,10 @@ FASTCONV_DEFINE_CHANNELS(fastconv_channels_float_base, float, 16, 2, )
 FASTCONV_DEFINE_CHANNELS(fastconv_channels_double_base, double, 16, 2, )
 FASTCONV_DEFINE_BANDS(fastconv_bands_float_base, float, 16, )
 FASTCONV_DEFINE_BANDS(fastconv_bands_double_base, double, 16, )
+/* Pairs per weight-gradient tile: 4 x NT accumulators beside 4 gradient
+ * vectors and one input vector: 2 in 16 registers, 6 in AVX-512's 32. */
+FASTCONV_DEFINE_WEIGHT(fastconv_weight_float_base, float, 16, 2, )
+FASTCONV_DEFINE_WEIGHT(fastconv_weight_double_base, double, 16, 2, )
 
 #if (defined(__x86_64__) || defined(__i386__)) && !defined(_WIN32)
 #define FASTCONV_X86_DISPATCH 1
@@ -267,14 +339,20 @@ FASTCONV_DEFINE_ROWS(fastconv_rows_float_avx512, float, 64,
                      __attribute__((target("avx512f,avx2,fma"))))
 FASTCONV_DEFINE_ROWS(fastconv_rows_double_avx512, double, 64,
                      __attribute__((target("avx512f,avx2,fma"))))
-FASTCONV_DEFINE_CHANNELS(fastconv_channels_float_avx2, float, 32, 2,
-                         __attribute__((target("avx2,fma"))))
-FASTCONV_DEFINE_CHANNELS(fastconv_channels_double_avx2, double, 32, 2,
-                         __attribute__((target("avx2,fma"))))
-FASTCONV_DEFINE_CHANNELS(fastconv_channels_float_avx512, float, 64, 6,
-                         __attribute__((target("avx512f,avx2,fma"))))
-FASTCONV_DEFINE_CHANNELS(fastconv_channels_double_avx512, double, 64, 6,
-                         __attribute__((target("avx512f,avx2,fma"))))
+/* A register-blocked kernel's AVX2 and AVX-512 versions, float and double:
+ * NAME_float_avx2 ... NAME_double_avx512, with NV2 / NV512 as its block
+ * parameter. */
+#define FASTCONV_DEFINE_X86(DEFINE, NAME, NV2, NV512)                         \
+    DEFINE(NAME##_float_avx2, float, 32, NV2,                                 \
+           __attribute__((target("avx2,fma"))))                               \
+    DEFINE(NAME##_double_avx2, double, 32, NV2,                               \
+           __attribute__((target("avx2,fma"))))                               \
+    DEFINE(NAME##_float_avx512, float, 64, NV512,                             \
+           __attribute__((target("avx512f,avx2,fma"))))                       \
+    DEFINE(NAME##_double_avx512, double, 64, NV512,                           \
+           __attribute__((target("avx512f,avx2,fma"))))
+FASTCONV_DEFINE_X86(FASTCONV_DEFINE_CHANNELS, fastconv_channels, 2, 6)
+FASTCONV_DEFINE_X86(FASTCONV_DEFINE_WEIGHT, fastconv_weight, 2, 6)
 FASTCONV_DEFINE_BANDS(fastconv_bands_float_avx2, float, 32,
                       __attribute__((target("avx2,fma"))))
 FASTCONV_DEFINE_BANDS(fastconv_bands_double_avx2, double, 32,
@@ -294,6 +372,10 @@ static fastconv_channels_double_fn fastconv_channels_double =
     fastconv_channels_double_base;
 static fastconv_bands_float_fn fastconv_bands_float = fastconv_bands_float_base;
 static fastconv_bands_double_fn fastconv_bands_double = fastconv_bands_double_base;
+static fastconv_weight_float_fn fastconv_weight_float = fastconv_weight_float_base;
+static fastconv_weight_double_fn fastconv_weight_double = fastconv_weight_double_base;
+/* Pairs per weight-gradient tile of the chosen version. */
+static ptrdiff_t fastconv_weight_terms = 2;
 /* Vector length in floats of the chosen version: the shortest run it takes. */
 static ptrdiff_t fastconv_simd_floats = 4;
 static const char *fastconv_simd_name = "baseline";
@@ -328,6 +410,9 @@ static int fastconv_simd_select(const char *name)
         fastconv_channels_double = fastconv_channels_double_base;
         fastconv_bands_float = fastconv_bands_float_base;
         fastconv_bands_double = fastconv_bands_double_base;
+        fastconv_weight_float = fastconv_weight_float_base;
+        fastconv_weight_double = fastconv_weight_double_base;
+        fastconv_weight_terms = 2;
         fastconv_simd_floats = 4;
         fastconv_simd_name = "baseline";
     }
@@ -339,6 +424,9 @@ static int fastconv_simd_select(const char *name)
         fastconv_channels_double = fastconv_channels_double_avx2;
         fastconv_bands_float = fastconv_bands_float_avx2;
         fastconv_bands_double = fastconv_bands_double_avx2;
+        fastconv_weight_float = fastconv_weight_float_avx2;
+        fastconv_weight_double = fastconv_weight_double_avx2;
+        fastconv_weight_terms = 2;
         fastconv_simd_floats = 8;
         fastconv_simd_name = "avx2";
     } else {
@@ -348,6 +436,9 @@ static int fastconv_simd_select(const char *name)
         fastconv_channels_double = fastconv_channels_double_avx512;
         fastconv_bands_float = fastconv_bands_float_avx512;
         fastconv_bands_double = fastconv_bands_double_avx512;
+        fastconv_weight_float = fastconv_weight_float_avx512;
+        fastconv_weight_double = fastconv_weight_double_avx512;
+        fastconv_weight_terms = 6;
         fastconv_simd_floats = 16;
         fastconv_simd_name = "avx512";
     }
@@ -365,6 +456,8 @@ static void fastconv_simd_init(void)
 #else  /* no vector extensions: the caller never calls these */
 
 static ptrdiff_t fastconv_simd_floats = 0;
+static ptrdiff_t fastconv_weight_terms = 1;
+#define FASTCONV_WEIGHT_MAX_TERMS 6
 static const char *fastconv_simd_name = "none";
 static int fastconv_simd_runs(const char *name) { return 0; }
 static int fastconv_simd_select(const char *name) { return -1; }
@@ -392,6 +485,16 @@ static void fastconv_bands_float(float *y, ptrdiff_t ld, ptrdiff_t n_rows, const
 static void fastconv_bands_double(double *y, ptrdiff_t ld, ptrdiff_t n_rows,
                                   const double *x, const ptrdiff_t *off,
                                   const ptrdiff_t *cnt, ptrdiff_t n_cls, const double *w) {}
+static void fastconv_weight_float(float *dw, ptrdiff_t ld_dw, const float *g,
+                                  ptrdiff_t ldg, ptrdiff_t n_pos, const float *x,
+                                  const ptrdiff_t *off, ptrdiff_t n_seg,
+                                  ptrdiff_t seg_g, ptrdiff_t seg_x, ptrdiff_t skip_c,
+                                  ptrdiff_t skip_j) {}
+static void fastconv_weight_double(double *dw, ptrdiff_t ld_dw, const double *g,
+                                   ptrdiff_t ldg, ptrdiff_t n_pos, const double *x,
+                                   const ptrdiff_t *off, ptrdiff_t n_seg,
+                                   ptrdiff_t seg_g, ptrdiff_t seg_x, ptrdiff_t skip_c,
+                                   ptrdiff_t skip_j) {}
 
 #endif
 

@@ -350,6 +350,31 @@ def conv_weight_gemm(x, grad, plan):
     return np.ascontiguousarray(dw).reshape(output_shape(plan, x, grad))
 
 
+def _weight_channel_buffers(plan, c_in, grad, dtype):
+    """The copy and output-gradient buffers of the weight gradient's
+    channel-blocked pass (_direct_channels.weight_pass) for ``plan.tile[0]``
+    samples at a time, zero where the pass writes nothing: the copy's
+    slack, the output gradient's grid positions without output.  No
+    output-gradient buffer (None) when the grid's flat positions are
+    grad's and grad's planes whole vectors (multiples of 16 values): grad
+    is read in place."""
+    phases, block, geom = plan.phases, plan.tile[0], plan.geom
+    grid = phases.size[0] * phases.size[1] * phases.row
+    copy = np.empty((block * phases.n_phases * c_in,
+                     grid + _direct_channels.CHANNEL_SLACK), dtype)
+    copy[:, grid:] = 0
+    (od, oh, ow), row = geom.output_spatial, phases.row
+    if (row, phases.size[1]) == (ow, oh) and grad.shape[2] % 16 == 0:
+        return copy, None
+    wide = np.empty((block * grad.shape[1], grid + 16), dtype)
+    wide[:, grid:] = 0
+    on_grid = wide[:, :grid].reshape(-1, phases.size[0], phases.size[1], row)
+    on_grid[:, od:] = 0
+    on_grid[:, :, oh:] = 0
+    on_grid[..., ow:] = 0
+    return copy, wide
+
+
 @register(CONV_WEIGHT, "direct")
 def conv_weight_direct(x, grad, plan):
     """The weight gradient as a convolution (the row kernel): the input,
@@ -358,8 +383,29 @@ def conv_weight_direct(x, grad, plan):
     one group at a time; with ``per_sample``, a grouped convolution with one
     group per sample.  Exact for integers; deterministic for any thread
     count.
+
+    Path 'channels' (floats with many channels): the channel-blocked
+    kernel transposed, on the forward path's padded, stride-phase-split
+    copy of each sample: tiles of output channels x (input channel, tap)
+    pairs summed in registers along the sample's positions, the tiles
+    shared out between threads, ``plan.tile[0]`` samples summed in
+    registers at a time.  A result holding inf or NaN is computed again on
+    the row kernel (the grid's positions without output multiply the input
+    by zero, which turns an inf there into a NaN the sum does not have).
     """
     geom, groups = plan.geom, plan.groups
+    if plan.path == "channels":
+        phases = plan.phases
+        x3, grad3 = _flat(x), _flat(grad)
+        copy, wide = _weight_channel_buffers(plan, x.shape[1], grad3, x.dtype)
+        dw = np.zeros((x.shape[0] if plan.per_sample else 1, grad.shape[1],
+                       x.shape[1] // groups * geom.n_taps), dtype=x.dtype)
+        _direct_channels.weight_pass(x3, grad3, dw, copy, wide, geom, groups,
+                                     phases.residues, phases.size, phases.row,
+                                     phases.tap_phase, phases.tap_shift, plan.tile[0],
+                                     plan.per_sample, plan.n_threads)
+        if np.isfinite(dw).all():
+            return dw.reshape(output_shape(plan, x, grad))
     n_batch, c_in = x.shape[:2]
     c_out = grad.shape[1]
     cin_g, cout_g = c_in // groups, c_out // groups

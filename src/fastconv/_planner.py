@@ -99,6 +99,18 @@ THRESHOLDS: dict[str, Any] = _Thresholds({
     # blocks (no columns) up to this many input channels per group (and
     # within the two numbers above); columns x GEMM beyond
     "weight_rows_max_channels": 32,
+    # weight gradients, 'auto': the channel-blocked kernel (direct method)
+    # from this many multiply-adds, where it applies and fits; gemm below
+    "weight_channels_min_work": 2**20,
+    # ... with at least this many output positions in a block of samples
+    # (each tile's sums end in one horizontal sum per block) and, when the
+    # input is split into several stride phases, at most this many input
+    # channels per group (BLAS runs those faster) ...
+    "weight_channels_min_positions": 1024,
+    "weight_channels_max_split_channels": 64,
+    # ... a block being the samples whose copies (and output gradients on
+    # the copy's grid) fit this many bytes, one sample at least
+    "weight_block_bytes": 8 * 2**20,
     # row kernels and scatter: one thread below this many multiply-adds
     "parallel_min_work": 2**16,
     # transposed convolutions: the channel-blocked kernel for at most this
@@ -168,7 +180,8 @@ class Plan(NamedTuple):
         of kernel-row and W factors) 'depthwise_separable', for 'direct';
         'whole_input', 'pointwise', 'shifted', 'im2col' (convolution) or
         'col2im', 'place' (transposed) for 'gemm', 'whole_input',
-        'shifted_rows' or 'im2col' for its weight gradient; the method's own name for
+        'shifted_rows' or 'im2col' for its weight gradient ('channels' or
+        'rows' for the direct one); the method's own name for
         the methods with one path; 'empty' when an array is empty (the
         output is zeros).
     geom : ConvGeometry
@@ -183,7 +196,8 @@ class Plan(NamedTuple):
         'channels': how samples are cut into windows of rows.
     tile : tuple of 2 ints
         'gemm': (samples, positions) per tile of the workspace; direct
-        'depthwise' of a convolution: (grid rows per band, 0).
+        'depthwise' of a convolution: (grid rows per band, 0); the weight
+        gradient's 'channels': (samples per block, 0).
     per_sample : bool
         The weight gradient: one per sample instead of their sum.
     padding_mode : str
@@ -777,14 +791,86 @@ def _choose(op, make_x, x_shape, dtype, weight, geom, groups, method, n_threads,
     return method_plan(op, method, x_shape, weight, dtype, geom, groups, n_threads, finite)
 
 
+def weight_channels_usable_for(dtype, cout_per_group, pairs):
+    """The weight gradient's channel-blocked kernel applies: floats, a
+    vectorised build, a register tile of output channels and of (input
+    channel, tap) pairs (``pairs`` per group)."""
+    return (dtype.kind == "f" and _direct_channels.HAVE_SIMD
+            and cout_per_group >= _direct_channels.CHANNEL_BLOCK
+            and pairs >= _direct_channels.WEIGHT_MAX_TERMS)
+
+
+def _weight_channels_plan(x_shape, c_out, dtype, geom, groups, n_threads, per_sample):
+    """The weight gradient's channel-blocked plan, or None where the kernel
+    does not apply or fit: it reads the forward path's phase split, whose
+    grid has at most channels_max_widening positions per output, and one
+    sample's copy and output gradient on the grid fit
+    channels_max_workspace_bytes.  ``tile[0]``: samples per block, as many
+    as fit weight_block_bytes (one with ``per_sample``)."""
+    n_batch, c_in = x_shape[:2]
+    if not weight_channels_usable_for(dtype, c_out // groups, c_in // groups * geom.n_taps):
+        return None
+    output, grid = math.prod(geom.output_spatial), math.prod(phase_size(geom))
+    if not channels_fit(grid, output, 0):
+        return None
+    phases = conv_phases(geom)
+    sample_bytes = ((phases.n_phases * c_in + c_out) * grid
+                    + c_in * _direct_channels.CHANNEL_SLACK) * dtype.itemsize
+    if sample_bytes > THRESHOLDS["channels_max_workspace_bytes"]:
+        return None
+    block = 1 if per_sample else max(1, min(n_batch, THRESHOLDS["weight_block_bytes"]
+                                            // sample_bytes))
+    # the fewest tiles of any SIMD version: no more threads
+    tiles = (groups * -(-c_out // groups // _direct_channels.CHANNEL_BLOCK)
+             * -(-c_in // groups * geom.n_taps // _direct_channels.WEIGHT_MAX_TERMS))
+    return Plan(CONV_WEIGHT, "direct", "channels", geom, groups,
+                max(1, min(n_threads, tiles)), phases, tile=(block, 0),
+                per_sample=per_sample)
+
+
 def weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample):
     """The :class:`Plan` of a weight gradient (op 'conv_weight') on 5-D
-    arrays: ``x`` the convolution's input, ``grad`` its output gradient.
-    'auto' runs 'gemm' for floats and 'direct', exact, for integers."""
-    if method == "auto":
-        method = "gemm" if x.dtype.kind == "f" else "direct"
+    arrays: ``x`` the convolution's input, ``grad`` its output gradient
+    (made once per call signature, as :func:`plan`'s)."""
+    key = (CONV_WEIGHT, method, x.shape, grad.shape, x.dtype.char, geom, groups,
+           n_threads, per_sample)
+    made = _PLANS.get(key)
+    if made is None:
+        made = _weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample)
+        if len(_PLANS) >= _PLANS_SIZE:
+            _PLANS.clear()
+        _PLANS[key] = made
+    return made
+
+
+def _weight_gradient_plan(x, grad, geom, groups, method, n_threads, per_sample):
+    """:func:`weight_gradient_plan`'s choice.  'auto' runs 'direct' for integers (exact) and, for floats, its
+    channel-blocked path where it applies to a call of at least
+    weight_channels_min_work multiply-adds, with at least
+    weight_channels_min_positions output positions per block of samples,
+    at most weight_channels_max_split_channels input channels per group
+    when the input is split into several stride phases, and whose kernel
+    does not read the whole input at one position; 'gemm' otherwise."""
     if not (x.size and grad.size):   # nothing to compute: zeros
-        return Plan(CONV_WEIGHT, method, "empty", geom, groups, 1, per_sample=per_sample)
+        return Plan(CONV_WEIGHT, "gemm" if method == "auto" else method, "empty", geom,
+                    groups, 1, per_sample=per_sample)
+    if method == "auto" and x.dtype.kind != "f":
+        method = "direct"
+    if method == "auto" or (method == "direct" and x.dtype.kind == "f"):
+        work = x.shape[0] * x.shape[1] // groups * grad.shape[1] * geom.n_taps * math.prod(
+            geom.output_spatial)
+        channels = (None if method == "auto" and (
+            work < THRESHOLDS["weight_channels_min_work"] or reads_whole_input(geom))
+            else _weight_channels_plan(x.shape, grad.shape[1], x.dtype, geom, groups,
+                                       n_threads, per_sample))
+        if channels is not None and (method == "direct" or (
+                channels.tile[0] * math.prod(geom.output_spatial)
+                >= THRESHOLDS["weight_channels_min_positions"]
+                and (channels.phases.n_phases == 1 or x.shape[1] // groups
+                     <= THRESHOLDS["weight_channels_max_split_channels"]))):
+            return channels
+        if method == "auto":
+            method = "gemm"
     if method == "gemm":
         taps, n_pos = geom.n_taps, math.prod(geom.output_spatial)
         _check_blas_sizes(grad.shape[1], x.shape[1] * taps, n_pos)

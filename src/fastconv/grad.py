@@ -318,10 +318,12 @@ _WEIGHT_DOC = """Gradient of :func:`fastconv.{forward}` with respect to its weig
         Gradient of the loss with respect to the forward output.
     {args}
     method : {{'auto', 'gemm', 'direct'}}
-        'gemm': columns x GEMM (float only); 'direct': the row kernel, exact
-        for integers; 'auto': 'gemm' for floats, 'direct' for integers.
+        'gemm': columns x GEMM (float only); 'direct': for floats with
+        enough channels a channel-blocked kernel, otherwise the row kernel,
+        exact for integers; 'auto': 'direct' for integers and for the
+        float calls its channel-blocked kernel runs faster, else 'gemm'.
     n_threads : int, optional
-        Threads of the 'direct' kernel; results do not depend on it.
+        Threads of the 'direct' kernels; results do not depend on it.
     per_sample : bool, default False
         One gradient per sample, shape (N, *weight_size), from the same
         pass (their sum is the default result).
