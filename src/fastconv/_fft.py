@@ -557,13 +557,17 @@ class Transforms:
     real-to-complex, the others complex-to-complex in place, through
     pocketfft's ``out=`` (what scipy.fft calls underneath); where that
     interface is missing, scipy.fft's functions and a copy.  Unnormalised
-    both ways: :meth:`kernel_spectrum` folds in 1/points."""
+    both ways: the caller multiplies the inverse's values by :attr:`scale`
+    (1/points in the dtype, as scipy.fft's inverse does), so each output
+    is scipy.fft's to the last bit."""
 
     def __init__(self, length, workers):
         self.length, self.workers = length, workers
         self.axes = tuple(d - 3 for d in range(3) if length[d] > 1) or (-1,)
         self.sizes = tuple(length[d] for d in self.axes)
         self.last, self.others = self.axes[-1], list(self.axes[:-1])
+        # pocketfft's factor: 1/points in long double, rounded to the dtype
+        self.scale = 1 / np.longdouble(math.prod(self.sizes))
 
     def spectrum_shape(self, prefix):
         """The spectrum's shape of real arrays ``prefix + length``."""
@@ -606,8 +610,7 @@ class Transforms:
 
     def kernel_spectrum(self, kernel, scratch):
         """The transform of the small ``kernel`` (..., *span) zero-padded to
-        the lengths, divided by their points (the inverse's normalisation),
-        in ``scratch``'s 'kernel spectrum'.  Pruned: the last axis is
+        the lengths, in ``scratch``'s 'kernel spectrum'.  Pruned: the last axis is
         transformed on the kernel's own lines only.  A kernel longer than
         a transform is cut to it (as rfftn's ``s``): the outputs read only
         positions the cut taps do not reach."""
@@ -626,7 +629,6 @@ class Transforms:
         padded[(Ellipsis,) + tuple(slice(0, k) for k in kernel.shape[last:])] = kernel
         self._last_forward(padded, lines)
         self._others(spectrum, forward=True)
-        spectrum *= 1 / math.prod(self.sizes)
         return spectrum
 
     def _last_forward(self, a, out):
@@ -638,12 +640,19 @@ class Transforms:
         return out
 
 
-def _copy(target, source):
-    target[...] = source
+def _scaled(scale):
+    """Write a block's inverse-transform values times ``scale`` (the
+    inverse's normalisation) into the output."""
+    def convert(target, source):
+        np.multiply(source, scale.astype(source.dtype), out=target, casting="unsafe")
+    return convert
 
 
-def _round(target, source):
-    np.rint(source, out=target, casting="unsafe")
+def _rounded(scale):
+    """As :func:`_scaled`, rounded to the nearest integer."""
+    def convert(target, source):
+        np.rint(source * scale.astype(source.dtype), out=target, casting="unsafe")
+    return convert
 
 
 def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
@@ -668,8 +677,8 @@ def run_fft(op, x, weight, geom, groups, n_threads, out_dtype):
         before = (slice(None),) * (3 + d)
         out_by_group[before + (slice(0, dim.valid[0]),)] = 0
         out_by_group[before + (slice(dim.valid[1], None),)] = 0
-    convert = _copy if out_dtype.kind == "f" else _round
     transforms = Transforms(length, n_threads)
+    convert = (_scaled if out_dtype.kind == "f" else _rounded)(transforms.scale)
     scratch = Scratch.of_thread()
     counts = tuple(-(-(d.valid[1] - d.valid[0]) // d.per_block) for d in dims)
     jobs = [(batch, n0, min(n0 + layout.samples, n_batch))
