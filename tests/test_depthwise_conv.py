@@ -32,6 +32,7 @@ CASES = [
     ((2, 2, 9, 1), 1, (3, 3), (2, 2), (1, 2), ((1, 1), (3, 2))),    # one column
     ((1, 3, 11, 26), 1, (2, 5), (2, 2), (1, 1), ((0, 1), (2, 1))),  # odd edges of both phases
     ((1, 2, 5, 1), 1, (3, 3), (3, 3), (1, 1), ((1, 1), (7, 0))),    # a phase all padding
+    ((1, 1, 6, 5), 1, (2, 2), (1, 1), (3, 1000), ((2, 2), (1000, 1000))),  # wide dilation
     ((1, 2, 6, 7, 20), 1, (3, 3, 3), (1, 1, 1), (1, 1, 1), ((1, 1),) * 3),
     ((2, 1, 9, 8, 21), 2, (2, 3, 4), (2, 1, 3), (1, 2, 1), ((0, 1), (1, 1), (2, 2))),
 ]
@@ -111,6 +112,17 @@ def test_inf_weight_meets_the_zero_padding_as_the_reference_does():
                                         dilation=(1, 1), groups=2))
     np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
     assert np.isnan(out[0, 0, 0, 0]) and np.isinf(out[0, 0, 5, 5])
+
+
+def test_huge_stride_runs_the_row_kernel():
+    """A stride of the order of 2**31 would give the path a phase per
+    stride step (fuzzing found it raising MemoryError): the row kernel
+    runs, with the reference's result."""
+    x, w = random_arrays(1, (1, 1, 7, 5), (1, 1, 2, 1), dtype=np.float32)
+    args = dict(stride=(2**31, 1), dilation=(2, 1), groups=1, padding=((1, 0), (2, 2)))
+    assert _plan(x, w, args).path == "rows"
+    out = _run(x, w, args, method="direct")
+    np.testing.assert_allclose(out, _expected(x, w, args), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, groups, dtype, path", [

@@ -399,16 +399,19 @@ def _channel_threads(windows, n_threads, itemsize):
 
 def depthwise_conv_band(x_shape, dtype, geom, n_threads):
     """Grid rows per band of a convolution's 'depthwise' path (one input
-    channel per group), or 0 where it does not apply (integers, a build
-    without vectors).  A band's phase-split input and wide output stay
-    within depthwise_band_bytes, while it has twice the rows it reads past
-    its end at least, and bands are cut further until there are
+    channel per group), or 0 where it does not apply: integers, a build
+    without vectors, more than channels_max_phases stride phases, or a
+    workspace over channels_max_workspace_bytes (strides or dilations of
+    the order of the input).  A band's phase-split input and wide output
+    stay within depthwise_band_bytes, while it has twice the rows it reads
+    past its end at least, and bands are cut further until there are
     channels_jobs_per_thread jobs per thread."""
-    if not (dtype.kind == "f" and _direct_channels.HAVE_SIMD):
+    phases = math.prod(geom.stride)
+    if not (dtype.kind == "f" and _direct_channels.HAVE_SIMD
+            and phases <= THRESHOLDS["channels_max_phases"]):
         return 0
     grid, extra = _direct.depthwise_grid(geom)
     n_rows = (geom.output_spatial[0] - 1) * grid[1] + geom.output_spatial[1]
-    phases = math.prod(geom.stride)
     rows = ((THRESHOLDS["depthwise_band_bytes"] // dtype.itemsize - phases * extra * grid[2])
             // ((phases + 1) * grid[2]))
     planes = x_shape[0] * x_shape[1]
@@ -418,7 +421,14 @@ def depthwise_conv_band(x_shape, dtype, geom, n_threads):
     rows = min(max(rows, 2 * extra), -(-n_rows // wanted))
     rows = -(-n_rows // -(-n_rows // rows))     # bands of equal rows
     # whole blocks of the band kernel's rows, but for a last, short band
-    return min(-(-rows // _direct.BAND_ROWS) * _direct.BAND_ROWS, n_rows)
+    rows = min(-(-rows // _direct.BAND_ROWS) * _direct.BAND_ROWS, n_rows)
+    # one thread's workspace (_direct.depthwise_workspace), in Python ints
+    lanes = _direct_channels.simd_floats() * 4 // dtype.itemsize
+    values = (phases * ((rows + extra + _direct.BAND_ROWS) * grid[2] + 2 * lanes)
+              + (rows + _direct.BAND_ROWS) * grid[2] + 2 * lanes)
+    if values * dtype.itemsize * n_threads > THRESHOLDS["channels_max_workspace_bytes"]:
+        return 0
+    return rows
 
 
 def _direct_conv_plan(x_shape, weight_shape, dtype, geom, groups, n_threads):
