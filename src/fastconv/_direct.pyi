@@ -9,6 +9,9 @@ from ._geometry import ConvGeometry
 # the fused type ``real``: x, weight and out share one of these dtypes
 _Real = TypeVar("_Real", np.float32, np.float64, np.int64)
 
+#: Output rows the depthwise path's band kernel computes at a time.
+BAND_ROWS: int
+
 def simd_version() -> str: ...
 def simd_versions() -> tuple[str, ...]: ...
 def use_simd(version: str) -> None: ...
